@@ -1,0 +1,49 @@
+# The book's two commands (see README.md):
+#   make book   set up, execute every notebook (fast profile) and build the HTML book
+#   make test   set up, then ruff + pytest: unit tests and nbval over every notebook
+# Both create .venv on first use and install the pinned set (requirements.txt).
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(CURDIR)/$(VENV)/bin
+STAMP  := $(VENV)/.installed
+export PATH := $(BIN):$(PATH)
+export SEQBOOK_PROFILE ?= fast
+export PYDEVD_DISABLE_FILE_VALIDATION := 1
+
+NOTEBOOKS := $(sort $(wildcard book/*.ipynb))
+TIMER = start=$$(date +%s); trap 'echo "[make] $@: $$(( $$(date +%s) - start )) s"' EXIT;
+
+.PHONY: setup vendor book test lint clean
+
+setup: $(STAMP)
+
+$(STAMP): requirements.txt requirements-nodeps.txt pyproject.toml
+	@$(TIMER) \
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV); \
+	$(BIN)/python -m pip install --quiet --upgrade pip && \
+	$(BIN)/python -m pip install --quiet -r requirements.txt && \
+	$(BIN)/python -m pip install --quiet --no-deps -r requirements-nodeps.txt && \
+	$(BIN)/python -m pip install --quiet --no-deps -e . && \
+	touch $@
+
+vendor: $(STAMP)
+	@$(TIMER) $(BIN)/python scripts/vendor_assets.py
+
+book: $(STAMP) vendor
+	@$(TIMER) \
+	$(BIN)/jupyter-book build --all --warningiserror --keep-going . && \
+	echo "[make] the book is at $(CURDIR)/_build/html/index.html"
+
+lint: $(STAMP)
+	@$(TIMER) \
+	$(BIN)/ruff check src tests scripts book && \
+	$(BIN)/ruff format --check src tests scripts book
+
+test: $(STAMP) lint
+	@$(TIMER) \
+	$(BIN)/python -m pytest tests $(NOTEBOOKS) --nbval-lax \
+	  --nbval-sanitize-with tests/nbval_sanitize.cfg --durations=15
+
+clean:
+	rm -rf _build .pytest_cache .ruff_cache

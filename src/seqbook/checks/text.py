@@ -1,0 +1,110 @@
+"""Checks for the exercises of chapter 1 (text as tensors).
+
+Each `check_*` runs the reader's function on generated inputs and compares with the package's
+reference (`seqbook.data.collate_batch`, `seqbook.baseline.idf`, `seqbook.data.Vocab`).
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+
+import torch
+
+from seqbook.baseline import idf
+from seqbook.checks import CheckReport, assert_close, run_cases
+from seqbook.data import Vocab, collate_batch
+
+
+def _random_sequences(seed: int, batch: int, max_len: int) -> list[list[int]]:
+    rng = random.Random(seed)
+    return [[rng.randrange(2, 50) for _ in range(rng.randint(1, max_len))] for _ in range(batch)]
+
+
+def _random_documents(seed: int) -> list[list[str]]:
+    rng = random.Random(seed)
+    words = ["good", "bad", "film", "plot", "actor", "boring", "great", "the", "a"]
+    return [
+        [rng.choice(words) for _ in range(rng.randint(1, 8))] for _ in range(rng.randint(2, 12))
+    ]
+
+
+def check_pad_batch(fn: Callable) -> CheckReport:
+    """Exercise: `fn(sequences, pad_id) -> (ids (B, T) long, mask (B, T) bool)`, mask True at
+    real tokens."""
+
+    def case(seed: int, batch: int, max_len: int, pad_id: int) -> Callable[[], None]:
+        def run() -> None:
+            seqs = _random_sequences(seed, batch, max_len)
+            ref = collate_batch([(torch.tensor(s), 0) for s in seqs], pad_id=pad_id)
+            result = fn(seqs, pad_id)
+            if not isinstance(result, tuple) or len(result) != 2:
+                raise AssertionError(f"expected a tuple (ids, mask), got {type(result).__name__}")
+            ids, mask = result
+            assert_close(ids, ref["input_ids"], "ids", atol=0, rtol=0)
+            if not isinstance(mask, torch.Tensor) or mask.dtype != torch.bool:
+                raise AssertionError(
+                    f"mask must be a bool tensor, got {getattr(mask, 'dtype', type(mask))}"
+                )
+            if not torch.equal(mask, ref["mask"]):
+                raise AssertionError("mask must be True exactly at real tokens (False at padding)")
+
+        return run
+
+    return run_cases(
+        "pad_batch",
+        [
+            ("one sequence", case(0, 1, 5, 0)),
+            ("ragged batch, pad id 0", case(1, 6, 9, 0)),
+            ("ragged batch, pad id 1", case(2, 4, 7, 1)),
+            ("equal lengths", case(3, 3, 1, 0)),
+        ],
+    )
+
+
+def check_idf(fn: Callable) -> CheckReport:
+    """Exercise: `fn(documents) -> {token: idf}` as eq. (eq-text-idf)."""
+
+    def case(seed: int) -> Callable[[], None]:
+        def run() -> None:
+            docs = _random_documents(seed)
+            ref, got = idf(docs), fn(docs)
+            if not isinstance(got, dict):
+                raise AssertionError(f"expected a dict token -> idf, got {type(got).__name__}")
+            if set(got) != set(ref):
+                missing, extra = sorted(set(ref) - set(got)), sorted(set(got) - set(ref))
+                raise AssertionError(f"tokens differ: missing {missing}, unexpected {extra}")
+            for t in ref:
+                if abs(float(got[t]) - ref[t]) > 1e-9:
+                    raise AssertionError(
+                        f"idf[{t!r}] is {float(got[t]):.6f}, expected {ref[t]:.6f}"
+                        f" ({len(docs)} documents)"
+                    )
+
+        return run
+
+    return run_cases("idf", [(f"documents #{s}", case(s)) for s in range(4)])
+
+
+def check_coverage(fn: Callable) -> CheckReport:
+    """Exercise: `fn(vocab, token_lists) -> float`, the share of running tokens in `vocab`."""
+
+    def case(seed: int, min_freq: int) -> Callable[[], None]:
+        def run() -> None:
+            train, other = (
+                _random_documents(seed),
+                _random_documents(seed + 100) + [["unseen", "xyz"]],
+            )
+            vocab = Vocab.build(train, min_freq=min_freq)
+            ref, got = vocab.coverage(other), fn(vocab, other)
+            if abs(float(got) - ref) > 1e-9:
+                raise AssertionError(
+                    f"coverage is {float(got):.4f}, expected {ref:.4f} (min_freq={min_freq})"
+                )
+
+        return run
+
+    return run_cases(
+        "coverage",
+        [(f"min_freq={m}, corpus #{s}", case(s, m)) for s, m in ((0, 1), (1, 2), (2, 3))],
+    )

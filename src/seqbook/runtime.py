@@ -1,0 +1,137 @@
+"""Device, seeding and the two profiles (fast / full) that every chapter reads."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import platform
+import random
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+PROFILE_ENV = "SEQBOOK_PROFILE"
+
+
+def get_device() -> torch.device:
+    """The best available device: CUDA, then Apple's MPS, then the CPU."""
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    mps = getattr(torch.backends, "mps", None)
+    if mps is not None and mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
+def seed_everything(seed: int) -> int:
+    """Seed Python, NumPy and torch (every CUDA device too); return the seed."""
+    if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
+        raise ValueError(f"seed must be a non-negative int, got {seed!r}")
+    random.seed(seed)
+    np.random.seed(seed % 2**32)  # noqa: NPY002 - the legacy global state is what readers use
+    torch.manual_seed(seed)  # also seeds every CUDA device
+    return seed
+
+
+@dataclass(frozen=True)
+class Profile:
+    """Named sizes a chapter reads; `None` means "all of it"."""
+
+    name: str
+    train_subset: int | None  # training reviews for neural models
+    eval_subset: int | None  # validation / test reviews for neural models
+    max_len: int  # tokens kept per review (truncation is explicit, see seqbook.data)
+    vocab_size: int  # word vocabulary cap
+    batch_size: int
+    epochs: int
+    w2v_dim: int  # word2vec vector size
+    w2v_epochs: int
+    albert_embedding: int  # E
+    albert_hidden: int  # H
+    albert_layers: int  # L
+    albert_heads: int
+    albert_intermediate: int
+    albert_vocab: int  # tokenizer vocabulary size for the book's own ALBERT
+    pretrain_steps: int
+    albert_name: str  # encoder fine-tuned in the ALBERT + BiLSTM chapter
+
+
+PROFILES: dict[str, Profile] = {
+    "fast": Profile(
+        name="fast",
+        train_subset=2000,
+        eval_subset=1000,
+        max_len=128,
+        vocab_size=20_000,
+        batch_size=32,
+        epochs=3,
+        w2v_dim=100,
+        w2v_epochs=3,
+        albert_embedding=64,
+        albert_hidden=128,
+        albert_layers=4,
+        albert_heads=4,
+        albert_intermediate=256,
+        albert_vocab=8000,
+        pretrain_steps=300,
+        albert_name="tiny-albert",  # the book's own, pretrained in the pretraining chapter
+    ),
+    "full": Profile(
+        name="full",
+        train_subset=None,
+        eval_subset=None,
+        max_len=256,
+        vocab_size=50_000,
+        batch_size=32,
+        epochs=4,
+        w2v_dim=300,
+        w2v_epochs=10,
+        albert_embedding=128,
+        albert_hidden=256,
+        albert_layers=6,
+        albert_heads=4,
+        albert_intermediate=1024,
+        albert_vocab=16000,
+        pretrain_steps=20_000,
+        albert_name="albert-base-v2",
+    ),
+}
+
+
+def profile(name: str | None = None) -> Profile:
+    """The active profile: `name`, else the `SEQBOOK_PROFILE` variable, else "fast"."""
+    name = name if name is not None else os.environ.get(PROFILE_ENV, "fast")
+    key = name.strip().lower()
+    if key not in PROFILES:
+        raise ValueError(
+            f"profile must be one of {sorted(PROFILES)} (argument or ${PROFILE_ENV}), got {name!r}"
+        )
+    return PROFILES[key]
+
+
+def profile_sizes(p: Profile | None = None) -> dict[str, object]:
+    """The profile as a plain dict (for tables and figure captions)."""
+    return dataclasses.asdict(p if p is not None else profile())
+
+
+def environment_stamp() -> str:
+    """One line naming the versions, device and profile a notebook ran with."""
+    import transformers
+
+    device = get_device()
+    if device.type == "cuda":
+        device_name = f"cuda ({torch.cuda.get_device_name(0)})"
+    else:
+        device_name = device.type
+    return (
+        f"seqbook {_version()} | python {platform.python_version()} | torch {torch.__version__}"
+        f" | transformers {transformers.__version__} | device {device_name}"
+        f" | profile {profile().name}"
+    )
+
+
+def _version() -> str:
+    from seqbook import __version__
+
+    return __version__

@@ -1,0 +1,29 @@
+import numpy as np
+import pytest
+from sklearn.feature_extraction.text import TfidfVectorizer
+
+from seqbook import baseline, data
+
+
+def test_idf_matches_scikit_learn():
+    docs = [["good", "film"], ["bad", "film", "film"], ["good", "good", "plot"]]
+    ours = baseline.idf(docs)
+    ref = TfidfVectorizer(analyzer=lambda d: d).fit(docs)
+    for token, j in ref.vocabulary_.items():
+        assert ours[token] == pytest.approx(ref.idf_[j])
+
+
+def test_idf_rejects_no_documents():
+    with pytest.raises(ValueError, match="at least one token list"):
+        baseline.idf([])
+
+
+def test_baseline_learns_sentiment_on_a_small_split():
+    train = data.load_split("train", limit=600)
+    valid = data.load_split("valid", limit=200)
+    b = baseline.fit_tfidf_baseline(train, valid, Cs=(1.0, 4.0))
+    assert b.C in (1.0, 4.0) and set(b.valid_accuracy) == {1.0, 4.0}
+    assert b.valid_accuracy[b.C] == max(b.valid_accuracy.values())
+    assert b.valid_accuracy[b.C] > 0.65  # far above the 0.5 of guessing
+    pred = b.pipeline.predict(["A wonderful, moving film.", "Awful. A waste of time."])
+    assert np.array_equal(pred, [1, 0])

@@ -1,0 +1,164 @@
+import pandas as pd
+import pytest
+import torch
+
+from seqbook import data
+
+
+@pytest.fixture(scope="module")
+def table():
+    return data.split_table()
+
+
+def test_clean_text_removes_line_breaks_tags_and_entities():
+    assert data.clean_text("Good.<br /><br />Bad &amp; <i>ugly</i>  ") == "Good. Bad & ugly"
+
+
+def test_split_sizes_and_label_balance(table):
+    sizes = table["split"].value_counts()
+    assert len(table) == 25_000
+    assert abs(sizes["train"] - 20_000) <= 5 and abs(sizes["test"] - 2_500) <= 5
+    for _, part in table.groupby("split"):
+        assert abs(part["label"].mean() - 0.5) < 0.01
+
+
+def test_split_is_deterministic_and_matches_its_cached_copy(table):
+    rebuilt = data._build_split_table()
+    pd.testing.assert_frame_equal(rebuilt.reset_index(drop=True), table.reset_index(drop=True))
+    assert data.split_fingerprint(rebuilt) == data.split_fingerprint(table)
+
+
+def test_duplicate_texts_never_straddle_two_splits(table):
+    dup = table[table["text"].duplicated(keep=False)]
+    assert len(dup) > 0  # the package really has duplicates
+    assert (dup.groupby("text")["split"].nunique() == 1).all()
+
+
+def test_splits_share_no_text():
+    texts = {s: set(data.load_split(s)["text"]) for s in data.SPLITS}
+    assert not texts["train"] & texts["valid"]
+    assert not texts["train"] & texts["test"]
+    assert not texts["valid"] & texts["test"]
+
+
+def test_no_html_left_in_reviews(table):
+    assert not table["text"].str.contains("<br", regex=False).any()
+
+
+def test_limit_gives_a_seeded_balanced_subset():
+    a = data.load_split("train", limit=101, seed=3)
+    b = data.load_split("train", limit=101, seed=3)
+    pd.testing.assert_frame_equal(a, b)
+    assert len(a) == 101 and set(a["label"].value_counts()) == {50, 51}
+    assert not a.equals(data.load_split("train", limit=101, seed=4))
+
+
+@pytest.mark.parametrize("split", ["training", "dev", ""])
+def test_unknown_split_is_a_clear_error(split):
+    with pytest.raises(ValueError, match=r"split must be one of \('train', 'valid', 'test'\)"):
+        data.load_split(split)
+
+
+def test_limit_out_of_range_is_a_clear_error():
+    with pytest.raises(ValueError, match="limit must be at most"):
+        data.load_split("test", limit=10**6)
+
+
+def test_rotten_tomatoes_snippets_are_balanced():
+    rt = data.load_rotten_tomatoes()
+    assert len(rt) == 8_530 and rt["label"].mean() == 0.5
+
+
+def test_tokenize_keeps_contractions_and_splits_punctuation():
+    assert data.tokenize("I didn't LIKE it, 10/10!") == [
+        "i",
+        "didn't",
+        "like",
+        "it",
+        ",",
+        "10",
+        "/",
+        "10",
+        "!",
+    ]
+
+
+def test_vocab_round_trip_and_unknown_tokens():
+    vocab = data.Vocab.build([["a", "b", "a"], ["a", "c", "b"]], min_freq=2)
+    assert vocab.itos == ["<pad>", "<unk>", "a", "b"]
+    ids = vocab.encode(["b", "a", "zzz"])
+    assert ids == [3, 2, vocab.unk_id]
+    assert vocab.decode(ids) == ["b", "a", "<unk>"]
+
+
+def test_vocab_size_cap_keeps_the_most_frequent():
+    vocab = data.Vocab.build([list("aaabbc")], min_freq=1, max_size=4)
+    assert vocab.itos == ["<pad>", "<unk>", "a", "b"]
+
+
+def test_vocab_decode_rejects_ids_out_of_range():
+    vocab = data.Vocab.build([["a", "a"]])
+    with pytest.raises(ValueError, match=r"ids must lie in \[0, 3\), got \[3, -1\]"):
+        vocab.decode([0, 3, -1])
+
+
+def test_vocab_encode_rejects_a_raw_string():
+    with pytest.raises(TypeError, match="call tokenize"):
+        data.Vocab.build([["a", "a"]]).encode("a a")
+
+
+def test_collate_pads_and_masks():
+    vocab = data.Vocab.build([["good", "bad", "film"]] * 2)
+    ds = data.ReviewDataset(["good film", "bad", "good bad film film"], [1, 0, 1], vocab, max_len=3)
+    batch = data.collate_batch([ds[0], ds[1], ds[2]])
+    assert batch["input_ids"].shape == (3, 3)
+    assert batch["lengths"].tolist() == [2, 1, 3]
+    assert batch["mask"].tolist() == [[True, True, False], [True, False, False], [True, True, True]]
+    assert (batch["input_ids"][~batch["mask"]] == vocab.pad_id).all()
+    assert batch["labels"].dtype == torch.long and batch["labels"].tolist() == [1, 0, 1]
+    assert ds.truncated == 1  # the 4-token review was cut to max_len, and counted
+
+
+def test_empty_text_is_a_clear_error():
+    vocab = data.Vocab.build([["a", "a"]])
+    with pytest.raises(ValueError, match=r"texts\[1\] is empty"):
+        data.ReviewDataset(["a", "  "], [0, 1], vocab, max_len=5)
+
+
+def test_labels_must_be_binary_and_match_texts():
+    vocab = data.Vocab.build([["a", "a"]])
+    with pytest.raises(ValueError, match="labels must be 0 or 1"):
+        data.ReviewDataset(["a"], [2], vocab, max_len=5)
+    with pytest.raises(ValueError, match="equal length"):
+        data.ReviewDataset(["a", "a"], [1], vocab, max_len=5)
+
+
+def test_collate_rejects_an_empty_batch():
+    with pytest.raises(ValueError, match="empty batch"):
+        data.collate_batch([])
+
+
+def test_pretraining_corpus_has_multi_sentence_documents_from_both_sources():
+    docs = data.load_pretraining_corpus()
+    assert all(len(d) >= 2 for d in docs)
+    firsts = {d[0] for d in docs}
+    train_firsts = {data.split_sentences(t)[0] for t in data.load_split("train")["text"]}
+    test_firsts = {data.split_sentences(t)[0] for t in data.load_split("test")["text"]}
+    assert docs[0][0] in train_firsts
+    assert not (firsts & test_firsts) - train_firsts  # no test review leaks into pretraining
+    assert any("algorithm" in " ".join(d).lower() for d in docs[-500:])  # the Wikipedia sample
+
+
+def test_split_sentences():
+    assert data.split_sentences('It was fine. "Then it broke!" 3 stars? Yes.') == [
+        "It was fine.",
+        '"Then it broke!"',
+        "3 stars?",
+        "Yes.",
+    ]
+
+
+def test_offline_sources_exist():
+    assert (data.bert_encoder_path() / "config.json").is_file()
+    assert all(p.is_file() for p in data.glove_files())
+    assert data.reviews_csv_path().is_file()

@@ -1,0 +1,204 @@
+import pytest
+import torch
+from torch import nn
+from torch.utils.data import DataLoader
+
+from seqbook import train
+from seqbook.runtime import seed_everything
+
+
+class BagOfEmbeddings(nn.Module):
+    def __init__(self, vocab_size=50, dim=8):
+        super().__init__()
+        self.embed = nn.Embedding(vocab_size, dim)
+        self.out = nn.Linear(dim, 2)
+
+    def forward(self, input_ids, mask):
+        h = (self.embed(input_ids) * mask[..., None]).sum(1) / mask.sum(1, keepdim=True)
+        return self.out(h)
+
+
+def toy_batches(n=64, T=6, seed=0):
+    """Label 1 iff token 7 occurs: learnable from a bag of embeddings."""
+    g = torch.Generator().manual_seed(seed)
+    ids = torch.randint(1, 50, (n, T), generator=g)
+    labels = (ids == 7).any(1).long()
+    ids[labels == 0] = torch.where(ids[labels == 0] == 7, 8, ids[labels == 0])
+    ids[: n // 2, 0] = 7
+    labels = (ids == 7).any(1).long()
+    mask = torch.ones(n, T, dtype=torch.bool)
+    items = [{"input_ids": ids[i], "mask": mask[i], "labels": labels[i]} for i in range(n)]
+    return items
+
+
+def loader(items, batch_size=16, shuffle=True, seed=0):
+    return DataLoader(
+        items, batch_size=batch_size, shuffle=shuffle, generator=torch.Generator().manual_seed(seed)
+    )
+
+
+def test_tiny_model_overfits_one_batch():
+    seed_everything(0)
+    model = BagOfEmbeddings()
+    batch = toy_batches(n=16)
+    history = train.fit(
+        model, loader(batch), epochs=60, lr=0.05, monitor="train_loss", progress=False
+    )
+    assert history.epochs[-1]["train_loss"] < 0.05
+    assert history.epochs[-1]["train_accuracy"] == 1.0
+
+
+def run(seed=0):
+    seed_everything(seed)
+    model = BagOfEmbeddings()
+    items = toy_batches()
+    h = train.fit(
+        model,
+        loader(items[:48]),
+        loader(items[48:], shuffle=False),
+        epochs=3,
+        lr=0.05,
+        progress=False,
+        seed=seed,
+    )
+    return [{k: v for k, v in e.items() if k != "seconds"} for e in h.epochs], model
+
+
+def test_two_seeded_runs_give_equal_histories_and_weights():
+    (h1, m1), (h2, m2) = run(), run()
+    assert h1 == h2
+    for a, b in zip(m1.state_dict().values(), m2.state_dict().values(), strict=True):
+        assert torch.equal(a, b)
+
+
+def test_history_reports_loss_accuracy_f1_and_restores_best_weights():
+    seed_everything(0)
+    model = BagOfEmbeddings()
+    items = toy_batches()
+    h = train.fit(
+        model,
+        loader(items[:48]),
+        loader(items[48:], shuffle=False),
+        epochs=4,
+        lr=0.05,
+        progress=False,
+    )
+    assert {"train_loss", "train_accuracy", "valid_loss", "valid_accuracy", "valid_f1"} <= set(
+        h.epochs[0]
+    )
+    best = max(h.metric("valid_accuracy"))
+    assert h.epochs[h.best_epoch - 1]["valid_accuracy"] == best
+    again = train.evaluate(model, loader(items[48:], shuffle=False))
+    assert again["accuracy"] == pytest.approx(best)
+
+
+def test_early_stopping_stops_after_patience_epochs_without_improvement():
+    seed_everything(0)
+    model = BagOfEmbeddings()
+    items = toy_batches()
+    h = train.fit(
+        model,
+        loader(items[:48]),
+        loader(items[48:], shuffle=False),
+        epochs=50,
+        lr=0.0,
+        patience=2,
+        monitor="valid_loss",
+        progress=False,
+    )  # lr 0: nothing improves
+    assert len(h.epochs) == 3 and h.best_epoch == 1
+
+
+def test_checkpoint_save_load_and_resume(tmp_path):
+    items = toy_batches()
+    path = tmp_path / "ckpt.pt"
+    seed_everything(0)
+    model = BagOfEmbeddings()
+    h = train.fit(
+        model,
+        loader(items),
+        epochs=2,
+        lr=0.05,
+        monitor="train_loss",
+        checkpoint_path=path,
+        progress=False,
+    )
+    fresh = BagOfEmbeddings()
+    loaded, epoch = train.load_checkpoint(path, fresh)
+    assert epoch == 2 and loaded.epochs == h.epochs
+    h2 = train.fit(
+        fresh,
+        loader(items),
+        epochs=4,
+        lr=0.05,
+        monitor="train_loss",
+        checkpoint_path=path,
+        resume=True,
+        progress=False,
+    )
+    assert [e["epoch"] for e in h2.epochs] == [1, 2, 3, 4]
+
+
+def test_forward_may_return_a_dict_with_its_own_loss():
+    seed_everything(0)
+    model = BagOfEmbeddings()
+
+    def forward(m, batch):
+        logits = m(batch["input_ids"], batch["mask"])
+        return {
+            "loss": nn.functional.cross_entropy(logits, batch["labels"]),
+            "logits": logits,
+            "labels": batch["labels"],
+        }
+
+    h = train.fit(
+        model,
+        loader(toy_batches()),
+        epochs=2,
+        lr=0.05,
+        monitor="train_loss",
+        forward=forward,
+        progress=False,
+    )
+    assert "train_accuracy" in h.epochs[0]
+
+
+def test_clear_errors():
+    model = BagOfEmbeddings()
+    with pytest.raises(ValueError, match="needs a valid_loader"):
+        train.fit(model, loader(toy_batches()), epochs=1, lr=0.1)
+    with pytest.raises(ValueError, match="epochs must be >= 1"):
+        train.fit(model, loader(toy_batches()), epochs=0, lr=0.1, monitor="train_loss")
+    with pytest.raises(ValueError, match=r"logits of shape \(B, C\)"):
+        train.fit(
+            nn.Sequential(),
+            loader([{"x": torch.ones(3), "labels": torch.tensor(1)}]),
+            epochs=1,
+            lr=0.1,
+            monitor="train_loss",
+            forward=lambda m, b: b["x"][:, 0],
+            optimizer=torch.optim.SGD([nn.Parameter(torch.ones(1))], lr=0.1),
+            progress=False,
+        )
+    for p in model.parameters():
+        p.requires_grad_(False)
+    with pytest.raises(ValueError, match="no trainable parameters"):
+        train.fit(model, loader(toy_batches()), epochs=1, lr=0.1, monitor="train_loss")
+
+
+def test_f1_score_matches_hand_count():
+    pred = torch.tensor([1, 1, 0, 0, 1])
+    target = torch.tensor([1, 0, 0, 1, 1])
+    assert train.f1_score(pred, target, 2) == pytest.approx(2 * 2 / (2 * 2 + 1 + 1))
+
+
+@pytest.mark.cuda
+def test_fit_runs_on_cuda_with_mixed_precision():
+    seed_everything(0)
+    model = BagOfEmbeddings()
+    h = train.fit(
+        model, loader(toy_batches(n=16)), epochs=20, lr=0.05, monitor="train_loss", progress=False
+    )
+    assert next(model.parameters()).device.type == "cuda"
+    assert train.accelerator().mixed_precision in ("bf16", "fp16")
+    assert h.epochs[-1]["train_loss"] < h.epochs[0]["train_loss"]
