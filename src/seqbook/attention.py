@@ -1,0 +1,324 @@
+"""Attention: scaled dot-product, masks, multi-head attention and attention pooling.
+
+Mask conventions (the same as torch's, see CONTRIBUTING):
+
+- `mask` of `scaled_dot_product_attention` and `MultiHeadAttention.forward`: bool, **True = may
+  attend**, broadcastable to `(..., T_q, T_k)`.
+- `key_padding_mask` of `MultiHeadAttention.forward`: bool `(B, T_k)`, **True = padding,
+  ignored** (torch.nn.MultiheadAttention's convention).
+- `padding_mask(lengths)` and the `mask` of `AttentionPooling.forward`: bool `(B, T)`,
+  **True = real token** (seqbook.data's `mask`, Hugging Face's `attention_mask`).
+
+A query row whose mask allows no key at all gets **all-zero weights and a zero output** (torch
+returns NaN there in some code paths). That keeps padded query rows of a padded batch harmless:
+nothing NaN flows forward or backward.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor, nn
+
+__all__ = [
+    "AttentionPooling",
+    "MultiHeadAttention",
+    "causal_mask",
+    "padding_mask",
+    "scaled_dot_product_attention",
+]
+
+
+# ----------------------------------------------------------------------------- boundary checks
+
+
+def _check_tensor(x: object, name: str, min_dim: int) -> Tensor:
+    if not isinstance(x, Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor, got {type(x).__name__}")
+    if x.dim() < min_dim:
+        raise ValueError(
+            f"{name} must have at least {min_dim} dimensions, got shape {tuple(x.shape)}"
+        )
+    if not x.is_floating_point():
+        raise TypeError(f"{name} must be a floating-point tensor, got dtype {x.dtype}")
+    return x
+
+
+def _check_bool_mask(mask: object, name: str, meaning: str) -> Tensor:
+    if not isinstance(mask, Tensor):
+        raise TypeError(
+            f"{name} must be a bool torch.Tensor (True = {meaning}), got {type(mask).__name__}"
+        )
+    if mask.dtype != torch.bool:
+        raise TypeError(f"{name} must be a bool tensor (True = {meaning}), got dtype {mask.dtype}")
+    return mask
+
+
+def _check_broadcast(mask: Tensor, target: tuple[int, ...]) -> None:
+    try:
+        ok = torch.broadcast_shapes(mask.shape, target) == torch.Size(target)
+    except RuntimeError:
+        ok = False
+    if not ok:
+        raise ValueError(
+            f"mask must be broadcastable to (..., T_q, T_k) = {target}, "
+            f"got shape {tuple(mask.shape)}"
+        )
+
+
+# ----------------------------------------------------------------------------- masks
+
+
+def padding_mask(lengths: Tensor, max_len: int | None = None) -> Tensor:
+    """Bool mask `(B, T)` from sequence lengths, **True = real token** (seqbook.data's `mask`).
+
+    `T` is `max_len`, or the longest length when `max_len` is None. For `MultiHeadAttention`'s
+    `key_padding_mask` (True = padding) pass `~padding_mask(lengths)`.
+    """
+    if not isinstance(lengths, Tensor):
+        lengths = torch.as_tensor(lengths)
+    if lengths.dim() != 1 or lengths.dtype == torch.bool or lengths.is_floating_point():
+        raise ValueError(
+            f"lengths must be a 1-D integer tensor (B,), got shape {tuple(lengths.shape)}"
+            f" and dtype {lengths.dtype}"
+        )
+    if lengths.numel() and int(lengths.min()) < 0:
+        raise ValueError(f"lengths must be non-negative, got {lengths.tolist()}")
+    longest = int(lengths.max()) if lengths.numel() else 0
+    if max_len is None:
+        max_len = longest
+    elif not isinstance(max_len, int) or max_len < 0:
+        raise ValueError(f"max_len must be a non-negative int or None, got {max_len!r}")
+    elif longest > max_len:
+        raise ValueError(f"max_len={max_len} is shorter than the longest length {longest}")
+    positions = torch.arange(max_len, device=lengths.device)  # (T,)
+    return positions[None, :] < lengths[:, None]  # (B, T)
+
+
+def causal_mask(T: int, device: torch.device | str | None = None) -> Tensor:
+    """Bool mask `(T, T)`, **True = may attend**: query i sees keys 0..i (lower triangle)."""
+    if not isinstance(T, int) or isinstance(T, bool) or T < 0:
+        raise ValueError(f"T must be a non-negative int, got {T!r}")
+    return torch.ones(T, T, dtype=torch.bool, device=device).tril()
+
+
+# ----------------------------------------------------------------------------- attention
+
+
+def scaled_dot_product_attention(
+    query: Tensor,
+    key: Tensor,
+    value: Tensor,
+    mask: Tensor | None = None,
+    *,
+    scale: float | None = None,
+) -> tuple[Tensor, Tensor]:
+    """Scaled dot-product attention, eq. (eq-attention-sdpa): softmax(Q K^T / sqrt(d_k)) V.
+
+    Shapes: query `(..., T_q, d_k)`, key `(..., T_k, d_k)`, value `(..., T_k, d_v)`; the
+    leading dimensions broadcast. `mask` is bool, broadcastable to `(..., T_q, T_k)`,
+    True = may attend. `scale` replaces 1/sqrt(d_k) (a temperature knob for experiments).
+    Returns `(output (..., T_q, d_v), weights (..., T_q, T_k))`. A query row whose mask allows
+    nothing gets zero weights and a zero output.
+    """
+    query = _check_tensor(query, "query", 2)
+    key = _check_tensor(key, "key", 2)
+    value = _check_tensor(value, "value", 2)
+    if not (query.dtype == key.dtype == value.dtype):
+        raise TypeError(
+            "query, key and value must share a dtype, got "
+            f"{query.dtype}, {key.dtype} and {value.dtype}"
+        )
+    if query.shape[-1] != key.shape[-1]:
+        raise ValueError(
+            "query and key must have the same last dimension d_k, got query "
+            f"{tuple(query.shape)} and key {tuple(key.shape)}"
+        )
+    if key.shape[-2] != value.shape[-2]:
+        raise ValueError(
+            "key and value must have the same length T_k (dimension -2), got key "
+            f"{tuple(key.shape)} and value {tuple(value.shape)}"
+        )
+    try:
+        batch = torch.broadcast_shapes(query.shape[:-2], key.shape[:-2], value.shape[:-2])
+    except RuntimeError:
+        raise ValueError(
+            "the leading (batch) dimensions of query, key and value must broadcast, got "
+            f"{tuple(query.shape)}, {tuple(key.shape)} and {tuple(value.shape)}"
+        ) from None
+    T_q, d_k, T_k = query.shape[-2], query.shape[-1], key.shape[-2]
+
+    if scale is None:
+        scale = 1.0 / math.sqrt(d_k)
+    scores = query @ key.transpose(-2, -1) * scale  # (..., T_q, T_k)
+
+    if mask is None:
+        weights = torch.softmax(scores, dim=-1)
+        return weights @ value, weights
+
+    mask = _check_bool_mask(mask, "mask", "may attend")
+    _check_broadcast(mask, (*batch, T_q, T_k))
+    mask = mask.to(scores.device)
+    allowed = mask.any(dim=-1, keepdim=True)  # (..., T_q, 1): may this row attend anywhere?
+    scores = scores.masked_fill(~mask, float("-inf"))
+    scores = scores.masked_fill(~allowed, 0.0)  # an empty row: finite scores, zeroed below
+    weights = torch.softmax(scores, dim=-1) * allowed  # (..., T_q, T_k)
+    return weights @ value, weights
+
+
+class MultiHeadAttention(nn.Module):
+    """Multi-head attention, eq. (eq-attention-mha): split, attend per head, concat, project.
+
+    Batch-first. Numerically equal to `torch.nn.MultiheadAttention(batch_first=True)` with
+    `average_attn_weights=False` (no dropout here), see `from_torch`.
+    """
+
+    def __init__(self, embed_dim: int, num_heads: int, bias: bool = True) -> None:
+        super().__init__()
+        for name, v in (("embed_dim", embed_dim), ("num_heads", num_heads)):
+            if not isinstance(v, int) or isinstance(v, bool) or v <= 0:
+                raise ValueError(f"{name} must be a positive int, got {v!r}")
+        if embed_dim % num_heads:
+            raise ValueError(
+                f"embed_dim ({embed_dim}) must be divisible by num_heads ({num_heads})"
+            )
+        self.embed_dim = embed_dim
+        self.num_heads = num_heads
+        self.head_dim = embed_dim // num_heads
+        self.q_proj = nn.Linear(embed_dim, embed_dim, bias=bias)  # W^Q for all heads at once
+        self.k_proj = nn.Linear(embed_dim, embed_dim, bias=bias)  # W^K
+        self.v_proj = nn.Linear(embed_dim, embed_dim, bias=bias)  # W^V
+        self.out_proj = nn.Linear(embed_dim, embed_dim, bias=bias)  # W^O
+
+    def split_heads(self, x: Tensor) -> Tensor:
+        """(B, T, E) -> (B, heads, T, E / heads)."""
+        B, T, _ = x.shape
+        return x.view(B, T, self.num_heads, self.head_dim).transpose(1, 2)
+
+    def merge_heads(self, x: Tensor) -> Tensor:
+        """(B, heads, T, E / heads) -> (B, T, E): the concatenation in eq. (eq-attention-mha)."""
+        B, _, T, _ = x.shape
+        return x.transpose(1, 2).reshape(B, T, self.embed_dim)
+
+    def forward(
+        self,
+        query: Tensor,
+        key: Tensor,
+        value: Tensor,
+        key_padding_mask: Tensor | None = None,
+        *,
+        mask: Tensor | None = None,
+    ) -> tuple[Tensor, Tensor]:
+        """Return `(output (B, T_q, E), weights (B, heads, T_q, T_k))`.
+
+        `key_padding_mask` `(B, T_k)`: True = padding (torch's convention). `mask`: bool,
+        broadcastable to `(B, heads, T_q, T_k)`, True = may attend (e.g. `causal_mask(T)`).
+        """
+        self._check_inputs(query, key, value, key_padding_mask)
+        allowed = mask
+        if allowed is not None:
+            allowed = _check_bool_mask(allowed, "mask", "may attend")
+            B, T_q, T_k = query.shape[0], query.shape[1], key.shape[1]
+            _check_broadcast(allowed, (B, self.num_heads, T_q, T_k))
+        if key_padding_mask is not None:
+            keep = ~key_padding_mask[:, None, None, :]  # (B, 1, 1, T_k), True = may attend
+            allowed = keep if allowed is None else allowed & keep
+
+        Q = self.split_heads(self.q_proj(query))  # (B, h, T_q, d)
+        K = self.split_heads(self.k_proj(key))  # (B, h, T_k, d)
+        V = self.split_heads(self.v_proj(value))  # (B, h, T_k, d)
+        heads, weights = scaled_dot_product_attention(Q, K, V, allowed)  # (B, h, T_q, d)
+        return self.out_proj(self.merge_heads(heads)), weights
+
+    def _check_inputs(
+        self, query: Tensor, key: Tensor, value: Tensor, key_padding_mask: Tensor | None
+    ) -> None:
+        for name, x in (("query", query), ("key", key), ("value", value)):
+            _check_tensor(x, name, 3)
+            if x.dim() != 3 or x.shape[-1] != self.embed_dim:
+                raise ValueError(
+                    f"{name} must have shape (B, T, embed_dim={self.embed_dim}) (batch first), "
+                    f"got {tuple(x.shape)}"
+                )
+        if not (query.shape[0] == key.shape[0] == value.shape[0]):
+            raise ValueError(
+                "query, key and value must have the same batch size, got "
+                f"{query.shape[0]}, {key.shape[0]} and {value.shape[0]}"
+            )
+        if key.shape[1] != value.shape[1]:
+            raise ValueError(
+                f"key and value must have the same length T_k, got {key.shape[1]} and "
+                f"{value.shape[1]}"
+            )
+        if key_padding_mask is not None:
+            _check_bool_mask(key_padding_mask, "key_padding_mask", "padding, ignored")
+            expected = (key.shape[0], key.shape[1])
+            if tuple(key_padding_mask.shape) != expected:
+                raise ValueError(
+                    f"key_padding_mask must have shape (B, T_k) = {expected}, "
+                    f"got {tuple(key_padding_mask.shape)}"
+                )
+
+    @classmethod
+    def from_torch(cls, m: nn.MultiheadAttention) -> MultiHeadAttention:
+        """A copy of `torch.nn.MultiheadAttention` `m` (same weights, same outputs)."""
+        if not isinstance(m, nn.MultiheadAttention):
+            raise TypeError(f"m must be a torch.nn.MultiheadAttention, got {type(m).__name__}")
+        if not m._qkv_same_embed_dim or m.bias_k is not None or m.add_zero_attn:
+            raise ValueError(
+                "from_torch supports kdim == vdim == embed_dim, add_bias_kv=False and "
+                "add_zero_attn=False"
+            )
+        bias = m.in_proj_bias is not None
+        new = cls(m.embed_dim, m.num_heads, bias=bias)
+        new = new.to(device=m.in_proj_weight.device, dtype=m.in_proj_weight.dtype)
+        E = m.embed_dim
+        with torch.no_grad():
+            for i, proj in enumerate((new.q_proj, new.k_proj, new.v_proj)):
+                proj.weight.copy_(m.in_proj_weight[i * E : (i + 1) * E])
+                if bias:
+                    proj.bias.copy_(m.in_proj_bias[i * E : (i + 1) * E])
+            new.out_proj.weight.copy_(m.out_proj.weight)
+            if bias:
+                new.out_proj.bias.copy_(m.out_proj.bias)
+        return new
+
+
+class AttentionPooling(nn.Module):
+    """Attention pooling, eq. (eq-attention-pool): a learned query attends over a sequence.
+
+    `alpha = softmax(q . (W_k h_t + b_k) / sqrt(dim))` over the real tokens and
+    `pooled = sum_t alpha_t h_t`. The query `q` starts at zero, so an untrained layer is exactly
+    mean pooling over the real tokens.
+    """
+
+    def __init__(self, dim: int) -> None:
+        super().__init__()
+        if not isinstance(dim, int) or isinstance(dim, bool) or dim <= 0:
+            raise ValueError(f"dim must be a positive int, got {dim!r}")
+        self.dim = dim
+        self.key_proj = nn.Linear(dim, dim)  # W_k, b_k
+        self.query = nn.Parameter(torch.zeros(dim))  # q
+
+    def forward(self, x: Tensor, mask: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        """x `(B, T, dim)`, mask `(B, T)` True = real token -> `(pooled (B, dim), weights (B, T))`.
+
+        A sequence with no real token pools to the zero vector.
+        """
+        _check_tensor(x, "x", 3)
+        if x.dim() != 3 or x.shape[-1] != self.dim:
+            raise ValueError(f"x must have shape (B, T, dim={self.dim}), got {tuple(x.shape)}")
+        allowed = None
+        if mask is not None:
+            _check_bool_mask(mask, "mask", "real token")
+            if tuple(mask.shape) != tuple(x.shape[:2]):
+                raise ValueError(
+                    f"mask must have shape (B, T) = {tuple(x.shape[:2])} (True = real token), "
+                    f"got {tuple(mask.shape)}"
+                )
+            allowed = mask[:, None, :]  # (B, 1, T)
+        keys = self.key_proj(x)  # (B, T, dim)
+        q = self.query.expand(x.shape[0], 1, self.dim)  # (B, 1, dim)
+        pooled, weights = scaled_dot_product_attention(q, keys, x, allowed)  # (B, 1, dim)
+        return pooled.squeeze(1), weights.squeeze(1)

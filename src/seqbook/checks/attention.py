@@ -1,0 +1,183 @@
+"""Checks for the attention chapter's exercises.
+
+Each `check_*` takes the reader's function, runs it on seeded, generated inputs and compares
+with `seqbook.attention` (itself pinned to torch by the tests). Nothing is compared with stored
+answers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+
+from seqbook.attention import (
+    AttentionPooling,
+    MultiHeadAttention,
+    causal_mask,
+    padding_mask,
+    scaled_dot_product_attention,
+)
+from seqbook.checks import CheckReport, assert_close, run_cases
+
+_ATOL = 1e-10  # references run in float64
+
+
+def _gen(seed: int) -> torch.Generator:
+    return torch.Generator().manual_seed(seed)
+
+
+def _randn(g: torch.Generator, *shape: int) -> torch.Tensor:
+    return torch.randn(*shape, generator=g, dtype=torch.float64)
+
+
+def _pair(result: object, what: str) -> tuple[object, object]:
+    if not isinstance(result, tuple) or len(result) != 2:
+        raise AssertionError(f"{what} must return a tuple (output, weights), got {type(result)}")
+    return result
+
+
+def check_scaled_dot_product_attention(fn: Callable) -> CheckReport:
+    """Exercise: `fn(query, key, value, mask=None) -> (output, weights)`,
+    eq. (eq-attention-sdpa)."""
+
+    def compare(seed: int, q_shape, k_shape, d_v: int, mask_kind: str | None) -> None:
+        g = _gen(seed)
+        q, k = _randn(g, *q_shape), _randn(g, *k_shape)
+        v = _randn(g, *k_shape[:-1], d_v)
+        T_q, T_k = q_shape[-2], k_shape[-2]
+        mask = None
+        if mask_kind == "causal":
+            mask = causal_mask(T_q)
+        elif mask_kind == "random":
+            mask = torch.rand(*q_shape[:-2], T_q, T_k, generator=g) > 0.4
+            mask[..., 0] = True  # every row may attend somewhere
+        elif mask_kind == "empty row":
+            mask = torch.ones(*q_shape[:-2], T_q, T_k, dtype=torch.bool)
+            mask[..., 1, :] = False  # query 1 may attend nowhere
+        out, w = _pair(fn(q, k, v, mask) if mask is not None else fn(q, k, v), "your function")
+        ref_out, ref_w = scaled_dot_product_attention(q, k, v, mask)
+        assert_close(w, ref_w, "weights", atol=_ATOL, rtol=1e-7)
+        assert_close(out, ref_out, "output", atol=_ATOL, rtol=1e-7)
+
+    return run_cases(
+        "scaled_dot_product_attention",
+        [
+            ("3 tokens, no mask", lambda: compare(0, (1, 3, 4), (1, 3, 4), 4, None)),
+            ("batched, T_q != T_k, d_v != d_k", lambda: compare(1, (2, 5, 8), (2, 7, 8), 3, None)),
+            (
+                "4-D (batch, heads), random mask",
+                lambda: compare(2, (2, 3, 6, 4), (2, 3, 6, 4), 5, "random"),
+            ),
+            ("causal mask", lambda: compare(3, (2, 6, 4), (2, 6, 4), 4, "causal")),
+            (
+                "a row that may attend nowhere gets zero weights",
+                lambda: compare(4, (2, 4, 4), (2, 5, 4), 3, "empty row"),
+            ),
+        ],
+    )
+
+
+def check_padding_mask(fn: Callable) -> CheckReport:
+    """Exercise: `fn(lengths, max_len=None) -> bool (B, T)`, True = real token."""
+
+    def compare(lengths: list[int], max_len: int | None) -> None:
+        lengths_t = torch.tensor(lengths)
+        got = fn(lengths_t, max_len) if max_len is not None else fn(lengths_t)
+        expected = padding_mask(lengths_t, max_len)
+        if not isinstance(got, torch.Tensor) or got.dtype != torch.bool:
+            raise AssertionError(
+                f"padding mask must be a bool tensor, got {getattr(got, 'dtype', type(got))}"
+            )
+        if tuple(got.shape) != tuple(expected.shape):
+            raise AssertionError(
+                f"lengths {lengths}, max_len {max_len}: expected shape "
+                f"{tuple(expected.shape)}, got {tuple(got.shape)}"
+            )
+        if not torch.equal(got, expected):
+            raise AssertionError(
+                f"lengths {lengths}, max_len {max_len}: expected {expected.int().tolist()},"
+                f" got {got.int().tolist()}"
+            )
+
+    return run_cases(
+        "padding_mask",
+        [
+            ("T from the longest length", lambda: compare([3, 1, 4], None)),
+            ("explicit max_len", lambda: compare([2, 5], 7)),
+            ("a zero length", lambda: compare([0, 2], 3)),
+        ],
+    )
+
+
+def check_causal_mask(fn: Callable) -> CheckReport:
+    """Exercise: `fn(T) -> bool (T, T)`, True = may attend (no peeking at later positions)."""
+
+    def compare(T: int) -> None:
+        got, expected = fn(T), causal_mask(T)
+        if not isinstance(got, torch.Tensor) or got.dtype != torch.bool:
+            raise AssertionError(
+                f"causal mask must be a bool tensor, got {getattr(got, 'dtype', type(got))}"
+            )
+        if tuple(got.shape) != (T, T):
+            raise AssertionError(f"T={T}: expected shape {(T, T)}, got {tuple(got.shape)}")
+        if not torch.equal(got, expected):
+            raise AssertionError(
+                f"T={T}: expected {expected.int().tolist()}, got {got.int().tolist()}"
+            )
+
+    return run_cases("causal_mask", [(f"T={T}", lambda T=T: compare(T)) for T in (1, 4, 7)])
+
+
+def check_multi_head_attention(fn: Callable) -> CheckReport:
+    """Exercise: `fn(mha, query, key, value, key_padding_mask=None) -> (output, weights)` using
+    the projections of a `seqbook.attention.MultiHeadAttention` `mha`, eq. (eq-attention-mha)."""
+
+    def compare(seed: int, E: int, heads: int, T_q: int, T_k: int, lengths) -> None:
+        torch.manual_seed(seed)
+        mha = MultiHeadAttention(E, heads).double()
+        g = _gen(seed)
+        q, k, v = _randn(g, 2, T_q, E), _randn(g, 2, T_k, E), _randn(g, 2, T_k, E)
+        kpm = None if lengths is None else ~padding_mask(torch.tensor(lengths), T_k)
+        with torch.no_grad():
+            got = fn(mha, q, k, v, kpm) if kpm is not None else fn(mha, q, k, v)
+            out, w = _pair(got, "your function")
+            ref_out, ref_w = mha(q, k, v, kpm)
+        assert_close(w, ref_w, "per-head weights (B, heads, T_q, T_k)", atol=_ATOL, rtol=1e-7)
+        assert_close(out, ref_out, "output", atol=_ATOL, rtol=1e-7)
+
+    return run_cases(
+        "multi_head_attention",
+        [
+            ("self-attention, 2 heads", lambda: compare(0, 8, 2, 5, 5, None)),
+            ("cross-attention, 4 heads", lambda: compare(1, 16, 4, 3, 6, None)),
+            ("key padding mask", lambda: compare(2, 12, 3, 4, 6, [6, 2])),
+        ],
+    )
+
+
+def check_attention_pooling(fn: Callable) -> CheckReport:
+    """Exercise: `fn(layer, x, mask) -> (pooled (B, dim), weights (B, T))` using the parameters
+    of a `seqbook.attention.AttentionPooling` `layer`, eq. (eq-attention-pool)."""
+
+    def compare(seed: int, dim: int, lengths: list[int], T: int) -> None:
+        torch.manual_seed(seed)
+        layer = AttentionPooling(dim).double()
+        with torch.no_grad():
+            layer.query.normal_()  # a trained-looking query, not the mean-pooling start
+        g = _gen(seed)
+        x = _randn(g, len(lengths), T, dim)
+        mask = padding_mask(torch.tensor(lengths), T)
+        with torch.no_grad():
+            pooled, w = _pair(fn(layer, x, mask), "your function")
+            ref_pooled, ref_w = layer(x, mask)
+        assert_close(w, ref_w, "weights (B, T)", atol=_ATOL, rtol=1e-7)
+        assert_close(pooled, ref_pooled, "pooled (B, dim)", atol=_ATOL, rtol=1e-7)
+
+    return run_cases(
+        "attention_pooling",
+        [
+            ("full-length sequences", lambda: compare(0, 6, [5, 5], 5)),
+            ("padded batch", lambda: compare(1, 8, [7, 3, 1], 7)),
+        ],
+    )

@@ -1,0 +1,89 @@
+"""The notebooks follow the book's conventions, and nbval is configured to check them."""
+
+import configparser
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOKS = sorted((ROOT / "book").glob("*.ipynb"))
+TOC = (ROOT / "_toc.yml").read_text()
+
+
+def cells(path):
+    return json.loads(path.read_text())["cells"]
+
+
+def source(cell):
+    return "".join(cell["source"])
+
+
+def test_there_are_chapters():
+    assert NOTEBOOKS, "no notebooks under book/"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_notebook_is_in_the_table_of_contents(path):
+    assert f"book/{path.stem}\n" in TOC
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_notebook_opens_with_runtime_and_environment_stamp(path):
+    nb = cells(path)
+    assert nb[0]["cell_type"] == "markdown" and source(nb[0]).startswith("# ")
+    assert "**Runtime:**" in source(nb[0]), "the first cell must state the runtime and profile"
+    first_code = next(c for c in nb if c["cell_type"] == "code")
+    assert "environment_stamp()" in source(first_code)
+    assert "seed_everything(" in source(first_code)
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_notebook_has_checked_cells_and_no_stored_errors(path):
+    nb = [c for c in cells(path) if c["cell_type"] == "code"]
+    assert any(source(c).startswith("# NBVAL_CHECK_OUTPUT") for c in nb)
+    for c in nb:
+        assert all(o["output_type"] != "error" for o in c["outputs"]), source(c)[:80]
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_checked_cells_have_stored_outputs(path):
+    for c in cells(path):
+        if c["cell_type"] == "code" and source(c).startswith("# NBVAL_CHECK_OUTPUT"):
+            assert c["outputs"], f"a checked cell has no stored output: {source(c)[:80]!r}"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_solution_cells_are_hidden_and_follow_a_stub(path):
+    nb = cells(path)
+    for i, c in enumerate(nb):
+        tags = c.get("metadata", {}).get("tags", [])
+        if "solution" in tags:
+            assert "hide-input" in tags
+            stub = source(nb[i - 1])
+            assert "NotImplementedError" in stub, f"no stub before the solution in cell {i}"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_headings_carry_no_hand_numbering(path):
+    # Jupyter Book numbers chapters and sections itself; "# 3. Attention" would print twice.
+    for c in cells(path):
+        if c["cell_type"] == "markdown":
+            for line in source(c).splitlines():
+                assert not re.match(r"#+ \d+(\.\d+)*\.? ", line), line
+
+
+def test_sanitising_never_blanks_plain_numbers():
+    cfg = configparser.ConfigParser()
+    cfg.read(ROOT / "tests" / "nbval_sanitize.cfg")
+    sample = "TEST accuracy 0.888, F1 0.891 on 2500 reviews; max |diff| 1.2e-16; shape (32, 128)"
+    for section in cfg.sections():
+        assert re.sub(cfg[section]["regex"], cfg[section]["replace"], sample) == sample, section
+    assert re.sub(cfg["memory addresses"]["regex"], "X", "<obj at 0x7f3a2b1c9d80>") == "<obj at X>"
+
+
+def test_make_test_runs_nbval_lax_over_every_notebook():
+    makefile = (ROOT / "Makefile").read_text()
+    assert "--nbval-lax" in makefile and "$(NOTEBOOKS)" in makefile
+    assert "--nbval-sanitize-with tests/nbval_sanitize.cfg" in makefile
