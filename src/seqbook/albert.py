@@ -1,0 +1,500 @@
+"""ALBERT from scratch (Lan et al. 2020): factorised embeddings and cross-layer sharing.
+
+The encoder is the one of `transformers.AlbertModel`, written out on `seqbook.attention`:
+
+    e_t = LayerNorm(E_word[x_t] + E_pos[t] + E_type[s_t])       (E wide, eq. eq-albert-embedding)
+    h^0_t = W_proj e_t + b_proj                                 (E -> H, eq. eq-albert-factorised)
+    a^l = LayerNorm(h^{l-1} + MultiHead(h^{l-1}))              (post-LayerNorm, as in ALBERT)
+    h^l = LayerNorm(a^l + W_2 act(W_1 a^l + b_1) + b_2)
+
+Cross-layer sharing (eq. eq-albert-sharing, W_i = W_j) is a *schedule*: layer `l` uses attention
+block `schedule[l][0]` and feed-forward block `schedule[l][1]`. `sharing="all"` gives every layer
+the same blocks (ALBERT), `"attention"` or `"ffn"` share one kind only, `"none"` gives every layer
+its own (BERT-style, still with the factorised embedding). `"all"` also honours the config's
+`num_hidden_groups` / `inner_group_num`, so any `transformers.AlbertModel` can be copied exactly.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from seqbook.attention import scaled_dot_product_attention
+
+__all__ = [
+    "ACTIVATIONS",
+    "SHARING_MODES",
+    "AlbertEncoder",
+    "ParameterCount",
+    "count_parameters",
+    "count_parameters_meta",
+    "embedding_parameters",
+    "layer_distances",
+    "sharing_schedule",
+]
+
+SHARING_MODES = ("all", "attention", "ffn", "none")
+
+
+def _gelu_new(x: Tensor) -> Tensor:
+    """The tanh approximation of GELU that ALBERT uses (`gelu_new` in transformers)."""
+    return 0.5 * x * (1.0 + torch.tanh(math.sqrt(2.0 / math.pi) * (x + 0.044715 * x.pow(3))))
+
+
+ACTIVATIONS: dict[str, Callable[[Tensor], Tensor]] = {
+    "gelu": F.gelu,  # the exact, erf-based GELU
+    "gelu_new": _gelu_new,
+    "gelu_pytorch_tanh": lambda x: F.gelu(x, approximate="tanh"),
+    "relu": F.relu,
+    "silu": F.silu,
+    "swish": F.silu,
+    "tanh": torch.tanh,
+}
+
+
+# ----------------------------------------------------------------------------- configuration
+
+
+def _check_config(config: object, sharing: str) -> None:
+    from transformers import AlbertConfig
+
+    if not isinstance(config, AlbertConfig):
+        raise TypeError(f"config must be a transformers.AlbertConfig, got {type(config).__name__}")
+    if sharing not in SHARING_MODES:
+        raise ValueError(f"sharing must be one of {SHARING_MODES}, got {sharing!r}")
+    H, heads = config.hidden_size, config.num_attention_heads
+    if H % heads:
+        raise ValueError(
+            f"hidden_size ({H}) must be divisible by num_attention_heads ({heads}), got "
+            f"remainder {H % heads}"
+        )
+    if config.hidden_act not in ACTIVATIONS:
+        raise ValueError(
+            f"config.hidden_act must be one of {sorted(ACTIVATIONS)}, got {config.hidden_act!r}"
+        )
+    L, G, K = config.num_hidden_layers, config.num_hidden_groups, config.inner_group_num
+    if not 1 <= G <= L or K < 1:
+        raise ValueError(
+            "config needs 1 <= num_hidden_groups <= num_hidden_layers and inner_group_num >= 1, "
+            f"got num_hidden_groups={G}, num_hidden_layers={L}, inner_group_num={K}"
+        )
+    grouped = G != 1 or K != 1
+    if sharing == "none" and (K != 1 or G not in (1, L)):
+        raise ValueError(
+            'sharing="none" needs inner_group_num=1 and num_hidden_groups 1 or num_hidden_layers, '
+            f"got num_hidden_groups={G}, inner_group_num={K}"
+        )
+    if sharing in ("attention", "ffn") and grouped:
+        raise ValueError(
+            f"sharing={sharing!r} needs num_hidden_groups=1 and inner_group_num=1 (the groups are "
+            f"transformers' form of sharing='all'), got {G} and {K}"
+        )
+
+
+def sharing_schedule(config: object, sharing: str = "all") -> list[tuple[int, int]]:
+    """For each applied layer, the (attention block, feed-forward block) it uses, eq.
+    (eq-albert-sharing).
+
+    With `sharing="all"` this is transformers' grouping: layer `i` of `num_hidden_layers` runs
+    group `int(i / (L / G))`, and each group runs its `inner_group_num` layers in turn.
+    """
+    _check_config(config, sharing)
+    L, G, K = config.num_hidden_layers, config.num_hidden_groups, config.inner_group_num
+    if sharing == "none":
+        return [(i, i) for i in range(L)]
+    if sharing == "attention":
+        return [(0, i) for i in range(L)]
+    if sharing == "ffn":
+        return [(i, 0) for i in range(L)]
+    schedule = []
+    for i in range(L):
+        group = int(i / (L / G))
+        schedule += [(group * K + k, group * K + k) for k in range(K)]
+    return schedule
+
+
+# ----------------------------------------------------------------------------- modules
+
+
+class AlbertEmbeddings(nn.Module):
+    """Word + position + token-type embeddings, E wide, then LayerNorm and dropout,
+    eq. (eq-albert-embedding)."""
+
+    def __init__(self, config) -> None:
+        super().__init__()
+        E = config.embedding_size
+        self.word_embeddings = nn.Embedding(config.vocab_size, E, padding_idx=config.pad_token_id)
+        self.position_embeddings = nn.Embedding(config.max_position_embeddings, E)
+        self.token_type_embeddings = nn.Embedding(config.type_vocab_size, E)
+        self.LayerNorm = nn.LayerNorm(E, eps=config.layer_norm_eps)
+        self.dropout = nn.Dropout(config.hidden_dropout_prob)
+
+    def forward(self, input_ids: Tensor, token_type_ids: Tensor) -> Tensor:
+        T = input_ids.shape[1]
+        positions = torch.arange(T, device=input_ids.device)  # (T,)
+        e = (
+            self.word_embeddings(input_ids)  # (B, T, E)
+            + self.position_embeddings(positions)[None]  # (1, T, E)
+            + self.token_type_embeddings(token_type_ids)  # (B, T, E)
+        )
+        return self.dropout(self.LayerNorm(e))
+
+
+class AlbertSelfAttention(nn.Module):
+    """Multi-head self-attention with a residual connection and post-LayerNorm."""
+
+    def __init__(self, config) -> None:
+        super().__init__()
+        H = config.hidden_size
+        self.num_heads = config.num_attention_heads
+        self.head_dim = H // self.num_heads
+        self.query = nn.Linear(H, H)  # W^Q for all heads
+        self.key = nn.Linear(H, H)  # W^K
+        self.value = nn.Linear(H, H)  # W^V
+        self.dense = nn.Linear(H, H)  # W^O
+        self.LayerNorm = nn.LayerNorm(H, eps=config.layer_norm_eps)
+        self.attention_dropout = nn.Dropout(config.attention_probs_dropout_prob)
+        self.output_dropout = nn.Dropout(config.hidden_dropout_prob)
+
+    def forward(self, h: Tensor, mask: Tensor | None) -> Tensor:
+        B, T, H = h.shape
+
+        def heads(x: Tensor) -> Tensor:  # (B, T, H) -> (B, heads, T, d)
+            return x.view(B, T, self.num_heads, self.head_dim).transpose(1, 2)
+
+        Q, K, V = heads(self.query(h)), heads(self.key(h)), heads(self.value(h))
+        out, weights = scaled_dot_product_attention(Q, K, V, mask)  # (B, heads, T, d)
+        if self.training and self.attention_dropout.p > 0:
+            out = self.attention_dropout(weights) @ V  # dropout on the attention probabilities
+        out = out.transpose(1, 2).reshape(B, T, H)  # concatenate the heads
+        return self.LayerNorm(h + self.output_dropout(self.dense(out)))
+
+
+class AlbertFeedForward(nn.Module):
+    """Position-wise feed-forward network with a residual connection and post-LayerNorm."""
+
+    def __init__(self, config) -> None:
+        super().__init__()
+        H, I = config.hidden_size, config.intermediate_size
+        self.ffn = nn.Linear(H, I)  # W_1
+        self.ffn_output = nn.Linear(I, H)  # W_2
+        self.full_layer_layer_norm = nn.LayerNorm(H, eps=config.layer_norm_eps)
+        self.activation = ACTIVATIONS[config.hidden_act]
+        self.dropout = nn.Dropout(config.hidden_dropout_prob)
+
+    def forward(self, a: Tensor) -> Tensor:
+        f = self.ffn_output(self.activation(self.ffn(a)))  # (B, T, H)
+        return self.full_layer_layer_norm(a + self.dropout(f))
+
+
+class AlbertEncoder(nn.Module):
+    """ALBERT's encoder, eqs. (eq-albert-factorised) and (eq-albert-sharing).
+
+    `forward(input_ids, attention_mask=None, token_type_ids=None)` returns the last hidden states
+    `(B, T, H)`; `attention_mask` is Hugging Face's: 1/True = real token, 0/False = padding.
+    `pool(hidden)` is the `[CLS]` pooler, tanh(W h_0 + b), when `pooler=True`.
+    """
+
+    def __init__(self, config, sharing: str = "all", pooler: bool = True) -> None:
+        super().__init__()
+        self.schedule = sharing_schedule(config, sharing)
+        self.config = copy.deepcopy(config)
+        self.sharing = sharing
+        n_attention = 1 + max(a for a, _ in self.schedule)
+        n_ffn = 1 + max(f for _, f in self.schedule)
+        self.embeddings = AlbertEmbeddings(config)
+        self.embedding_hidden_mapping_in = nn.Linear(config.embedding_size, config.hidden_size)
+        self.attention_blocks = nn.ModuleList(
+            AlbertSelfAttention(config) for _ in range(n_attention)
+        )
+        self.ffn_blocks = nn.ModuleList(AlbertFeedForward(config) for _ in range(n_ffn))
+        self.pooler = nn.Linear(config.hidden_size, config.hidden_size) if pooler else None
+        self.apply(self._init_weights)
+
+    def _init_weights(self, module: nn.Module) -> None:
+        """Normal(0, initializer_range) weights, zero biases, unit LayerNorms (as transformers)."""
+        std = self.config.initializer_range
+        if isinstance(module, nn.Linear):
+            nn.init.normal_(module.weight, 0.0, std)
+            nn.init.zeros_(module.bias)
+        elif isinstance(module, nn.Embedding):
+            nn.init.normal_(module.weight, 0.0, std)
+            if module.padding_idx is not None and module.weight.device.type != "meta":
+                with torch.no_grad():
+                    module.weight[module.padding_idx].zero_()
+        elif isinstance(module, nn.LayerNorm):
+            nn.init.ones_(module.weight)
+            nn.init.zeros_(module.bias)
+
+    # ------------------------------------------------------------------ forward
+
+    def forward(
+        self,
+        input_ids: Tensor,
+        attention_mask: Tensor | None = None,
+        token_type_ids: Tensor | None = None,
+    ) -> Tensor:
+        """Last hidden states `(B, T, H)`."""
+        self._check_inputs(input_ids, attention_mask, token_type_ids)
+        if token_type_ids is None:
+            token_type_ids = torch.zeros_like(input_ids)
+        mask = None
+        if attention_mask is not None:
+            mask = attention_mask.bool()[:, None, None, :]  # (B, 1, 1, T): True = may attend
+        e = self.embeddings(input_ids, token_type_ids)  # (B, T, E)
+        h = self.embedding_hidden_mapping_in(e)  # (B, T, H)
+        for a, f in self.schedule:
+            h = self.ffn_blocks[f](self.attention_blocks[a](h, mask))
+        return h
+
+    def hidden_states(
+        self,
+        input_ids: Tensor,
+        attention_mask: Tensor | None = None,
+        token_type_ids: Tensor | None = None,
+    ) -> list[Tensor]:
+        """Every layer's output: `[h^0 (after the E -> H projection), h^1, ..., h^L]`."""
+        self._check_inputs(input_ids, attention_mask, token_type_ids)
+        if token_type_ids is None:
+            token_type_ids = torch.zeros_like(input_ids)
+        mask = None if attention_mask is None else attention_mask.bool()[:, None, None, :]
+        h = self.embedding_hidden_mapping_in(self.embeddings(input_ids, token_type_ids))
+        states = [h]
+        for a, f in self.schedule:
+            h = self.ffn_blocks[f](self.attention_blocks[a](h, mask))
+            states.append(h)
+        return states
+
+    def pool(self, hidden: Tensor) -> Tensor:
+        """The pooled `[CLS]` vector `tanh(W h_0 + b)`, `(B, H)`."""
+        if self.pooler is None:
+            raise ValueError("this encoder was built with pooler=False; it has no pooler")
+        return torch.tanh(self.pooler(hidden[:, 0]))
+
+    def _check_inputs(
+        self, input_ids: Tensor, attention_mask: Tensor | None, token_type_ids: Tensor | None
+    ) -> None:
+        c = self.config
+        if not isinstance(input_ids, Tensor) or input_ids.dtype not in (torch.long, torch.int):
+            raise TypeError(
+                "input_ids must be an integer (long) torch.Tensor of shape (B, T), got "
+                f"{getattr(input_ids, 'dtype', type(input_ids).__name__)}"
+            )
+        if input_ids.dim() != 2:
+            raise ValueError(f"input_ids must have shape (B, T), got {tuple(input_ids.shape)}")
+        if input_ids.shape[1] > c.max_position_embeddings:
+            raise ValueError(
+                f"input_ids has length T={input_ids.shape[1]}, longer than "
+                f"max_position_embeddings={c.max_position_embeddings}"
+            )
+        if input_ids.numel() and (int(input_ids.min()) < 0 or int(input_ids.max()) >= c.vocab_size):
+            raise ValueError(
+                f"input_ids must lie in [0, vocab_size={c.vocab_size}), got values in "
+                f"[{int(input_ids.min())}, {int(input_ids.max())}]"
+            )
+        for name, x in (("attention_mask", attention_mask), ("token_type_ids", token_type_ids)):
+            if x is not None and tuple(x.shape) != tuple(input_ids.shape):
+                raise ValueError(
+                    f"{name} must have the shape of input_ids {tuple(input_ids.shape)}, "
+                    f"got {tuple(x.shape)}"
+                )
+        if token_type_ids is not None and token_type_ids.numel():
+            if int(token_type_ids.min()) < 0 or int(token_type_ids.max()) >= c.type_vocab_size:
+                raise ValueError(
+                    f"token_type_ids must lie in [0, type_vocab_size={c.type_vocab_size}), got "
+                    f"values in [{int(token_type_ids.min())}, {int(token_type_ids.max())}]"
+                )
+
+    # ------------------------------------------------------------------ transformers <-> seqbook
+
+    @classmethod
+    def from_hf(cls, model) -> AlbertEncoder:
+        """A copy of a `transformers.AlbertModel` (same weights, same hidden states)."""
+        from transformers import AlbertModel
+
+        if not isinstance(model, AlbertModel):
+            raise TypeError(f"model must be a transformers.AlbertModel, got {type(model).__name__}")
+        config = model.config
+        L, G, K = config.num_hidden_layers, config.num_hidden_groups, config.inner_group_num
+        sharing = "none" if (L > 1 and G == L and K == 1) else "all"
+        new = cls(config, sharing=sharing, pooler=model.pooler is not None)
+        new.load_state_dict(_hf_to_seqbook(model.state_dict(), new), strict=True)
+        weight = model.embeddings.word_embeddings.weight
+        return new.to(device=weight.device, dtype=weight.dtype)
+
+    def hf_config(self):
+        """The `transformers.AlbertConfig` that expresses this encoder's sharing."""
+        config = copy.deepcopy(self.config)
+        if self.sharing == "none":
+            config.num_hidden_groups, config.inner_group_num = config.num_hidden_layers, 1
+        elif self.sharing != "all":
+            raise ValueError(
+                f"transformers.AlbertModel cannot express sharing={self.sharing!r} (it shares "
+                'whole layers in groups): only sharing="all" and "none" can be exported'
+            )
+        return config
+
+    def to_hf(self):
+        """This encoder as a `transformers.AlbertModel` (sharing "all" or "none")."""
+        from transformers import AlbertModel
+
+        model = AlbertModel(self.hf_config(), add_pooling_layer=self.pooler is not None)
+        model.load_state_dict(_seqbook_to_hf(self.state_dict(), self), strict=True)
+        weight = self.embeddings.word_embeddings.weight
+        return model.to(device=weight.device, dtype=weight.dtype).eval()
+
+
+# ----------------------------------------------------------------------------- weight names
+
+_ATTENTION_KEYS = ("query", "key", "value", "dense", "LayerNorm")
+_FFN_KEYS = ("ffn", "ffn_output", "full_layer_layer_norm")
+
+
+def _hf_layers(encoder: AlbertEncoder) -> list[tuple[str, int, int]]:
+    """(transformers prefix, attention block, feed-forward block) of every distinct HF layer."""
+    c = encoder.config
+    if encoder.sharing == "all":
+        G, K = c.num_hidden_groups, c.inner_group_num
+        return [
+            (f"encoder.albert_layer_groups.{g}.albert_layers.{k}.", g * K + k, g * K + k)
+            for g in range(G)
+            for k in range(K)
+        ]
+    if encoder.sharing == "none":
+        L = c.num_hidden_layers
+        return [(f"encoder.albert_layer_groups.{i}.albert_layers.0.", i, i) for i in range(L)]
+    raise ValueError(f"transformers.AlbertModel cannot express sharing={encoder.sharing!r}")
+
+
+def _hf_to_seqbook(hf: dict[str, Tensor], encoder: AlbertEncoder) -> dict[str, Tensor]:
+    out = {k: v for k, v in hf.items() if k.startswith("embeddings.") and "_ids" not in k}
+    out |= {
+        k.replace("encoder.", "", 1): v
+        for k, v in hf.items()
+        if k.startswith("encoder.embedding_hidden_mapping_in.")
+    }
+    out |= {k: v for k, v in hf.items() if k.startswith("pooler.")}
+    for prefix, a, f in _hf_layers(encoder):
+        for k, v in hf.items():
+            if not k.startswith(prefix):
+                continue
+            rest = k[len(prefix) :]
+            if rest.startswith("attention."):
+                out[f"attention_blocks.{a}.{rest[len('attention.') :]}"] = v
+            else:
+                out[f"ffn_blocks.{f}.{rest}"] = v
+    return out
+
+
+def _seqbook_to_hf(ours: dict[str, Tensor], encoder: AlbertEncoder) -> dict[str, Tensor]:
+    out = {k: v for k, v in ours.items() if k.startswith(("embeddings.", "pooler."))}
+    out |= {
+        f"encoder.{k}": v for k, v in ours.items() if k.startswith("embedding_hidden_mapping_in.")
+    }
+    for prefix, a, f in _hf_layers(encoder):
+        for k, v in ours.items():
+            if k.startswith(f"attention_blocks.{a}."):
+                out[prefix + "attention." + k.split(".", 2)[2]] = v
+            elif k.startswith(f"ffn_blocks.{f}."):
+                out[prefix + k.split(".", 2)[2]] = v
+    return out
+
+
+# ----------------------------------------------------------------------------- parameter counts
+
+
+@dataclass(frozen=True)
+class ParameterCount:
+    """Parameters of an ALBERT encoder, by part."""
+
+    embeddings: int  # V*E + P*E + types*E + LayerNorm(E)
+    projection: int  # E*H + H, the E -> H mapping
+    attention: int  # every distinct attention block
+    ffn: int  # every distinct feed-forward block
+    pooler: int  # H*H + H, or 0
+
+    @property
+    def total(self) -> int:
+        return self.embeddings + self.projection + self.attention + self.ffn + self.pooler
+
+
+def embedding_parameters(V: int, E: int, H: int) -> int:
+    """Token-embedding cost of the factorisation, eq. (eq-albert-factorised): V*E + E*H.
+
+    (Weights only; with E == H ALBERT would still add the E*H projection, BERT has V*H.)
+    """
+    for name, v in (("V", V), ("E", E), ("H", H)):
+        if not isinstance(v, int) or isinstance(v, bool) or v <= 0:
+            raise ValueError(f"{name} must be a positive int, got {v!r}")
+    return V * E + E * H
+
+
+def count_parameters(config, sharing: str = "all", pooler: bool = True) -> ParameterCount:
+    """Closed-form parameter count for any configuration, without building a single weight."""
+    schedule = sharing_schedule(config, sharing)
+    V, E, H, I = (
+        config.vocab_size,
+        config.embedding_size,
+        config.hidden_size,
+        config.intermediate_size,
+    )
+    n_attention = 1 + max(a for a, _ in schedule)
+    n_ffn = 1 + max(f for _, f in schedule)
+    embeddings = (V + config.max_position_embeddings + config.type_vocab_size) * E + 2 * E
+    attention_block = 4 * (H * H + H) + 2 * H  # W^Q, W^K, W^V, W^O with biases; LayerNorm
+    ffn_block = (H * I + I) + (I * H + H) + 2 * H  # W_1, W_2 with biases; LayerNorm
+    return ParameterCount(
+        embeddings=embeddings,
+        projection=E * H + H,
+        attention=n_attention * attention_block,
+        ffn=n_ffn * ffn_block,
+        pooler=(H * H + H) if pooler else 0,
+    )
+
+
+def count_parameters_meta(config, sharing: str = "all", pooler: bool = True) -> int:
+    """Parameter count by building the encoder on the meta device (shapes only, no memory)."""
+    with torch.device("meta"):
+        encoder = AlbertEncoder(config, sharing=sharing, pooler=pooler)
+    return sum(p.numel() for p in encoder.parameters())
+
+
+# ----------------------------------------------------------------------------- layer smoothness
+
+
+def layer_distances(
+    states: list[Tensor], attention_mask: Tensor | None = None
+) -> tuple[Tensor, Tensor]:
+    """How much each layer changes the tokens (Lan et al. 2020, figure 2): for l = 1..L, the mean
+    over real tokens of the L2 distance ||h^l_t - h^(l-1)_t|| and of the cosine similarity
+    cos(h^l_t, h^(l-1)_t). `states` as from `AlbertEncoder.hidden_states`; returns two `(L,)`
+    tensors."""
+    if len(states) < 2:
+        raise ValueError(f"states must hold at least 2 layers' outputs, got {len(states)}")
+    shape = tuple(states[0].shape)
+    if len(shape) != 3 or any(tuple(h.shape) != shape for h in states):
+        raise ValueError(
+            f"states must be tensors of one shape (B, T, H), got {[tuple(h.shape) for h in states]}"
+        )
+    if attention_mask is None:
+        weight = torch.ones(shape[:2], device=states[0].device)
+    elif tuple(attention_mask.shape) != shape[:2]:
+        raise ValueError(
+            f"attention_mask must have shape (B, T) = {shape[:2]}, "
+            f"got {tuple(attention_mask.shape)}"
+        )
+    else:
+        weight = attention_mask.to(states[0].dtype)
+    l2, cosine = [], []
+    for before, after in zip(states[:-1], states[1:], strict=True):
+        d = (after - before).norm(dim=-1)  # (B, T)
+        c = F.cosine_similarity(after, before, dim=-1)  # (B, T)
+        l2.append((d * weight).sum() / weight.sum())
+        cosine.append((c * weight).sum() / weight.sum())
+    return torch.stack(l2), torch.stack(cosine)

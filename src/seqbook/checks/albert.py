@@ -1,0 +1,192 @@
+"""Checks for the ALBERT and pretraining exercises: generated inputs, compared with seqbook's
+reference implementation (`seqbook.albert`, `seqbook.pretraining`)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+import torch.nn.functional as F
+
+from seqbook.checks import CheckReport, assert_close, run_cases
+
+__all__ = [
+    "check_embedding_parameters",
+    "check_layer_distances",
+    "check_mask_tokens",
+    "check_parameter_count",
+    "check_sop_loss",
+]
+
+
+def _config(seed: int, **overrides):
+    from transformers import AlbertConfig
+
+    g = torch.Generator().manual_seed(seed)
+
+    def pick(*options: int) -> int:
+        return options[int(torch.randint(len(options), (1,), generator=g))]
+
+    heads = pick(2, 4)
+    values = {
+        "vocab_size": pick(100, 3000, 30000),
+        "embedding_size": pick(16, 64, 128),
+        "hidden_size": heads * pick(8, 16, 32),
+        "num_hidden_layers": pick(2, 3, 6, 12),
+        "num_attention_heads": heads,
+        "intermediate_size": pick(64, 128, 512),
+        "max_position_embeddings": pick(64, 512),
+    }
+    return AlbertConfig(**(values | overrides))
+
+
+def check_embedding_parameters(fn: Callable[[int, int, int], int]) -> CheckReport:
+    """`fn(V, E, H)` must return the factorised embedding's weights V*E + E*H."""
+    from seqbook.albert import embedding_parameters
+
+    def case(V: int, E: int, H: int) -> Callable[[], None]:
+        def run() -> None:
+            got, want = fn(V, E, H), embedding_parameters(V, E, H)
+            if got != want:
+                raise AssertionError(f"V={V}, E={E}, H={H}: expected {want:,}, got {got!r}")
+
+        return run
+
+    sizes = [(30000, 128, 768), (30000, 128, 4096), (8000, 64, 128), (100, 768, 768)]
+    return run_cases(
+        "embedding_parameters", [(f"V={V}, E={E}, H={H}", case(V, E, H)) for V, E, H in sizes]
+    )
+
+
+def check_parameter_count(fn: Callable[[object, str], int]) -> CheckReport:
+    """`fn(config, sharing)` must return the parameters of `AlbertEncoder(config, sharing)`
+    (pooler included) for every sharing mode."""
+    from seqbook.albert import SHARING_MODES, count_parameters
+
+    def case(seed: int, sharing: str) -> Callable[[], None]:
+        def run() -> None:
+            config = _config(seed)
+            want = count_parameters(config, sharing).total
+            got = fn(config, sharing)
+            if got != want:
+                raise AssertionError(
+                    f"sharing={sharing!r}, L={config.num_hidden_layers}, "
+                    f"E={config.embedding_size}, H={config.hidden_size}: expected {want:,}, "
+                    f"got {got!r}"
+                )
+
+        return run
+
+    return run_cases(
+        "parameter_count",
+        [(f"sharing={s} (config {k})", case(k, s)) for k in range(2) for s in SHARING_MODES],
+    )
+
+
+def check_sop_loss(fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]) -> CheckReport:
+    """`fn(logits (N, 2), labels (N,))` must return the mean sentence-order loss,
+    eq. (eq-pretrain-sop-loss)."""
+
+    def case(seed: int, N: int, scale: float) -> Callable[[], None]:
+        def run() -> None:
+            g = torch.Generator().manual_seed(seed)
+            logits = torch.randn(N, 2, generator=g) * scale
+            labels = torch.randint(2, (N,), generator=g)
+            got = fn(logits, labels)
+            assert_close(got, F.cross_entropy(logits, labels), f"L_SOP for N={N}", atol=1e-5)
+
+        return run
+
+    return run_cases(
+        "sop_loss",
+        [
+            ("one pair", case(0, 1, 1.0)),
+            ("a batch of 16", case(1, 16, 1.0)),
+            ("large logits (numerical stability)", case(2, 8, 200.0)),
+        ],
+    )
+
+
+def check_mask_tokens(fn: Callable[..., tuple[torch.Tensor, torch.Tensor]]) -> CheckReport:
+    """`fn(input_ids, mask_token_id=, vocab_size=, special_token_ids=)` must corrupt like BERT:
+    15% of the non-special tokens chosen, 80/10/10 [MASK]/random/unchanged, labels -100 elsewhere.
+    The rates are tested statistically on 100,000 tokens."""
+    V, mask_id, specials = 500, 4, [0, 1, 2, 3, 4]
+    g = torch.Generator().manual_seed(0)
+    ids = torch.randint(5, V, (200, 500), generator=g)
+    ids[:, 0], ids[:, -1], ids[::3, -50:] = 2, 3, 0  # [CLS], [SEP], padding
+    special = torch.isin(ids, torch.tensor(specials))
+
+    def outputs() -> tuple[torch.Tensor, torch.Tensor]:
+        corrupted, labels = fn(
+            ids.clone(), mask_token_id=mask_id, vocab_size=V, special_token_ids=specials
+        )
+        if tuple(corrupted.shape) != tuple(ids.shape) or tuple(labels.shape) != tuple(ids.shape):
+            raise AssertionError(f"expected two tensors of shape {tuple(ids.shape)}")
+        return corrupted, labels
+
+    def specials_untouched() -> None:
+        corrupted, labels = outputs()
+        if (labels[special] != -100).any() or (corrupted[special] != ids[special]).any():
+            raise AssertionError("a special or padding token was selected or changed")
+
+    def labels_right() -> None:
+        corrupted, labels = outputs()
+        chosen = labels != -100
+        if (labels[chosen] != ids[chosen]).any():
+            raise AssertionError("a selected position's label is not its original token id")
+        if ((corrupted != ids) & ~chosen).any():
+            raise AssertionError("a token that was not selected (label -100) was changed")
+
+    def rates() -> None:
+        corrupted, labels = outputs()
+        chosen = labels != -100
+        rate = chosen.sum().item() / (~special).sum().item()
+        if abs(rate - 0.15) > 0.01:
+            raise AssertionError(f"expected 15% of non-special tokens selected, got {rate:.1%}")
+        n = chosen.sum().item()
+        masked = (corrupted[chosen] == mask_id).sum().item() / n
+        same = (corrupted[chosen] == ids[chosen]).sum().item() / n
+        if abs(masked - 0.8) > 0.02 or abs(same - 0.1) > 0.02:
+            raise AssertionError(
+                f"expected 80% [MASK] and 10% unchanged among selected, got {masked:.1%} and "
+                f"{same:.1%}"
+            )
+        if torch.isin(corrupted[chosen & (corrupted != mask_id)], torch.tensor(specials)).any():
+            raise AssertionError("a random replacement was a special token")
+
+    return run_cases(
+        "mask_tokens",
+        [
+            ("specials and padding are never masked", specials_untouched),
+            ("labels are the original ids, -100 elsewhere", labels_right),
+            ("15% selected; 80/10/10 split", rates),
+        ],
+    )
+
+
+def check_layer_distances(fn: Callable[..., tuple[torch.Tensor, torch.Tensor]]) -> CheckReport:
+    """`fn(states, attention_mask)` must return the per-layer mean L2 distance and cosine
+    similarity between consecutive layers' token vectors, over real tokens only."""
+    from seqbook.albert import layer_distances
+
+    def case(seed: int, padded: bool) -> Callable[[], None]:
+        def run() -> None:
+            g = torch.Generator().manual_seed(seed)
+            states = [torch.randn(3, 6, 8, generator=g) for _ in range(4)]
+            mask = torch.ones(3, 6, dtype=torch.long)
+            if padded:
+                mask[1, 4:], mask[2, 2:] = 0, 0
+            want_l2, want_cos = layer_distances(states, mask)
+            got = fn(states, mask)
+            if not isinstance(got, tuple) or len(got) != 2:
+                raise AssertionError("expected a pair (l2, cosine)")
+            assert_close(got[0], want_l2, "L2 distances")
+            assert_close(got[1], want_cos, "cosine similarities")
+
+        return run
+
+    return run_cases(
+        "layer_distances",
+        [("no padding", case(0, False)), ("padding is ignored", case(1, True))],
+    )
