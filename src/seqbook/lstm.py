@@ -1,0 +1,375 @@
+"""The LSTM of Hochreiter & Schmidhuber (1997) with the forget gate of Gers et al. (2000).
+
+`LSTMCell.forward` is the six equations of the LSTM chapter, one line each, with the weights named
+as in the equations (`W_i`, `U_i`, `b_i`, ...). `LSTM` stacks cells into layers and directions and
+gives exactly what `torch.nn.LSTM(batch_first=True)` gives, padded batches included.
+
+One deliberate difference from the literal cell: `LSTM` computes the input terms W x_t + b of all
+time steps in one matrix product before the time loop ("hoisting", `hoist_input_projection=True`),
+because they do not depend on the recurrent state. Only U h_{t-1} has to wait for the previous
+step. Set `hoist_input_projection=False` to project inside the loop instead (for the benchmark).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import NamedTuple
+
+import torch
+from torch import Tensor, nn
+
+State = tuple[Tensor, Tensor]  # (h, c)
+
+# Our gate order when the four gates are stacked into one matrix. It is PyTorch's (i, f, g, o),
+# with g = c~ the candidate, so `from_torch` copies blocks without reordering.
+GATES = ("i", "f", "c", "o")
+
+
+class Gates(NamedTuple):
+    """The four gate activations of one time step, each (B, H)."""
+
+    i: Tensor  # input gate, eq. (eq-lstm-input)
+    f: Tensor  # forget gate, eq. (eq-lstm-forget)
+    o: Tensor  # output gate, eq. (eq-lstm-output)
+    c_tilde: Tensor  # candidate cell, eq. (eq-lstm-candidate)
+
+
+class LSTMCell(nn.Module):
+    """One LSTM time step; weights named as in eqs. (eq-lstm-input) to (eq-lstm-hidden).
+
+    W_* (H, D) act on the input x_t, U_* (H, H) on the previous hidden state, b_* (H,) are biases.
+    """
+
+    def __init__(self, input_size: int, hidden_size: int) -> None:
+        super().__init__()
+        _check_size("input_size", input_size)
+        _check_size("hidden_size", hidden_size)
+        self.input_size, self.hidden_size = input_size, hidden_size
+        for g in GATES:
+            setattr(self, f"W_{g}", nn.Parameter(torch.empty(hidden_size, input_size)))
+            setattr(self, f"U_{g}", nn.Parameter(torch.empty(hidden_size, hidden_size)))
+            setattr(self, f"b_{g}", nn.Parameter(torch.empty(hidden_size)))
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        """Uniform(-1/sqrt(H), 1/sqrt(H)) for every weight and bias, as `torch.nn.LSTM` does."""
+        bound = 1.0 / math.sqrt(self.hidden_size)
+        for p in self.parameters():
+            nn.init.uniform_(p, -bound, bound)
+
+    def forward(self, x_t: Tensor, state: State) -> State:
+        """One step, eqs. (eq-lstm-input) to (eq-lstm-hidden): (x_t, (h, c)) -> (h_t, c_t)."""
+        h_prev, c_prev = state  # (B, H) each; x_t is (B, D)
+        i = torch.sigmoid(x_t @ self.W_i.T + h_prev @ self.U_i.T + self.b_i)  # eq-lstm-input
+        f = torch.sigmoid(x_t @ self.W_f.T + h_prev @ self.U_f.T + self.b_f)  # eq-lstm-forget
+        o = torch.sigmoid(x_t @ self.W_o.T + h_prev @ self.U_o.T + self.b_o)  # eq-lstm-output
+        c_tilde = torch.tanh(x_t @ self.W_c.T + h_prev @ self.U_c.T + self.b_c)  # candidate
+        c = f * c_prev + i * c_tilde  # eq-lstm-cell
+        h = o * torch.tanh(c)  # eq-lstm-hidden
+        return h, c
+
+    # -- the same equations, split so that the input terms can be computed ahead of time --------
+
+    def input_weight(self) -> tuple[Tensor, Tensor]:
+        """W_* and b_* stacked in `GATES` order: W (4H, D), b (4H,). Then W x_t + b (B, 4H) holds
+        the input terms of eqs. (eq-lstm-input) to (eq-lstm-candidate) for all four gates."""
+        W = torch.cat([self.W_i, self.W_f, self.W_c, self.W_o])
+        b = torch.cat([self.b_i, self.b_f, self.b_c, self.b_o])
+        return W, b
+
+    def recurrent_weight(self) -> Tensor:
+        """U_* stacked in `GATES` order: (4H, H). Build it once per sequence, not once per step."""
+        return torch.cat([self.U_i, self.U_f, self.U_c, self.U_o])
+
+    def recurrent_step(self, wx_t: Tensor, state: State, U: Tensor) -> tuple[State, Gates]:
+        """Eqs. (eq-lstm-input) to (eq-lstm-hidden) given the input terms wx_t = x_t W^T + b (B, 4H)
+        and U = `recurrent_weight()`: one (B, H) x (H, 4H) product covers the four U_* terms.
+
+        Returns ((h_t, c_t), gates).
+        """
+        h_prev, c_prev = state
+        z_i, z_f, z_c, z_o = (wx_t + h_prev @ U.T).chunk(4, dim=-1)  # 4 x (B, H)
+        gates = Gates(torch.sigmoid(z_i), torch.sigmoid(z_f), torch.sigmoid(z_o), torch.tanh(z_c))
+        c = gates.f * c_prev + gates.i * gates.c_tilde
+        h = gates.o * torch.tanh(c)
+        return (h, c), gates
+
+    @torch.no_grad()
+    def trace(self, x: Tensor, state: State | None = None) -> dict[str, Tensor]:
+        """Run over a whole sequence x (B, T, D) and return every quantity of the six equations
+        over time: keys i, f, o, c_tilde, c, h, each (B, T, H). For plots, not for training."""
+        x = _check_input(x, self.input_size)
+        B = x.shape[0]
+        if state is None:
+            zeros = x.new_zeros(B, self.hidden_size)
+            state = (zeros, zeros)
+        (W, b), U = self.input_weight(), self.recurrent_weight()
+        steps: dict[str, list[Tensor]] = {k: [] for k in ("i", "f", "o", "c_tilde", "c", "h")}
+        for wx_t in (x @ W.T + b).unbind(1):  # T x (B, 4H)
+            state, gates = self.recurrent_step(wx_t, state, U)
+            for k, v in zip(("i", "f", "o", "c_tilde", "h", "c"), (*gates, *state), strict=True):
+                steps[k].append(v)
+        return {k: torch.stack(v, dim=1) for k, v in steps.items()}
+
+    @classmethod
+    def from_torch(cls, m: nn.LSTMCell) -> LSTMCell:
+        """A cell with the weights of a `torch.nn.LSTMCell` (same outputs, same device/dtype)."""
+        if not isinstance(m, nn.LSTMCell):
+            raise TypeError(f"m must be a torch.nn.LSTMCell, got {type(m).__name__}")
+        cell = cls(m.input_size, m.hidden_size).to(m.weight_ih.device, m.weight_ih.dtype)
+        cell.copy_torch_weights(m.weight_ih, m.weight_hh, m.bias_ih, m.bias_hh)
+        return cell
+
+    @torch.no_grad()
+    def copy_torch_weights(
+        self, weight_ih: Tensor, weight_hh: Tensor, bias_ih: Tensor | None, bias_hh: Tensor | None
+    ) -> None:
+        """Copy PyTorch's stacked (i, f, g, o) weights into W_*, U_*, b_* (b = b_ih + b_hh)."""
+        H, D = self.hidden_size, self.input_size
+        _check_shape("weight_ih", weight_ih, (4 * H, D))
+        _check_shape("weight_hh", weight_hh, (4 * H, H))
+        bias = torch.zeros(4 * H, dtype=weight_ih.dtype, device=weight_ih.device)
+        for name, b in (("bias_ih", bias_ih), ("bias_hh", bias_hh)):
+            if b is not None:
+                _check_shape(name, b, (4 * H,))
+                bias = bias + b
+        for k, g in enumerate(GATES):  # PyTorch's blocks: i, f, g (= c~), o
+            rows = slice(k * H, (k + 1) * H)
+            getattr(self, f"W_{g}").copy_(weight_ih[rows])
+            getattr(self, f"U_{g}").copy_(weight_hh[rows])
+            getattr(self, f"b_{g}").copy_(bias[rows])
+
+
+class LSTM(nn.Module):
+    """Stacked, optionally bidirectional, batch-first LSTM built from `LSTMCell`s.
+
+    `forward(x, lengths=None, state=None)` returns `(output, (h_n, c_n))` with the shapes and values
+    of `torch.nn.LSTM(batch_first=True)`: output (B, T, dirs * H), h_n and c_n
+    (num_layers * dirs, B, H), ordered layer by layer, forward direction first.
+
+    With `lengths`, every sequence is treated as if the padding were not there, as torch does for a
+    packed sequence: the backward direction starts at each sequence's own last token, `output` is
+    zero at padded positions (its time dimension stays T, i.e. `pad_packed_sequence` with
+    `total_length=T`), and h_n, c_n are each sequence's true final states.
+    """
+
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        num_layers: int = 1,
+        bidirectional: bool = False,
+        dropout: float = 0.0,
+        hoist_input_projection: bool = True,
+    ) -> None:
+        super().__init__()
+        _check_size("input_size", input_size)
+        _check_size("hidden_size", hidden_size)
+        _check_size("num_layers", num_layers)
+        if isinstance(dropout, bool) or not isinstance(dropout, int | float):
+            raise TypeError(f"dropout must be a float in [0, 1], got {type(dropout).__name__}")
+        if not 0.0 <= dropout <= 1.0:
+            raise ValueError(f"dropout must be a float in [0, 1], got {dropout}")
+        self.input_size, self.hidden_size, self.num_layers = input_size, hidden_size, num_layers
+        self.bidirectional = bool(bidirectional)
+        self.num_directions = 2 if self.bidirectional else 1
+        self.hoist_input_projection = hoist_input_projection
+        # cells[layer * dirs + direction], the order of h_n / c_n and of torch's weight_*_l{k}
+        self.cells = nn.ModuleList(
+            LSTMCell(input_size if layer == 0 else self.num_directions * hidden_size, hidden_size)
+            for layer in range(num_layers)
+            for _ in range(self.num_directions)
+        )
+        self.dropout = nn.Dropout(dropout)  # between layers only, as in torch
+
+    def forward(
+        self, x: Tensor, lengths: Tensor | Sequence[int] | None = None, state: State | None = None
+    ) -> tuple[Tensor, State]:
+        """x (B, T, D) -> (output (B, T, dirs * H), (h_n, c_n) each (layers * dirs, B, H))."""
+        x = _check_input(x, self.input_size)
+        autocast = torch.is_autocast_enabled(x.device.type)  # then torch casts as it needs
+        if x.dtype != self.cells[0].W_i.dtype and not autocast:
+            raise ValueError(
+                f"x must have the dtype of the LSTM's weights, {self.cells[0].W_i.dtype}, got"
+                f" {x.dtype} (convert one of them with .to(dtype))"
+            )
+        B, T, _ = x.shape
+        L, H = self.num_layers * self.num_directions, self.hidden_size
+        mask = None if lengths is None else _lengths_mask(lengths, B, T, x.device)  # (B, T)
+        if state is None:
+            h0 = c0 = x.new_zeros(L, B, H)
+        else:
+            h0, c0 = _check_state(state, (L, B, H), None if autocast else x.dtype)
+
+        h_n, c_n = [], []
+        layer_input = x
+        for layer in range(self.num_layers):
+            if layer > 0:
+                layer_input = self.dropout(layer_input)
+            outputs = []
+            for direction in range(self.num_directions):
+                k = layer * self.num_directions + direction
+                reverse = direction == 1
+                inp = _reverse_padded(layer_input, mask) if reverse else layer_input
+                out, (h, c) = self._run(self.cells[k], inp, mask, (h0[k], c0[k]))
+                outputs.append(_reverse_padded(out, mask) if reverse else out)
+                h_n.append(h)
+                c_n.append(c)
+            layer_input = torch.cat(outputs, dim=-1)  # (B, T, dirs * H)
+        return layer_input, (torch.stack(h_n), torch.stack(c_n))
+
+    def _run(
+        self, cell: LSTMCell, x: Tensor, mask: Tensor | None, state: State
+    ) -> tuple[Tensor, State]:
+        """One direction of one layer, left to right over x (B, T, D)."""
+        (W, b), U = cell.input_weight(), cell.recurrent_weight()  # (4H, D), (4H,), (4H, H)
+        if self.hoist_input_projection:
+            # W x_t + b needs no recurrent state: one big product covers all T steps.
+            steps = (x @ W.T + b).unbind(1)  # T x (B, 4H)
+        else:
+            steps = x.unbind(1)  # T x (B, D), projected inside the loop
+        # unbind, not indexing [:, t]: autograd then joins the T step gradients in one copy,
+        # where indexing would allocate a full (B, T, .) gradient per step, O(T^2) in total.
+        outputs = []
+        for t, step in enumerate(steps):
+            wx_t = step if self.hoist_input_projection else step @ W.T + b  # (B, 4H)
+            new_state, _ = cell.recurrent_step(wx_t, state, U)
+            if mask is None:
+                state = new_state
+                outputs.append(state[0])
+            else:  # a finished sequence keeps its state and outputs zeros
+                m = mask[:, t, None]  # (B, 1)
+                state = (
+                    torch.where(m, new_state[0], state[0]),
+                    torch.where(m, new_state[1], state[1]),
+                )
+                outputs.append(new_state[0] * m)
+        return torch.stack(outputs, dim=1), state  # (B, T, H)
+
+    @classmethod
+    def from_torch(cls, m: nn.LSTM) -> LSTM:
+        """An `LSTM` with the weights of `m` (a `torch.nn.LSTM`), on its device and dtype.
+
+        The copy is batch-first whatever `m.batch_first` is; a model without biases gets zero
+        biases (trainable here).
+        """
+        if not isinstance(m, nn.LSTM):
+            raise TypeError(f"m must be a torch.nn.LSTM, got {type(m).__name__}")
+        if m.proj_size:
+            raise ValueError(
+                f"m.proj_size must be 0 (projections are not supported), got {m.proj_size}"
+            )
+        ours = cls(m.input_size, m.hidden_size, m.num_layers, m.bidirectional, float(m.dropout))
+        ours.to(m.weight_ih_l0.device, m.weight_ih_l0.dtype).train(m.training)
+        for k, cell in enumerate(ours.cells):
+            suffix = f"l{k // ours.num_directions}" + (
+                "_reverse" if k % ours.num_directions else ""
+            )
+            cell.copy_torch_weights(
+                getattr(m, f"weight_ih_{suffix}"),
+                getattr(m, f"weight_hh_{suffix}"),
+                getattr(m, f"bias_ih_{suffix}", None),
+                getattr(m, f"bias_hh_{suffix}", None),
+            )
+        return ours
+
+    def extra_repr(self) -> str:
+        return (
+            f"{self.input_size}, {self.hidden_size}, num_layers={self.num_layers}, "
+            f"bidirectional={self.bidirectional}, dropout={self.dropout.p}, "
+            f"hoist_input_projection={self.hoist_input_projection}"
+        )
+
+
+def reverse_padded(x: Tensor, lengths: Tensor | Sequence[int]) -> Tensor:
+    """Reverse each sequence of x (B, T, ...) within its own length; padding stays where it is."""
+    if not isinstance(x, Tensor) or x.dim() < 2:
+        raise ValueError(f"x must be a tensor of shape (B, T, ...), got {_describe(x)}")
+    return _reverse_padded(x, _lengths_mask(lengths, x.shape[0], x.shape[1], x.device))
+
+
+# -- helpers --------------------------------------------------------------------------------------
+
+
+def _reverse_padded(x: Tensor, mask: Tensor | None) -> Tensor:
+    """x (B, T, ...) reversed in time within each sequence's real tokens (mask (B, T) or None)."""
+    if mask is None:
+        return x.flip(1)
+    T = x.shape[1]
+    lengths = mask.sum(1, keepdim=True)  # (B, 1)
+    t = torch.arange(T, device=x.device)  # (T,)
+    index = torch.where(t < lengths, lengths - 1 - t, t)  # (B, T); an involution
+    index = index.view(*index.shape, *([1] * (x.dim() - 2))).expand_as(x)
+    return x.gather(1, index)
+
+
+def _lengths_mask(lengths: Tensor | Sequence[int], B: int, T: int, device: torch.device) -> Tensor:
+    """Validate `lengths` and return the (B, T) bool mask of real tokens."""
+    if not isinstance(lengths, Tensor):
+        try:
+            lengths = torch.as_tensor(lengths)
+        except (TypeError, ValueError, RuntimeError) as e:
+            raise ValueError(
+                f"lengths must be a 1-D integer tensor of shape ({B},), got {e}"
+            ) from e
+    if lengths.dtype.is_floating_point or lengths.dtype.is_complex or lengths.dtype == torch.bool:
+        raise ValueError(f"lengths must be an integer tensor, got dtype {lengths.dtype}")
+    if tuple(lengths.shape) != (B,):
+        raise ValueError(
+            f"lengths must have shape ({B},) (one length per sequence), got {tuple(lengths.shape)}"
+        )
+    lengths = lengths.to(device)
+    if bool((lengths < 1).any()) or bool((lengths > T).any()):
+        raise ValueError(
+            f"lengths must lie in [1, {T}] (the time dimension of x), got {lengths.tolist()}"
+        )
+    return torch.arange(T, device=device) < lengths[:, None]
+
+
+def _check_input(x: object, input_size: int) -> Tensor:
+    if not isinstance(x, Tensor):
+        raise TypeError(
+            f"x must be a torch.Tensor of shape (B, T, {input_size}), got {_describe(x)}"
+        )
+    if x.dim() != 3 or x.shape[2] != input_size or x.shape[1] < 1:
+        hint = " (a single sequence? use x.unsqueeze(0))" if x.dim() == 2 else ""
+        raise ValueError(
+            f"x must have shape (B, T, {input_size}) with T >= 1 (batch first), "
+            f"got {tuple(x.shape)}{hint}"
+        )
+    if not x.dtype.is_floating_point:
+        raise ValueError(f"x must be a floating-point tensor, got dtype {x.dtype}")
+    return x
+
+
+def _check_state(state: object, shape: tuple[int, int, int], dtype: torch.dtype | None) -> State:
+    if not isinstance(state, tuple | list) or len(state) != 2:
+        raise ValueError(
+            f"state must be a pair (h_0, c_0) of tensors of shape {shape}, got {_describe(state)}"
+        )
+    for name, s in zip(("h_0", "c_0"), state, strict=True):
+        if not isinstance(s, Tensor) or tuple(s.shape) != shape:
+            raise ValueError(
+                f"state {name} must have shape {shape} (layers * directions, B, H),"
+                f" got {_describe(s)}"
+            )
+        if dtype is not None and s.dtype != dtype:
+            raise ValueError(f"state {name} must have the dtype of x, {dtype}, got {s.dtype}")
+    return state[0], state[1]
+
+
+def _check_shape(name: str, t: Tensor, shape: tuple[int, ...]) -> None:
+    if tuple(t.shape) != shape:
+        raise ValueError(f"{name} must have shape {shape}, got {tuple(t.shape)}")
+
+
+def _check_size(name: str, value: object) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{name} must be a positive int, got {value!r}")
+
+
+def _describe(x: object) -> str:
+    if isinstance(x, Tensor):
+        return f"a tensor of shape {tuple(x.shape)}"
+    return type(x).__name__

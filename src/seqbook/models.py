@@ -1,0 +1,198 @@
+"""Sentence classifiers built from the book's parts: the BiLSTM classifier of the BiLSTM chapter.
+
+    input_ids (B, T) -> embedding (B, T, E) -> stacked BiLSTM (B, T, 2H) -> pooling (B, 2H)
+    -> linear (B, C)
+
+The BiLSTM is `seqbook.lstm.LSTM` (bidirectional, given each review's length so that the backward
+direction starts at the last real token, not in the padding). Every pooling ignores padding, so
+adding padding to a batch does not change its logits.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from seqbook.attention import AttentionPooling
+from seqbook.lstm import LSTM
+
+POOLINGS = ("last", "mean", "max", "attention")
+
+
+# --------------------------------------------------------------------------- pooling
+def last_state_pool(h_n: Tensor) -> Tensor:
+    """[->h_T ; <-h_1] of the top layer, eq. (eq-bilstm-concat) at the two ends: h_n
+    (layers * 2, B, H) -> (B, 2H). The forward direction's final state sits at each sequence's
+    last real token, the backward one's at its first token."""
+    return torch.cat([h_n[-2], h_n[-1]], dim=-1)
+
+
+def mean_pool(output: Tensor, mask: Tensor) -> Tensor:
+    """Mean of `output` (B, T, D) over the real tokens of `mask` (B, T), eq. (eq-bilstm-mean)."""
+    m = mask.unsqueeze(-1).to(output.dtype)  # (B, T, 1)
+    return (output * m).sum(1) / m.sum(1).clamp(min=1.0)  # (B, D)
+
+
+def max_pool(output: Tensor, mask: Tensor) -> Tensor:
+    """Feature-wise maximum of `output` (B, T, D) over the real tokens of `mask` (B, T), eq.
+    (eq-bilstm-max); padding is set to -inf first, so it can never win."""
+    filled = output.masked_fill(~mask.unsqueeze(-1), float("-inf"))
+    return filled.max(dim=1).values  # (B, D)
+
+
+# --------------------------------------------------------------------------- the classifier
+class BiLSTMClassifier(nn.Module):
+    """Embedding -> stacked BiLSTM -> padding-aware pooling -> linear layer; returns logits.
+
+    `embeddings` (vocab_size, embedding_dim), if given, initialises the embedding table (word2vec
+    or GloVe rows, see `seqbook.embeddings.build_embedding_matrix`); `freeze_embeddings=True`
+    keeps it fixed during training. `pooling` is one of "last", "mean", "max", "attention".
+    `dropout` is applied to the embeddings, between LSTM layers and before the output layer.
+    """
+
+    def __init__(
+        self,
+        vocab_size: int,
+        embedding_dim: int,
+        hidden_size: int = 64,
+        num_layers: int = 1,
+        pooling: str = "max",
+        num_classes: int = 2,
+        dropout: float = 0.0,
+        embeddings: Tensor | None = None,
+        freeze_embeddings: bool = False,
+        pad_id: int = 0,
+    ) -> None:
+        super().__init__()
+        for name, value in (
+            ("vocab_size", vocab_size),
+            ("embedding_dim", embedding_dim),
+            ("hidden_size", hidden_size),
+            ("num_layers", num_layers),
+            ("num_classes", num_classes),
+        ):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be a positive int, got {value!r}")
+        if pooling not in POOLINGS:
+            raise ValueError(f"pooling must be one of {POOLINGS}, got {pooling!r}")
+        if isinstance(dropout, bool) or not isinstance(dropout, int | float):
+            raise TypeError(f"dropout must be a float in [0, 1), got {type(dropout).__name__}")
+        if not 0.0 <= dropout < 1.0:
+            raise ValueError(f"dropout must be a float in [0, 1), got {dropout}")
+        if not isinstance(pad_id, int) or not 0 <= pad_id < vocab_size:
+            raise ValueError(f"pad_id must be an int in [0, {vocab_size}), got {pad_id!r}")
+        self.vocab_size, self.embedding_dim = vocab_size, embedding_dim
+        self.hidden_size, self.num_layers, self.pooling = hidden_size, num_layers, pooling
+        self.pad_id = pad_id
+
+        self.embedding = nn.Embedding(vocab_size, embedding_dim, padding_idx=pad_id)
+        if embeddings is not None:
+            if not isinstance(embeddings, Tensor) or not embeddings.dtype.is_floating_point:
+                raise TypeError(
+                    "embeddings must be a floating-point tensor of shape "
+                    f"({vocab_size}, {embedding_dim}), got {_describe(embeddings)}"
+                )
+            if tuple(embeddings.shape) != (vocab_size, embedding_dim):
+                raise ValueError(
+                    f"embeddings must have shape (vocab_size, embedding_dim) = "
+                    f"({vocab_size}, {embedding_dim}), got {tuple(embeddings.shape)}"
+                )
+            with torch.no_grad():
+                self.embedding.weight.copy_(embeddings)
+        self.embedding.weight.requires_grad_(not freeze_embeddings)
+        self.dropout = nn.Dropout(dropout)
+        self.lstm = LSTM(
+            embedding_dim, hidden_size, num_layers=num_layers, bidirectional=True, dropout=dropout
+        )
+        self.attention = AttentionPooling(2 * hidden_size) if pooling == "attention" else None
+        self.head = nn.Linear(2 * hidden_size, num_classes)
+
+    @classmethod
+    def from_embeddings(
+        cls, embeddings: Tensor, freeze_embeddings: bool = False, **kwargs
+    ) -> BiLSTMClassifier:
+        """A classifier whose vocabulary size and embedding width are those of `embeddings`
+        (V, E); the other arguments are as for the constructor."""
+        if not isinstance(embeddings, Tensor) or embeddings.dim() != 2:
+            raise ValueError(
+                f"embeddings must be a tensor of shape (V, E), got {_describe(embeddings)}"
+            )
+        V, E = embeddings.shape
+        return cls(V, E, embeddings=embeddings, freeze_embeddings=freeze_embeddings, **kwargs)
+
+    def encode(
+        self, input_ids: Tensor, lengths: Tensor, mask: Tensor | None = None
+    ) -> tuple[Tensor, Tensor, Tensor | None]:
+        """(BiLSTM outputs (B, T, 2H), pooled (B, 2H), attention weights (B, T) or None)."""
+        mask = self._check_inputs(input_ids, lengths, mask)
+        x = self.dropout(self.embedding(input_ids))  # (B, T, E)
+        output, (h_n, _) = self.lstm(x, lengths)  # (B, T, 2H); h_n (layers * 2, B, H)
+        weights = None
+        if self.pooling == "last":
+            pooled = last_state_pool(h_n)
+        elif self.pooling == "mean":
+            pooled = mean_pool(output, mask)
+        elif self.pooling == "max":
+            pooled = max_pool(output, mask)
+        else:
+            pooled, weights = self.attention(output, mask)
+        return output, pooled, weights
+
+    def forward(self, input_ids: Tensor, lengths: Tensor, mask: Tensor | None = None) -> Tensor:
+        """input_ids (B, T), lengths (B,), mask (B, T) True = real token (optional) -> logits
+        (B, num_classes)."""
+        _, pooled, _ = self.encode(input_ids, lengths, mask)
+        return self.head(self.dropout(pooled))
+
+    def _check_inputs(self, input_ids: Tensor, lengths: Tensor, mask: Tensor | None) -> Tensor:
+        """Validate the batch; return the (B, T) mask of real tokens."""
+        if not isinstance(input_ids, Tensor) or input_ids.dim() != 2:
+            raise ValueError(
+                f"input_ids must be a tensor of shape (B, T), got {_describe(input_ids)}"
+            )
+        if input_ids.dtype not in (torch.long, torch.int):
+            raise ValueError(f"input_ids must be an integer tensor, got dtype {input_ids.dtype}")
+        B, T = input_ids.shape
+        if input_ids.numel() and (input_ids.min() < 0 or input_ids.max() >= self.vocab_size):
+            raise ValueError(
+                f"input_ids must lie in [0, {self.vocab_size}) (the vocabulary size), got values "
+                f"from {int(input_ids.min())} to {int(input_ids.max())}"
+            )
+        if not isinstance(lengths, Tensor) or tuple(lengths.shape) != (B,):
+            raise ValueError(
+                f"lengths must be a tensor of shape ({B},) (one length per review), got "
+                f"{_describe(lengths)}"
+            )
+        if lengths.dtype.is_floating_point or lengths.dtype == torch.bool:
+            raise ValueError(f"lengths must be an integer tensor, got dtype {lengths.dtype}")
+        if bool((lengths < 1).any()) or bool((lengths > T).any()):
+            raise ValueError(
+                f"lengths must lie in [1, {T}] (T of input_ids), got {lengths.tolist()}"
+            )
+        expected = torch.arange(T, device=input_ids.device) < lengths.to(input_ids.device)[:, None]
+        if mask is None:
+            return expected
+        if not isinstance(mask, Tensor) or mask.dtype != torch.bool:
+            raise ValueError(
+                f"mask must be a bool tensor (True = real token), got {_describe(mask)}"
+                + (f" of dtype {mask.dtype}" if isinstance(mask, Tensor) else "")
+            )
+        if tuple(mask.shape) != (B, T):
+            raise ValueError(f"mask must have shape ({B}, {T}), got {tuple(mask.shape)}")
+        if not torch.equal(mask, expected):
+            raise ValueError(
+                "mask must be True exactly at the first lengths[b] positions of each row "
+                "(True = real token, padding at the end), but it disagrees with lengths"
+            )
+        return mask
+
+
+def count_parameters(model: nn.Module, trainable_only: bool = False) -> int:
+    """Number of parameters of `model` (only those with requires_grad when `trainable_only`)."""
+    return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only)
+
+
+def _describe(x: object) -> str:
+    if isinstance(x, Tensor):
+        return f"a tensor of shape {tuple(x.shape)}"
+    return type(x).__name__

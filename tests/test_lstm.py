@@ -1,0 +1,389 @@
+"""seqbook.lstm against the six equations by hand and against torch.nn.LSTM (values, gradients)."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+from torch import nn
+
+from seqbook.checks.lstm import (
+    check_last_hidden,
+    check_lstm_num_parameters,
+    check_reverse_padded,
+    check_torch_layout_step,
+)
+from seqbook.lstm import GATES, LSTM, LSTMCell, reverse_padded
+
+F64 = torch.float64
+
+
+def _torch_run(m: nn.LSTM, x, lengths=None, state=None):
+    """torch.nn.LSTM on a padded batch, through a packed sequence when lengths are given."""
+    if lengths is None:
+        return m(x, state)
+    packed = nn.utils.rnn.pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
+    out, (h_n, c_n) = m(packed, state)
+    out, _ = nn.utils.rnn.pad_packed_sequence(out, batch_first=True, total_length=x.shape[1])
+    return out, (h_n, c_n)
+
+
+def _torch_grad_of(ours_cell_grad: dict[str, torch.Tensor], H: int) -> tuple[torch.Tensor, ...]:
+    """Our per-gate gradients restacked into torch's (i, f, g, o) layout."""
+    W = torch.cat([ours_cell_grad[f"W_{g}"] for g in GATES])
+    U = torch.cat([ours_cell_grad[f"U_{g}"] for g in GATES])
+    b = torch.cat([ours_cell_grad[f"b_{g}"] for g in GATES])
+    return W, U, b
+
+
+# -- the cell -----------------------------------------------------------------------------------
+
+
+def test_cell_matches_the_six_equations_by_hand():
+    cell = LSTMCell(1, 1).double()
+    values = {"i": (0.5, -1.0, 0.1), "f": (1.0, 0.5, 2.0), "o": (-0.5, 1.5, 0.0)}
+    values["c"] = (2.0, 0.25, -0.3)
+    with torch.no_grad():
+        for g, (w, u, b) in values.items():
+            getattr(cell, f"W_{g}").fill_(w)
+            getattr(cell, f"U_{g}").fill_(u)
+            getattr(cell, f"b_{g}").fill_(b)
+    x, h_prev, c_prev = 0.8, -0.4, 1.5
+
+    def sig(z):
+        return 1 / (1 + math.exp(-z))
+
+    def pre(g):
+        w, u, b = values[g]
+        return w * x + u * h_prev + b
+
+    i, f, o, c_tilde = sig(pre("i")), sig(pre("f")), sig(pre("o")), math.tanh(pre("c"))
+    c = f * c_prev + i * c_tilde
+    h = o * math.tanh(c)
+    to = lambda v: torch.tensor([[v]], dtype=F64)  # noqa: E731
+    h_got, c_got = cell(to(x), (to(h_prev), to(c_prev)))
+    assert c_got.item() == pytest.approx(c, abs=1e-12)
+    assert h_got.item() == pytest.approx(h, abs=1e-12)
+
+
+def test_cell_matches_torch_lstmcell():
+    torch.manual_seed(0)
+    ref = nn.LSTMCell(5, 4).double()
+    cell = LSTMCell.from_torch(ref)
+    x, h, c = (
+        torch.randn(3, 5, dtype=F64),
+        torch.randn(3, 4, dtype=F64),
+        torch.randn(3, 4, dtype=F64),
+    )
+    for got, expected in zip(cell(x, (h, c)), ref(x, (h, c)), strict=True):
+        torch.testing.assert_close(got, expected, atol=1e-12, rtol=0)
+
+
+def test_recurrent_step_equals_literal_cell_and_returns_its_gates():
+    torch.manual_seed(1)
+    cell = LSTMCell(3, 2).double()
+    x, h, c = (
+        torch.randn(4, 3, dtype=F64),
+        torch.randn(4, 2, dtype=F64),
+        torch.randn(4, 2, dtype=F64),
+    )
+    W, b = cell.input_weight()
+    (h_step, c_step), gates = cell.recurrent_step(x @ W.T + b, (h, c), cell.recurrent_weight())
+    h_lit, c_lit = cell(x, (h, c))
+    torch.testing.assert_close(h_step, h_lit)
+    torch.testing.assert_close(c_step, c_lit)
+    torch.testing.assert_close(gates.f, torch.sigmoid(x @ cell.W_f.T + h @ cell.U_f.T + cell.b_f))
+    torch.testing.assert_close(
+        gates.c_tilde, torch.tanh(x @ cell.W_c.T + h @ cell.U_c.T + cell.b_c)
+    )
+
+
+def test_cell_trace_ends_in_the_lstm_final_state():
+    torch.manual_seed(2)
+    lstm = LSTM(3, 4).double()
+    x = torch.randn(2, 6, 3, dtype=F64)
+    trace = lstm.cells[0].trace(x)
+    output, (h_n, c_n) = lstm(x)
+    assert set(trace) == {"i", "f", "o", "c_tilde", "c", "h"}
+    assert all(v.shape == (2, 6, 4) for v in trace.values())
+    torch.testing.assert_close(trace["h"], output)
+    torch.testing.assert_close(trace["c"][:, -1], c_n[0])
+    torch.testing.assert_close(trace["h"], trace["o"] * torch.tanh(trace["c"]))
+
+
+# -- the LSTM against torch.nn.LSTM --------------------------------------------------------------
+
+
+@pytest.mark.parametrize("num_layers", [1, 2])
+@pytest.mark.parametrize("bidirectional", [False, True], ids=["uni", "bi"])
+@pytest.mark.parametrize("padded", [False, True], ids=["full", "padded"])
+@pytest.mark.parametrize("with_state", [False, True], ids=["zero_state", "initial_state"])
+def test_lstm_matches_torch_values_and_gradients(num_layers, bidirectional, padded, with_state):
+    torch.manual_seed(3)
+    B, T, D, H = 4, 6, 3, 5
+    dirs = 2 if bidirectional else 1
+    ref = nn.LSTM(D, H, num_layers, batch_first=True, bidirectional=bidirectional).double()
+    ours = LSTM.from_torch(ref)
+    x = torch.randn(B, T, D, dtype=F64)
+    lengths = torch.tensor([6, 2, 5, 1]) if padded else None
+    state = None
+    if with_state:
+        state = tuple(torch.randn(num_layers * dirs, B, H, dtype=F64) for _ in range(2))
+
+    results = []
+    for model in (ours, ref):
+        xg = x.clone().requires_grad_()
+        sg = None if state is None else tuple(s.clone().requires_grad_() for s in state)
+        run = _torch_run if model is ref else lambda m, *a: m(*a)
+        out, (h_n, c_n) = run(model, xg, lengths, sg)
+        g = torch.Generator().manual_seed(0)  # the same random loss weights for both models
+        loss = sum(
+            (t * torch.randn(t.shape, generator=g, dtype=F64)).sum() for t in (out, h_n, c_n)
+        )
+        loss.backward()
+        results.append((out, h_n, c_n, xg.grad, sg))
+
+    (o1, h1, c1, gx1, s1), (o2, h2, c2, gx2, s2) = results
+    assert o1.shape == o2.shape == (B, T, dirs * H)
+    assert h1.shape == h2.shape == c1.shape == (num_layers * dirs, B, H)
+    for a, b in [(o1, o2), (h1, h2), (c1, c2), (gx1, gx2)]:
+        torch.testing.assert_close(a, b, atol=1e-12, rtol=1e-10)
+    if with_state:
+        for a, b in zip(s1, s2, strict=True):
+            torch.testing.assert_close(a.grad, b.grad, atol=1e-12, rtol=1e-10)
+    for k, cell in enumerate(ours.cells):
+        suffix = f"l{k // dirs}" + ("_reverse" if k % dirs else "")
+        W, U, b = _torch_grad_of({n: p.grad for n, p in cell.named_parameters()}, H)
+        torch.testing.assert_close(W, getattr(ref, f"weight_ih_{suffix}").grad)
+        torch.testing.assert_close(U, getattr(ref, f"weight_hh_{suffix}").grad)
+        torch.testing.assert_close(b, getattr(ref, f"bias_ih_{suffix}").grad)
+
+
+def test_lstm_matches_torch_float32_default_sizes():
+    torch.manual_seed(4)
+    ref = nn.LSTM(16, 32, num_layers=2, batch_first=True, bidirectional=True)
+    ours = LSTM.from_torch(ref)
+    x = torch.randn(8, 20, 16)
+    out, (h_n, c_n) = ours(x)
+    out_ref, (h_ref, c_ref) = ref(x)
+    torch.testing.assert_close(out, out_ref, atol=1e-6, rtol=1e-5)
+    torch.testing.assert_close(h_n, h_ref, atol=1e-6, rtol=1e-5)
+    torch.testing.assert_close(c_n, c_ref, atol=1e-6, rtol=1e-5)
+
+
+def test_padded_outputs_are_zero_and_padding_content_is_ignored():
+    torch.manual_seed(5)
+    lstm = LSTM(3, 4, num_layers=2, bidirectional=True).double()
+    x = torch.randn(3, 7, 3, dtype=F64)
+    lengths = torch.tensor([7, 4, 2])
+    out, (h_n, c_n) = lstm(x, lengths)
+    pad = torch.arange(7) >= lengths[:, None]  # (B, T)
+    assert out[pad].abs().max() == 0
+    assert out[~pad].abs().min() > 0
+    garbage = x.clone()
+    garbage[pad] = 1e3
+    out2, (h2, c2) = lstm(garbage, lengths)
+    torch.testing.assert_close(out2, out, atol=0, rtol=0)
+    torch.testing.assert_close(h2, h_n, atol=0, rtol=0)
+
+
+def test_backward_direction_starts_at_each_sequences_last_token():
+    torch.manual_seed(6)
+    lstm = LSTM(2, 3, bidirectional=True).double()
+    x = torch.randn(1, 5, 2, dtype=F64)
+    short, _ = lstm(x[:, :3])  # the same sequence without padding
+    padded, _ = lstm(x, torch.tensor([3]))
+    torch.testing.assert_close(padded[:, :3], short)
+
+
+def test_hoisted_and_unhoisted_input_projection_agree():
+    torch.manual_seed(7)
+    lstm = LSTM(3, 4, num_layers=2, bidirectional=True).double()
+    x = torch.randn(2, 5, 3, dtype=F64, requires_grad=True)
+    lengths = torch.tensor([5, 3])
+    out_hoisted, _ = lstm(x, lengths)
+    (grad_hoisted,) = torch.autograd.grad(out_hoisted.sum(), x)
+    lstm.hoist_input_projection = False
+    out_step, _ = lstm(x, lengths)
+    (grad_step,) = torch.autograd.grad(out_step.sum(), x)
+    torch.testing.assert_close(out_step, out_hoisted)
+    torch.testing.assert_close(grad_step, grad_hoisted)
+
+
+def test_dropout_acts_between_layers_only_in_training():
+    torch.manual_seed(8)
+    ref = nn.LSTM(3, 4, num_layers=2, batch_first=True, dropout=0.5).eval()
+    ours = LSTM.from_torch(ref)
+    assert not ours.training and ours.dropout.p == 0.5
+    x = torch.randn(2, 5, 3)
+    torch.testing.assert_close(ours(x)[0], ref(x)[0])  # eval: dropout is off
+    ours.train()
+    dropped, (h_n, _) = ours(x)
+    assert not torch.allclose(dropped, ref(x)[0])
+    # the first layer's final state is computed before any dropout
+    torch.testing.assert_close(h_n[0], ref(x)[1][0][0])
+
+
+def test_from_torch_copies_time_first_models_and_models_without_bias():
+    torch.manual_seed(9)
+    ref = nn.LSTM(3, 4, bias=False)  # time-first, no biases
+    ours = LSTM.from_torch(ref)
+    x = torch.randn(2, 5, 3)  # (B, T, D) for ours; torch wants (T, B, D)
+    out_ref, _ = ref(x.transpose(0, 1))
+    torch.testing.assert_close(ours(x)[0], out_ref.transpose(0, 1))
+    assert ours.cells[0].b_i.abs().max() == 0
+
+
+def test_from_torch_rejects_projections_and_other_modules():
+    with pytest.raises(ValueError, match="proj_size"):
+        LSTM.from_torch(nn.LSTM(3, 4, proj_size=2))
+    with pytest.raises(TypeError, match="torch.nn.LSTM"):
+        LSTM.from_torch(nn.GRU(3, 4))
+
+
+def test_reverse_padded_reverses_within_each_length():
+    x = torch.arange(8.0).view(2, 4, 1)
+    y = reverse_padded(x, torch.tensor([4, 2]))
+    assert y[..., 0].tolist() == [[3.0, 2.0, 1.0, 0.0], [5.0, 4.0, 6.0, 7.0]]
+
+
+# -- errors ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "shape, match",
+    [((2, 5, 4), r"x must have shape \(B, T, 3\).*got \(2, 5, 4\)"), ((5, 3), "unsqueeze")],
+    ids=["wrong_feature_size", "unbatched"],
+)
+def test_wrong_input_size_names_x_and_the_expected_shape(shape, match):
+    with pytest.raises(ValueError, match=match):
+        LSTM(3, 4)(torch.randn(*shape))
+
+
+@pytest.mark.parametrize(
+    "lengths, match",
+    [
+        (torch.tensor([5, 0]), r"lengths must lie in \[1, 5\].*\[5, 0\]"),
+        (torch.tensor([6, 2]), r"lengths must lie in \[1, 5\].*\[6, 2\]"),
+        (torch.tensor([5, 2, 1]), r"lengths must have shape \(2,\).*\(3,\)"),
+        (torch.tensor([[5, 2]]), r"lengths must have shape \(2,\)"),
+        (torch.tensor([5.0, 2.0]), "lengths must be an integer tensor, got dtype torch.float32"),
+    ],
+    ids=["zero", "longer_than_time_dimension", "wrong_batch", "two_dimensional", "float_dtype"],
+)
+def test_invalid_lengths_raise_value_error_naming_lengths(lengths, match):
+    with pytest.raises(ValueError, match=match):
+        LSTM(3, 4)(torch.randn(2, 5, 3), lengths)
+
+
+def test_lengths_as_a_python_list_are_accepted():
+    lstm = LSTM(3, 4)
+    x = torch.randn(2, 5, 3)
+    torch.testing.assert_close(lstm(x, [5, 2])[0], lstm(x, torch.tensor([5, 2]))[0])
+
+
+@pytest.mark.parametrize(
+    "state, match",
+    [
+        ((torch.zeros(2, 2, 4), torch.zeros(2, 2, 4)), r"h_0 must have shape \(4, 2, 4\)"),
+        ((torch.zeros(4, 2, 4), torch.zeros(4, 3, 4)), r"c_0 must have shape \(4, 2, 4\)"),
+        (torch.zeros(4, 2, 4), r"state must be a pair \(h_0, c_0\)"),
+    ],
+    ids=["h0_missing_directions", "c0_wrong_batch", "not_a_pair"],
+)
+def test_wrong_state_shapes_raise_value_error(state, match):
+    lstm = LSTM(3, 4, num_layers=2, bidirectional=True)
+    with pytest.raises(ValueError, match=match):
+        lstm(torch.randn(2, 5, 3), state=state)
+
+
+def test_dtype_mismatches_raise_value_error():
+    lstm = LSTM(3, 4)
+    with pytest.raises(ValueError, match="x must have the dtype of the LSTM's weights"):
+        lstm(torch.randn(2, 5, 3, dtype=F64))
+    state = (torch.zeros(1, 2, 4, dtype=F64), torch.zeros(1, 2, 4))
+    with pytest.raises(ValueError, match="state h_0 must have the dtype of x"):
+        lstm(torch.randn(2, 5, 3), state=state)
+    with pytest.raises(ValueError, match="x must be a floating-point tensor"):
+        lstm(torch.ones(2, 5, 3, dtype=torch.long))
+
+
+def test_mixed_dtypes_are_accepted_under_autocast():
+    lstm = LSTM(3, 4, num_layers=2)
+    x = torch.randn(2, 5, 3, dtype=torch.bfloat16)  # e.g. the output of an autocast encoder
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out, (h_n, _) = lstm(x, torch.tensor([5, 2]))
+    assert out.shape == (2, 5, 4) and h_n.shape == (2, 2, 4)
+    assert torch.isfinite(out).all()
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"hidden_size": 0}, "hidden_size must be a positive int"),
+        ({"num_layers": 0}, "num_layers must be a positive int"),
+        ({"dropout": 1.5}, r"dropout must be a float in \[0, 1\]"),
+    ],
+)
+def test_invalid_options_raise_value_error(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        LSTM(**{"input_size": 3, "hidden_size": 4, **kwargs})
+
+
+# -- exercise checks ------------------------------------------------------------------------------
+
+
+def _torch_layout_step(x, h, c, weight_ih, weight_hh, bias_ih, bias_hh):
+    i, f, g, o = (x @ weight_ih.T + bias_ih + h @ weight_hh.T + bias_hh).chunk(4, dim=-1)
+    c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
+    return torch.sigmoid(o) * torch.tanh(c), c
+
+
+def test_checks_pass_correct_solutions():
+    assert check_torch_layout_step(_torch_layout_step).ok
+    assert check_reverse_padded(reverse_padded).ok
+    count = lambda d, h, layers, bi: sum(  # noqa: E731
+        (1 + bi) * (4 * h * ((d if k == 0 else (1 + bi) * h) + h + 2)) for k in range(layers)
+    )
+    assert check_lstm_num_parameters(count).ok
+    last = lambda out, lengths: out[torch.arange(len(lengths)), lengths - 1]  # noqa: E731
+    assert check_last_hidden(last).ok
+
+
+def test_checks_catch_typical_mistakes():
+    def wrong_gate_order(x, h, c, weight_ih, weight_hh, bias_ih, bias_hh):
+        i, f, o, g = (x @ weight_ih.T + bias_ih + h @ weight_hh.T + bias_hh).chunk(4, dim=-1)
+        c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
+        return torch.sigmoid(o) * torch.tanh(c), c
+
+    report = check_torch_layout_step(wrong_gate_order)
+    assert report.passed == 0 and "gate order" in str(report)
+    assert not check_reverse_padded(lambda x, lengths: x.flip(1)).ok
+    one_bias = lambda d, h, layers, bi: (1 + bi) * layers * 4 * h * (d + h + 1)  # noqa: E731
+    assert check_lstm_num_parameters(one_bias).passed == 0
+    assert not check_last_hidden(lambda out, lengths: out[:, -1]).ok
+
+    def unfinished(*args):
+        raise NotImplementedError
+
+    assert "not implemented yet" in str(check_reverse_padded(unfinished))
+
+
+# -- CUDA -----------------------------------------------------------------------------------------
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_lstm_matches_torch_on_cuda():
+    torch.manual_seed(10)
+    ref = nn.LSTM(8, 16, num_layers=2, bidirectional=True, batch_first=True).cuda().double()
+    ours = LSTM.from_torch(ref)
+    assert ours.cells[0].W_i.is_cuda
+    x = torch.randn(3, 9, 8, device="cuda", dtype=F64)
+    lengths = torch.tensor([9, 4, 1])
+    out, (h_n, c_n) = ours(x, lengths.cuda())
+    out_ref, (h_ref, c_ref) = _torch_run(ref, x, lengths)
+    torch.testing.assert_close(out, out_ref)
+    torch.testing.assert_close(h_n, h_ref)
+    torch.testing.assert_close(c_n, c_ref)

@@ -1,0 +1,184 @@
+import pytest
+import torch
+from torch.utils.data import DataLoader
+
+from seqbook.data import collate_batch
+from seqbook.models import (
+    POOLINGS,
+    BiLSTMClassifier,
+    count_parameters,
+    last_state_pool,
+    max_pool,
+    mean_pool,
+)
+from seqbook.train import fit
+
+V, E, H = 30, 8, 6
+
+
+@pytest.fixture(autouse=True)
+def one_cpu_thread():
+    """These models multiply matrices of a few dozen entries per time step: a second CPU thread
+    only adds synchronisation (and, on a busy machine, makes a 0.5 s test take 15 s)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def padded_batch(seed: int = 0):
+    """Three reviews of lengths 7, 4, 2, padded with <pad> = 0."""
+    g = torch.Generator().manual_seed(seed)
+    input_ids = torch.randint(2, V, (3, 7), generator=g)
+    lengths = torch.tensor([7, 4, 2])
+    mask = torch.arange(7) < lengths[:, None]
+    return input_ids.masked_fill(~mask, 0), lengths, mask
+
+
+def make_model(pooling: str = "max", num_layers: int = 2, **kwargs) -> BiLSTMClassifier:
+    torch.manual_seed(0)
+    model = BiLSTMClassifier(V, E, hidden_size=H, num_layers=num_layers, pooling=pooling, **kwargs)
+    if model.attention is not None:  # an untrained query is plain mean pooling: make it matter
+        torch.nn.init.normal_(model.attention.query)
+    return model.eval()
+
+
+@pytest.mark.parametrize("pooling", POOLINGS)
+def test_adding_padding_does_not_change_the_logits(pooling):
+    model = make_model(pooling)
+    input_ids, lengths, mask = padded_batch()
+    logits = model(input_ids, lengths, mask)
+    more_padding = torch.cat([input_ids, torch.zeros(3, 5, dtype=torch.long)], dim=1)
+    torch.testing.assert_close(model(more_padding, lengths), logits, atol=1e-6, rtol=1e-5)
+
+
+@pytest.mark.parametrize("pooling", POOLINGS)
+def test_a_padded_batch_gives_each_review_its_unpadded_logits(pooling):
+    model = make_model(pooling)
+    input_ids, lengths, _ = padded_batch(1)
+    alone = torch.cat(
+        [model(input_ids[b : b + 1, :n], lengths[b : b + 1]) for b, n in enumerate(lengths)]
+    )
+    torch.testing.assert_close(model(input_ids, lengths), alone, atol=1e-6, rtol=1e-5)
+
+
+@pytest.mark.parametrize("pooling", POOLINGS)
+def test_padding_token_values_cannot_leak_into_the_logits(pooling):
+    model = make_model(pooling)
+    input_ids, lengths, mask = padded_batch(2)
+    other = input_ids.masked_fill(~mask, 5)  # garbage ids in the padded positions
+    torch.testing.assert_close(model(other, lengths), model(input_ids, lengths))
+
+
+def test_last_state_pool_is_forward_end_and_backward_start():
+    model = make_model("last", num_layers=1)
+    input_ids, lengths, _ = padded_batch()
+    output, pooled, _ = model.encode(input_ids, lengths)
+    rows = torch.arange(3)
+    forward_end = output[rows, lengths - 1, :H]  # ->h at each review's last real token
+    backward_start = output[:, 0, H:]  # <-h at the first token
+    torch.testing.assert_close(pooled, torch.cat([forward_end, backward_start], dim=-1))
+    _, (h_n, _) = model.lstm(model.embedding(input_ids), lengths)
+    torch.testing.assert_close(last_state_pool(h_n), pooled)
+
+
+def test_mean_and_max_pool_ignore_padded_positions():
+    output = torch.tensor([[[1.0, -2.0], [3.0, -4.0], [100.0, 100.0]]])  # (1, 3, 2)
+    mask = torch.tensor([[True, True, False]])
+    assert mean_pool(output, mask).tolist() == [[2.0, -3.0]]
+    assert max_pool(output, mask).tolist() == [[3.0, -2.0]]
+
+
+def test_attention_pooling_weights_are_zero_on_padding():
+    model = make_model("attention")
+    input_ids, lengths, mask = padded_batch()
+    _, _, weights = model.encode(input_ids, lengths)
+    assert weights.shape == (3, 7)
+    assert torch.all(weights[~mask] == 0)
+    torch.testing.assert_close(weights.sum(-1), torch.ones(3))
+
+
+@pytest.mark.parametrize("pooling", POOLINGS)
+def test_classifier_overfits_a_tiny_batch(pooling):
+    torch.manual_seed(0)
+    model = BiLSTMClassifier(V, E, hidden_size=H, num_layers=1, pooling=pooling)
+    g = torch.Generator().manual_seed(3)
+    input_ids = torch.randint(2, V, (8, 6), generator=g)
+    lengths = torch.tensor([6, 5, 4, 3, 6, 2, 5, 4])
+    input_ids = input_ids.masked_fill(torch.arange(6) >= lengths[:, None], 0)
+    labels = torch.tensor([0, 1, 0, 1, 1, 0, 1, 0])
+    optimizer = torch.optim.Adam(model.parameters(), lr=0.05)
+    for _ in range(50):
+        loss = torch.nn.functional.cross_entropy(model(input_ids, lengths), labels)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    assert loss.item() < 0.05
+    assert torch.equal(model(input_ids, lengths).argmax(-1), labels)
+
+
+def test_pretrained_embeddings_are_copied_and_frozen_when_asked():
+    weights = torch.randn(V, E)
+    frozen = BiLSTMClassifier.from_embeddings(weights, freeze_embeddings=True, hidden_size=H)
+    tuned = BiLSTMClassifier.from_embeddings(weights, freeze_embeddings=False, hidden_size=H)
+    assert torch.equal(frozen.embedding.weight, weights)
+    assert count_parameters(tuned) - count_parameters(frozen, trainable_only=True) == V * E
+    input_ids, lengths, _ = padded_batch()
+    for model in (frozen, tuned):
+        optimizer = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=1.0)
+        model(input_ids, lengths).sum().backward()
+        optimizer.step()
+    assert torch.equal(frozen.embedding.weight, weights)
+    assert not torch.equal(tuned.embedding.weight, weights)
+
+
+def test_classifier_trains_with_seqbook_fit():
+    g = torch.Generator().manual_seed(0)
+    items = [
+        (torch.randint(2, V, (int(n),), generator=g), i % 2) for i, n in enumerate(range(2, 12))
+    ]
+    loader = DataLoader(items, batch_size=4, collate_fn=collate_batch)
+    model = BiLSTMClassifier(V, E, hidden_size=H, pooling="mean")
+    history = fit(model, loader, loader, epochs=2, lr=1e-2, progress=False)
+    assert len(history.epochs) == 2
+    assert 0.0 <= history.epochs[-1]["valid_accuracy"] <= 1.0
+
+
+def test_parameter_count_matches_the_formula():
+    model = BiLSTMClassifier(V, E, hidden_size=H, num_layers=2, pooling="max")
+    lstm = 2 * 4 * (H * E + H * H + H) + 2 * 4 * (H * 2 * H + H * H + H)  # biases merged
+    assert count_parameters(model) == V * E + lstm + (2 * H * 2 + 2)
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"pooling": "sum"}, "pooling must be one of"),
+        ({"hidden_size": 0}, "hidden_size must be a positive int"),
+        ({"embeddings": torch.zeros(V, E + 1)}, r"embeddings must have shape"),
+        ({"dropout": 1.5}, "dropout must be"),
+        ({"pad_id": V}, "pad_id must be"),
+    ],
+)
+def test_constructor_rejects_bad_options(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        BiLSTMClassifier(V, E, **kwargs)
+
+
+def test_forward_rejects_bad_batches_with_clear_errors():
+    model = make_model()
+    input_ids, lengths, mask = padded_batch()
+    with pytest.raises(ValueError, match=r"input_ids must be a tensor of shape \(B, T\)"):
+        model(input_ids[0], lengths)
+    with pytest.raises(ValueError, match="input_ids must be an integer tensor"):
+        model(input_ids.float(), lengths)
+    with pytest.raises(ValueError, match=r"input_ids must lie in \[0, 30\)"):
+        model(input_ids + V, lengths)
+    with pytest.raises(ValueError, match=r"lengths must be a tensor of shape \(3,\)"):
+        model(input_ids, lengths[:2])
+    with pytest.raises(ValueError, match=r"lengths must lie in \[1, 7\]"):
+        model(input_ids, torch.tensor([8, 4, 2]))
+    with pytest.raises(ValueError, match="mask must be a bool tensor"):
+        model(input_ids, lengths, mask.long())
+    with pytest.raises(ValueError, match="disagrees with lengths"):
+        model(input_ids, lengths, ~mask)
