@@ -16,16 +16,6 @@ from seqbook.train import fit
 V, E, H = 30, 8, 6
 
 
-@pytest.fixture(autouse=True)
-def one_cpu_thread():
-    """These models multiply matrices of a few dozen entries per time step: a second CPU thread
-    only adds synchronisation (and, on a busy machine, makes a 0.5 s test take 15 s)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def padded_batch(seed: int = 0):
     """Three reviews of lengths 7, 4, 2, padded with <pad> = 0."""
     g = torch.Generator().manual_seed(seed)

@@ -57,15 +57,6 @@ def tiny_profile():
     )
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny models run fastest on one thread, and a busy machine cannot oversubscribe it."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 @pytest.fixture(scope="module")
 def documents():
     return synthetic_documents()
@@ -389,3 +380,13 @@ def test_check_masked_accuracy_accepts_the_reference_and_rejects_counting_every_
     wrong = check_masked_accuracy(counts_padding)
     assert not wrong.ok and "accuracy" in str(wrong)
     assert "not implemented yet" in str(check_masked_accuracy(unfinished))
+
+
+def test_tokenizer_training_is_reproducible():
+    # The unigram trainer's scores vary in their last bits between runs; the ids must not.
+    texts = [f"the film number {i} was {'good' if i % 3 else 'bad'}, really." for i in range(300)]
+    first = train_tokenizer(texts, 60)
+    second = train_tokenizer(texts, 60)
+    assert first.get_vocab() == second.get_vocab()
+    assert first.unk_token_id == first.convert_tokens_to_ids("<unk>")
+    assert first("a bad film")["input_ids"] == second("a bad film")["input_ids"]

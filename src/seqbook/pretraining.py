@@ -87,6 +87,7 @@ def train_tokenizer(texts: Iterable[str], vocab_size: int, *, model_max_length: 
         show_progress=False,
     )
     tok.train_from_iterator(texts, trainer=trainer)
+    tok = _canonical_order(tok, specials)
     cls_id, sep_id = tok.token_to_id("[CLS]"), tok.token_to_id("[SEP]")
     tok.post_processor = processors.TemplateProcessing(
         single="[CLS]:0 $A:0 [SEP]:0",
@@ -99,6 +100,25 @@ def train_tokenizer(texts: Iterable[str], vocab_size: int, *, model_max_length: 
         model_input_names=["input_ids", "token_type_ids", "attention_mask"],
         **{f"{k}_token": v for k, v in SPECIAL_TOKENS.items()},
     )
+
+
+def _canonical_order(tok, specials: list[str]):
+    """Give the trained pieces ids in alphabetical order after the special tokens.
+
+    The unigram trainer finds the same pieces on every run, but its scores differ in the last
+    bits (its sums run in a varying order), and it numbers the pieces by score, so the same
+    seed gave different ids on different runs. Alphabetical ids make a trained tokenizer
+    reproducible; the scores, which decide the segmentation, are kept as they are.
+    """
+    from tokenizers import Tokenizer
+
+    state = json.loads(tok.to_str())
+    vocab = state["model"]["vocab"]
+    head = vocab[: len(specials)]
+    if [piece for piece, _ in head] != specials:
+        raise RuntimeError(f"the trainer put {head} first, expected the special tokens {specials}")
+    state["model"]["vocab"] = head + sorted(vocab[len(specials) :], key=lambda ps: ps[0])
+    return Tokenizer.from_str(json.dumps(state))
 
 
 def albert_config(profile, vocab_size: int, tokenizer=None, max_position_embeddings: int = 512):
