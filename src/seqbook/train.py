@@ -110,12 +110,12 @@ class _Meter:
             self.targets.append(labels[keep].cpu())
             self.num_classes = logits.shape[-1]
 
-    def result(self, prefix: str) -> dict[str, float]:
-        out = {f"{prefix}_loss": self.loss_sum / max(self.n, 1)}
+    def result(self, prefix: str = "") -> dict[str, float]:
+        out = {f"{prefix}loss": self.loss_sum / max(self.n, 1)}
         if self.preds:
             pred, target = torch.cat(self.preds), torch.cat(self.targets)
-            out[f"{prefix}_accuracy"] = (pred == target).float().mean().item()
-            out[f"{prefix}_f1"] = f1_score(pred, target, self.num_classes)
+            out[f"{prefix}accuracy"] = (pred == target).float().mean().item()
+            out[f"{prefix}f1"] = f1_score(pred, target, self.num_classes)
         return out
 
 
@@ -140,8 +140,7 @@ def evaluate(
         }
         meter.add(*_loss_and_scores(forward(model, batch), batch))
     model.train(was_training)
-    result = meter.result("x")
-    return {(prefix + k[2:]): v for k, v in result.items()}
+    return meter.result(prefix)
 
 
 def fit(
@@ -208,7 +207,7 @@ def fit(
             optimizer.step()
             meter.add(loss, logits, labels)
             bar.set_postfix(loss=f"{loss.item():.3f}")
-        row = {"epoch": epoch, **meter.result("train"), "seconds": time.perf_counter() - t0}
+        row = {"epoch": epoch, **meter.result("train_"), "seconds": time.perf_counter() - t0}
         if valid_loader is not None:
             row.update(evaluate(model, valid_loader, forward, prefix="valid_"))
         history.epochs.append(row)
