@@ -221,11 +221,12 @@ def tokenize(text: str) -> list[str]:
 
 
 class Vocab:
-    """Token <-> id maps with `<pad>` = 0 and `<unk>` = 1, ordered by frequency."""
+    """Token <-> id maps with `<pad>` = 0 and `<unk>` = 1, ordered by frequency; `counts` holds
+    the training-token counts the vocabulary was built from (empty if it was given directly)."""
 
     PAD, UNK = "<pad>", "<unk>"
 
-    def __init__(self, itos: Sequence[str]):
+    def __init__(self, itos: Sequence[str], counts: Counter | None = None):
         if list(itos[:2]) != [self.PAD, self.UNK]:
             raise ValueError(f"itos must start with {[self.PAD, self.UNK]}, got {list(itos[:2])}")
         if len(set(itos)) != len(itos):
@@ -233,6 +234,7 @@ class Vocab:
         self.itos = list(itos)
         self.stoi = {t: i for i, t in enumerate(self.itos)}
         self.pad_id, self.unk_id = 0, 1
+        self.counts = counts if counts is not None else Counter()
 
     @classmethod
     def build(
@@ -253,9 +255,7 @@ class Vocab:
         kept = [t for t in kept if t not in (cls.PAD, cls.UNK)]
         if max_size is not None:
             kept = kept[: max_size - 2]
-        vocab = cls([cls.PAD, cls.UNK, *kept])
-        vocab.counts = counts
-        return vocab
+        return cls([cls.PAD, cls.UNK, *kept], counts)
 
     def __len__(self) -> int:
         return len(self.itos)

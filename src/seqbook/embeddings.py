@@ -279,11 +279,11 @@ def _check_kv(kv: object) -> None:
 
 
 def embedding_coverage(vocab: Vocab, kv: KeyedVectors, examples: int = 10) -> Coverage:
-    """Type and token coverage of `vocab` by `kv`; token counts come from `vocab.counts` (set by
-    `Vocab.build`), else every word counts once."""
+    """Type and token coverage of `vocab` by `kv`; token counts come from `vocab.counts` (filled
+    by `Vocab.build`); a word without a count counts once."""
     _check_vocab(vocab)
     _check_kv(kv)
-    counts = getattr(vocab, "counts", None) or {}
+    counts = vocab.counts
     specials = {vocab.pad_id, vocab.unk_id}
     types = found_types = tokens = found_tokens = 0
     missing: list[str] = []

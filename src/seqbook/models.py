@@ -14,7 +14,7 @@ import torch
 from torch import Tensor, nn
 
 from seqbook.attention import AttentionPooling
-from seqbook.lstm import LSTM
+from seqbook.lstm import LSTM, _describe  # one wording of "what came" for both modules
 
 POOLINGS = ("last", "mean", "max", "attention")
 
@@ -190,9 +190,3 @@ class BiLSTMClassifier(nn.Module):
 def count_parameters(model: nn.Module, trainable_only: bool = False) -> int:
     """Number of parameters of `model` (only those with requires_grad when `trainable_only`)."""
     return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only)
-
-
-def _describe(x: object) -> str:
-    if isinstance(x, Tensor):
-        return f"a tensor of shape {tuple(x.shape)}"
-    return type(x).__name__
