@@ -177,3 +177,17 @@ def test_fit_runs_on_cuda_with_mixed_precision():
     assert next(model.parameters()).device.type == "cuda"
     assert train.accelerator().mixed_precision in ("bf16", "fp16")
     assert h.epochs[-1]["train_loss"] < h.epochs[0]["train_loss"]
+
+
+def test_lr_factor_warms_up_then_decays_linearly_to_zero():
+    factors = [train.lr_factor(s, 10, "linear", warmup=0.2) for s in range(1, 11)]
+    assert factors[:2] == [0.5, 1.0]
+    assert factors[-1] == 0.0
+    assert all(a >= b for a, b in zip(factors[1:], factors[2:], strict=False))
+    assert [train.lr_factor(s, 10, "constant", 0.0) for s in (1, 10)] == [1.0, 1.0]
+
+
+def test_fit_rejects_an_unknown_schedule():
+    model = torch.nn.Linear(2, 2)
+    with pytest.raises(ValueError, match="schedule must be 'constant' or 'linear'"):
+        train.fit(model, [], epochs=1, lr=0.1, schedule="cosine", monitor="train_loss")

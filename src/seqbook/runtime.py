@@ -56,6 +56,8 @@ class Profile:
     albert_vocab: int  # tokenizer vocabulary size for the book's own ALBERT
     pretrain_steps: int
     albert_name: str  # encoder fine-tuned in the ALBERT + BiLSTM chapter
+    finetune_epochs: int  # epochs of end-to-end fine-tuning (ALBERT + BiLSTM chapter)
+    encoder_lr: float  # the fine-tuned encoder's learning rate (the head uses 1e-3)
 
 
 PROFILES: dict[str, Profile] = {
@@ -78,6 +80,8 @@ PROFILES: dict[str, Profile] = {
         albert_vocab=8000,
         pretrain_steps=300,
         albert_name="tiny-albert",  # the book's own, pretrained in the pretraining chapter
+        finetune_epochs=2,
+        encoder_lr=2e-4,  # a 4-layer, 128-wide model tolerates a larger step
     ),
     "full": Profile(
         name="full",
@@ -98,6 +102,8 @@ PROFILES: dict[str, Profile] = {
         albert_vocab=16000,
         pretrain_steps=20_000,
         albert_name="albert-base-v2",
+        finetune_epochs=3,
+        encoder_lr=2e-5,  # inside the 1e-5 to 5e-5 range of Lan et al. (2020, appendix)
     ),
 }
 

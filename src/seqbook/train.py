@@ -159,10 +159,18 @@ def fit(
     resume: bool = False,
     forward: Forward | None = None,
     mixed_precision: str = "auto",
+    schedule: str = "constant",
+    warmup: float = 0.0,
     seed: int = 0,
     progress: bool = True,
 ) -> History:
     """Train `model` for `epochs`, evaluating on `valid_loader` after each epoch.
+
+    `optimizer` replaces the default AdamW over the trainable parameters (e.g. with parameter
+    groups at different learning rates; `lr` is then unused). `schedule="linear"` scales every
+    group's learning rate up linearly over the first `warmup` fraction of the steps and then
+    down linearly to zero at the last step (the schedule BERT and ALBERT were fine-tuned with);
+    "constant" keeps it, after the same warm-up.
 
     Keeps the weights of the best epoch by `monitor` (a key of the history; "valid_*" needs a
     `valid_loader`, loss-like keys are minimised) and restores them at the end. `patience`
@@ -171,6 +179,10 @@ def fit(
     """
     if epochs < 1:
         raise ValueError(f"epochs must be >= 1, got {epochs}")
+    if schedule not in ("constant", "linear"):
+        raise ValueError(f"schedule must be 'constant' or 'linear', got {schedule!r}")
+    if not 0.0 <= warmup < 1.0:
+        raise ValueError(f"warmup must be a fraction in [0, 1), got {warmup!r}")
     if monitor.startswith("valid_") and valid_loader is None:
         raise ValueError(f"monitor={monitor!r} needs a valid_loader (or monitor a train_* metric)")
     seed_everything(seed)
@@ -187,6 +199,11 @@ def fit(
     if resume and checkpoint_path is not None and Path(checkpoint_path).is_file():
         history, start = load_checkpoint(checkpoint_path, acc.unwrap_model(model), optimizer)
         start += 1
+    base_lrs = [group.get("initial_lr", group["lr"]) for group in optimizer.param_groups]
+    for group, base in zip(optimizer.param_groups, base_lrs, strict=True):
+        group["initial_lr"] = base
+    total_steps = epochs * len(train_loader)
+    step = (start - 1) * len(train_loader)
     minimise = "loss" in monitor
     best = (
         min(history.metric(monitor), default=math.inf)
@@ -204,6 +221,10 @@ def fit(
             acc.backward(loss)
             if clip_grad_norm is not None:
                 acc.clip_grad_norm_(model.parameters(), clip_grad_norm)
+            step += 1
+            factor = lr_factor(step, total_steps, schedule, warmup)
+            for group, base in zip(optimizer.param_groups, base_lrs, strict=True):
+                group["lr"] = base * factor
             optimizer.step()
             meter.add(loss, logits, labels)
             bar.set_postfix(loss=f"{loss.item():.3f}")
@@ -228,6 +249,17 @@ def fit(
         model.load_state_dict(history.best_state)
     acc.free_memory()  # drop the accelerator's references to this run's model and optimizer
     return history
+
+
+def lr_factor(step: int, total_steps: int, schedule: str = "linear", warmup: float = 0.0) -> float:
+    """Learning-rate multiplier at optimizer step `step` (1-based) of `total_steps`: a linear
+    warm-up over the first `warmup` fraction, then constant or linear decay to 0 at the end."""
+    warmup_steps = int(warmup * total_steps)
+    if step <= warmup_steps:
+        return step / max(warmup_steps, 1)
+    if schedule == "constant":
+        return 1.0
+    return max(0.0, (total_steps - step) / max(total_steps - warmup_steps, 1))
 
 
 def save_checkpoint(
