@@ -1,6 +1,9 @@
 # The book's two commands (see README.md):
 #   make book   set up, execute every notebook (fast profile) and build the HTML book
-#   make test   set up, then ruff + pytest: unit tests and nbval over every notebook
+#   make test   set up, then ruff + pytest: unit tests, nbval over every notebook, the Colab
+#               simulation, and the built book opened in headless Chromium (after make book)
+#   make browser  only the browser test of the built book (screenshots in _build/html/_screenshots)
+#   make colab-cell  write the Colab set-up cell into every notebook (after adding one)
 # Both create .venv on first use and install the pinned set (requirements.txt).
 
 PYTHON ?= python3
@@ -14,7 +17,7 @@ export PYDEVD_DISABLE_FILE_VALIDATION := 1
 NOTEBOOKS := $(sort $(wildcard book/*.ipynb))
 TIMER = start=$$(date +%s); trap 'echo "[make] $@: $$(( $$(date +%s) - start )) s"' EXIT;
 
-.PHONY: setup vendor book test lint clean
+.PHONY: setup vendor book test lint clean browser colab-cell
 
 setup: $(STAMP)
 
@@ -32,7 +35,7 @@ vendor: $(STAMP)
 
 book: $(STAMP) vendor
 	@$(TIMER) \
-	$(BIN)/jupyter-book build --all --warningiserror --keep-going . && \
+	$(BIN)/jupyter-book build --all --nitpick --warningiserror --keep-going . && \
 	echo "[make] the book is at $(CURDIR)/_build/html/index.html"
 
 lint: $(STAMP)
@@ -44,6 +47,12 @@ test: $(STAMP) lint
 	@$(TIMER) \
 	$(BIN)/python -m pytest tests $(NOTEBOOKS) --nbval-lax \
 	  --nbval-sanitize-with tests/nbval_sanitize.cfg --durations=15
+
+browser: $(STAMP)
+	@$(TIMER) $(BIN)/python -m pytest tests/test_browser.py -q
+
+colab-cell: $(STAMP)
+	@$(TIMER) $(BIN)/python scripts/colab_cell.py
 
 clean:
 	rm -rf _build .pytest_cache .ruff_cache

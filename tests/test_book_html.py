@@ -212,3 +212,40 @@ def test_vendored_package_has_the_expected_major_version(folder, package, major)
     assert stamp["package"] == package
     assert int(stamp["version"].split(".")[0]) == major, f"{package} is {stamp['version']}"
     assert (VENDOR_DIR / folder / stamp["entry"]).is_file(), f"{package} entry file missing"
+
+
+def test_make_book_builds_nitpicky_with_warnings_as_errors():
+    book_rule = (REPO_ROOT / "Makefile").read_text().split("\nbook:", 1)[1].split("\n\n", 1)[0]
+    assert "--nitpick" in book_rule and "--warningiserror" in book_rule, book_rule
+
+
+def test_no_page_shows_an_unrendered_role():
+    # a role MyST or reST did not process is printed verbatim: "{cite:p}`key`", ":eq:`label`"
+    leftovers = re.compile(r"\{(cite|eq|doc|ref|term)(:\w+)?\}`|:(eq|doc|term):`")
+    offenders = [
+        (p.name, m.group(0))
+        for p in pages()
+        for m in [leftovers.search(p.path.read_text(encoding="utf8"))]
+        if m
+    ]
+    assert not offenders, f"roles printed as text: {offenders[:10]}"
+
+
+def test_api_reference_links_docstring_equations_to_the_chapters():
+    api = HTML_DIR / "book" / "api" / "attention.html"
+    if not api.is_file():
+        pytest.skip("this build has no API reference")
+    html = api.read_text(encoding="utf8")
+    assert 'href="../03_attention.html#equation-eq-attention-sdpa"' in html, (
+        "the docstring's eq. (eq-attention-sdpa) is not a link to the equation"
+    )
+    assert "Taught in the book" in html and 'href="../03_attention.html"' in html
+
+
+def test_bibliography_lists_the_cited_papers():
+    references = HTML_DIR / "book" / "references.html"
+    if not references.is_file():
+        pytest.skip("this build has no references page")
+    text = references.read_text(encoding="utf8").lower()  # the style lower-cases titles
+    for title in ("attention is all you need", "long short-term memory", "minilm", "sentence-bert"):
+        assert title in text, f"{title!r} missing from the bibliography"

@@ -452,10 +452,12 @@ class AlbertBiLSTMClassifier(EncoderClassifier):
 
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
-        self.encoder.save_pretrained(directory / ENCODER_DIR)
         if tokenizer is not None:
             check_tokenizer_matches(tokenizer, self.encoder)
-            tokenizer.save_pretrained(directory / ENCODER_DIR)
+        with quiet_transformers():
+            self.encoder.save_pretrained(directory / ENCODER_DIR)
+            if tokenizer is not None:
+                tokenizer.save_pretrained(directory / ENCODER_DIR)
         head = {k: v for k, v in self.state_dict().items() if not k.startswith("encoder.")}
         torch.save({"settings": self.settings, "state_dict": head}, directory / HEAD_FILE)
 

@@ -712,8 +712,11 @@ def load_or_pretrain(
         directory = cache_dir() / P.albert_name
     directory = Path(directory)
     if (directory / HISTORY_FILE).is_file() and (directory / "config.json").is_file():
-        hf = AlbertForPreTraining.from_pretrained(directory)
-        tokenizer = AutoTokenizer.from_pretrained(directory)
+        from seqbook.models import quiet_transformers
+
+        with quiet_transformers():
+            hf = AlbertForPreTraining.from_pretrained(directory)
+            tokenizer = AutoTokenizer.from_pretrained(directory)
         history = json.loads((directory / HISTORY_FILE).read_text())
         return PretrainResult(AlbertForPretraining.from_hf(hf), tokenizer, history, True, directory)
 
