@@ -4,6 +4,8 @@
 #               simulation, and the built book opened in headless Chromium (after make book)
 #   make browser  only the browser test of the built book (screenshots in _build/html/_screenshots)
 #   make colab-cell  write the Colab set-up cell into every notebook (after adding one)
+#   make student  write the assignments without their solution cells to student/
+#   grading a submission: .venv/bin/python -m seqbook.grading grade SUBMISSION.ipynb
 # Both create .venv on first use and install the pinned set (requirements.txt).
 
 PYTHON ?= python3
@@ -14,10 +16,10 @@ export PATH := $(BIN):$(PATH)
 export SEQBOOK_PROFILE ?= fast
 export PYDEVD_DISABLE_FILE_VALIDATION := 1
 
-NOTEBOOKS := $(sort $(wildcard book/*.ipynb))
+NOTEBOOKS := $(sort $(wildcard book/*.ipynb)) $(sort $(wildcard book/assignments/*.ipynb))
 TIMER = start=$$(date +%s); trap 'echo "[make] $@: $$(( $$(date +%s) - start )) s"' EXIT;
 
-.PHONY: setup vendor book test lint clean browser colab-cell
+.PHONY: setup vendor book test lint clean browser colab-cell student
 
 setup: $(STAMP)
 
@@ -50,6 +52,10 @@ test: $(STAMP) lint
 
 browser: $(STAMP)
 	@$(TIMER) $(BIN)/python -m pytest tests/test_browser.py -q
+
+student: $(STAMP)
+	@$(TIMER) $(BIN)/python -m seqbook.grading student student book/assignments/*.ipynb && \
+	echo "[make] student notebooks (solutions removed) are in $(CURDIR)/student/"
 
 colab-cell: $(STAMP)
 	@$(TIMER) $(BIN)/python scripts/colab_cell.py

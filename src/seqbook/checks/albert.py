@@ -12,9 +12,11 @@ from seqbook.checks import CheckReport, assert_close, run_cases
 
 __all__ = [
     "check_embedding_parameters",
+    "check_encoder_forward",
     "check_layer_distances",
     "check_mask_tokens",
     "check_parameter_count",
+    "check_sharing_schedule",
     "check_sop_loss",
 ]
 
@@ -189,4 +191,91 @@ def check_layer_distances(fn: Callable[..., tuple[torch.Tensor, torch.Tensor]]) 
     return run_cases(
         "layer_distances",
         [("no padding", case(0, False)), ("padding is ignored", case(1, True))],
+    )
+
+
+def check_sharing_schedule(fn: Callable[[int, str], list]) -> CheckReport:
+    """`fn(num_layers, sharing)` must return, for each of the L layers, the pair (attention block,
+    feed-forward block) it applies, eq. (eq-albert-sharing): `seqbook.albert.sharing_schedule` for
+    a config with one layer group."""
+    from transformers import AlbertConfig
+
+    from seqbook.albert import sharing_schedule
+
+    def case(L: int, sharing: str) -> Callable[[], None]:
+        def run() -> None:
+            want = sharing_schedule(AlbertConfig(num_hidden_layers=L), sharing)
+            got = fn(L, sharing)
+            try:
+                got = [tuple(int(i) for i in pair) for pair in got]
+            except (TypeError, ValueError) as e:
+                raise AssertionError(
+                    f"expected a list of (attention block, feed-forward block) pairs, got {got!r}"
+                ) from e
+            if got != want:
+                raise AssertionError(f"expected {want}, got {got}")
+
+        return run
+
+    return run_cases(
+        "sharing_schedule",
+        [
+            (f"L={L}, sharing={s}", case(L, s))
+            for L in (1, 4)
+            for s in ("all", "attention", "ffn", "none")
+        ],
+    )
+
+
+def check_encoder_forward(fn: Callable[..., torch.Tensor]) -> CheckReport:
+    """`fn(encoder, input_ids, attention_mask)` must return the last hidden states (B, T, H) of a
+    `seqbook.albert.AlbertEncoder`, computed from its parts (embeddings, the E -> H projection,
+    then `encoder.schedule`'s blocks), eqs. (eq-albert-factorised) and (eq-albert-sharing);
+    compared with `encoder(...)`, values and gradients of the shared weights."""
+    from seqbook.albert import AlbertEncoder
+
+    def case(seed: int, sharing: str, lengths: list[int], backward: bool) -> Callable[[], None]:
+        def run() -> None:
+            torch.manual_seed(seed)
+            config = _config(seed, vocab_size=50, num_hidden_layers=3, max_position_embeddings=16)
+            encoder = AlbertEncoder(config, sharing=sharing).double().eval()
+            T = max(lengths)
+            g = torch.Generator().manual_seed(seed)
+            ids = torch.randint(1, 50, (len(lengths), T), generator=g)
+            mask = (torch.arange(T) < torch.tensor(lengths)[:, None]).long()
+            ids = ids * mask  # padding id 0
+            with torch.set_grad_enabled(backward):
+                want = encoder(ids, mask)
+                got = fn(encoder, ids.clone(), mask.clone())
+            where = f"sharing={sharing!r}, lengths {lengths}"
+            assert_close(got, want, f"hidden states (B, T, H), {where}", atol=1e-9, rtol=1e-6)
+            if not backward:
+                return
+            weight = encoder.attention_blocks[0].query.weight
+            upstream = torch.randn(want.shape, generator=g, dtype=torch.float64)
+            (grad_want,) = torch.autograd.grad((want * upstream).sum(), [weight])
+            if not isinstance(got, torch.Tensor) or not got.requires_grad:
+                raise AssertionError("the hidden states are not connected to the encoder's weights")
+            (grad_got,) = torch.autograd.grad((got * upstream).sum(), [weight], allow_unused=True)
+            if grad_got is None:
+                raise AssertionError("the shared attention block's W^Q gets no gradient")
+            assert_close(
+                grad_got,
+                grad_want,
+                "d loss / d W^Q of the shared attention block (summed over the layers that use it)",
+                atol=1e-9,
+                rtol=1e-6,
+            )
+
+        return run
+
+    return run_cases(
+        "encoder_forward",
+        [
+            ("sharing='all', no padding", case(0, "all", [6, 6], False)),
+            ("sharing='all', padded batch", case(1, "all", [7, 3, 5], False)),
+            ("sharing='none'", case(2, "none", [5, 2], False)),
+            ("sharing='attention'", case(3, "attention", [4, 4, 1], False)),
+            ("gradient of the shared W^Q", case(4, "all", [5, 3], True)),
+        ],
     )

@@ -181,3 +181,72 @@ def check_attention_pooling(fn: Callable) -> CheckReport:
             ("padded batch", lambda: compare(1, 8, [7, 3, 1], 7)),
         ],
     )
+
+
+def _masked_softmax_reference(scores: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """seqbook.attention's recipe: -inf where masked, zeros for a row that may attend nowhere."""
+    allowed = mask.any(dim=-1, keepdim=True)
+    filled = scores.masked_fill(~mask, float("-inf")).masked_fill(~allowed, 0.0)
+    return torch.softmax(filled, dim=-1) * allowed
+
+
+def check_masked_softmax(fn: Callable) -> CheckReport:
+    """Exercise: `fn(scores, mask) -> weights`, the masked softmax of eq. (eq-attention-mask):
+    `scores` (..., T_q, T_k) float, `mask` bool broadcastable to it (True = may attend); a row that
+    may attend nowhere gets zero weights, and no gradient is NaN."""
+
+    def compare(seed: int, shape: tuple[int, ...], kind: str, backward: bool) -> None:
+        g = _gen(seed)
+        scores = _randn(g, *shape) * 3
+        mask = torch.rand(*shape, generator=g) > 0.5
+        if kind == "none masked":
+            mask = torch.ones(shape, dtype=torch.bool)
+        elif kind == "broadcast":
+            mask = mask[..., :1, :]  # one mask row shared by every query
+            mask[..., 0] = True
+        elif kind == "empty row":
+            mask[..., 0, :] = False
+            mask[..., 1:, 0] = True
+        else:
+            mask[..., 0] = True
+        ours = scores.clone().requires_grad_(backward)
+        got = fn(ours, mask)
+        expected_in = scores.clone().requires_grad_(backward)
+        expected = _masked_softmax_reference(expected_in, mask)
+        assert_close(got, expected, f"weights ({kind})", atol=_ATOL, rtol=1e-7)
+        if not backward:
+            return
+        upstream = _randn(g, *shape)  # a random loss sum(upstream * weights)
+        (expected * upstream).sum().backward()
+        if not isinstance(got, torch.Tensor) or not got.requires_grad:
+            raise AssertionError("the weights are not connected to scores in autograd")
+        (got * upstream).sum().backward()
+        if ours.grad is None or torch.isnan(ours.grad).any():
+            raise AssertionError(
+                "d loss / d scores is NaN (a row of all -inf scores through softmax gives NaN "
+                "gradients; give such a row finite scores before the softmax)"
+            )
+        assert_close(ours.grad, expected_in.grad, "d loss / d scores", atol=_ATOL, rtol=1e-6)
+
+    return run_cases(
+        "masked_softmax",
+        [
+            (
+                "nothing masked: a plain softmax",
+                lambda: compare(0, (2, 3, 5), "none masked", False),
+            ),
+            ("random mask, 4-D", lambda: compare(1, (2, 2, 4, 6), "random", False)),
+            (
+                "a (1, T_k) mask row broadcast over queries",
+                lambda: compare(2, (3, 4, 5), "broadcast", False),
+            ),
+            (
+                "a row that may attend nowhere: zeros",
+                lambda: compare(3, (2, 4, 5), "empty row", False),
+            ),
+            (
+                "gradients, with an empty row (no NaN)",
+                lambda: compare(4, (2, 4, 5), "empty row", True),
+            ),
+        ],
+    )

@@ -130,3 +130,55 @@ def check_last_hidden(fn: Callable[..., object]) -> CheckReport:
             ("time dimension longer than every sequence", lambda: case([3, 2], 8, 2)),
         ],
     )
+
+
+def check_lstm_layer(fn: Callable[..., object]) -> CheckReport:
+    """`fn(cell, x, lengths) -> (output (B, T, H), (h_n, c_n) each (B, H))`: run a
+    `seqbook.lstm.LSTMCell` over a padded batch from zero states, as a packed sequence would be
+    run: after its last real token a sequence keeps its state and outputs zeros. Compared with
+    `seqbook.lstm.LSTM` (itself pinned to `torch.nn.LSTM`), values and gradients."""
+    from seqbook.lstm import LSTM
+
+    def case(lengths: list[int], T: int, D: int, H: int, seed: int, backward: bool) -> None:
+        torch.manual_seed(seed)
+        reference = LSTM(D, H).double()
+        cell = reference.cells[0]
+        g = _generator(seed)
+        x = torch.randn(len(lengths), T, D, generator=g, dtype=torch.float64)
+        x_ref, x_got = x.clone().requires_grad_(backward), x.clone().requires_grad_(backward)
+        lengths_t = torch.tensor(lengths)
+        out_ref, (h_ref, c_ref) = reference(x_ref, lengths_t)
+        out, state = _as_pair(fn(cell, x_got, lengths_t.clone()), "result (output, (h_n, c_n))")
+        h_got, c_got = _as_pair(state, "second element (h_n, c_n)")
+        where = f"lengths {lengths}"
+        assert_close(out, out_ref, f"output, {where}", atol=1e-10, rtol=1e-7)
+        assert_close(h_got, h_ref[0], f"h_n, {where}", atol=1e-10, rtol=1e-7)
+        assert_close(c_got, c_ref[0], f"c_n, {where}", atol=1e-10, rtol=1e-7)
+        if not backward:
+            return
+        upstream = torch.randn(out_ref.shape, generator=g, dtype=torch.float64)
+        grads_ref = torch.autograd.grad(
+            (out_ref * upstream).sum() + h_ref.sum(), [x_ref, cell.W_f, cell.U_i]
+        )
+        if not out.requires_grad:
+            raise AssertionError("output is not connected to x and the cell's weights in autograd")
+        grads = torch.autograd.grad(
+            (out * upstream).sum() + h_got.sum(), [x_got, cell.W_f, cell.U_i], allow_unused=True
+        )
+        for got, want, name in zip(grads, grads_ref, ("x", "W_f", "U_i"), strict=True):
+            if got is None:
+                raise AssertionError(f"d loss / d {name} is missing: {name} is not used")
+            assert_close(got, want, f"d loss / d {name}", atol=1e-9, rtol=1e-6)
+
+    return run_cases(
+        "lstm_layer",
+        [
+            ("no padding", lambda: case([5, 5], 5, 3, 4, 0, False)),
+            (
+                "padded batch: states frozen, outputs zero",
+                lambda: case([6, 2, 4], 6, 3, 4, 1, False),
+            ),
+            ("a length-1 sequence", lambda: case([1, 3], 3, 2, 2, 2, False)),
+            ("gradients through a padded batch", lambda: case([4, 1, 3], 4, 3, 5, 3, True)),
+        ],
+    )
