@@ -189,8 +189,9 @@ def predict_proba(
 
 # --------------------------------------------------------------------------- one training run
 def resolve_encoder(name_or_path: str) -> str:
-    """The profile name "tiny-albert" (and "tiny-albert-*") means the book's own model under
-    `seqbook.data.cache_dir()`; anything else is a Hugging Face name or directory."""
+    """A name starting with "tiny-albert" (the fast profile's `albert_name`) means the book's own
+    model of that name under `seqbook.data.cache_dir()`; anything else is a Hugging Face name or
+    directory."""
     if name_or_path.startswith("tiny-albert") and not Path(name_or_path).exists():
         from seqbook.data import cache_dir
 

@@ -1,5 +1,7 @@
 """The course kit: a student build of the assignments and an autograder for submissions.
 
+Command line::
+
     python -m seqbook.grading student OUT_DIR [NOTEBOOK ...]
     python -m seqbook.grading grade SUBMISSION.ipynb [--assignment ID] [--timeout S]
                                   [--total-timeout S] [--json OUT.json]

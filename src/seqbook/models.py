@@ -286,6 +286,8 @@ class EncoderClassifier(nn.Module):
         return self
 
     def train(self, mode: bool = True):
+        """Set training mode (`mode`) for every sub-module, except that a frozen encoder stays
+        in eval mode."""
         super().train(mode)
         if self.encoder_frozen:
             self.encoder.eval()
