@@ -27,6 +27,7 @@ from torch import Tensor, nn
 from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
+from seqbook.data import collate_batch
 from seqbook.models import (
     HEAD_FILE,
     AlbertBiLSTMClassifier,
@@ -92,15 +93,12 @@ class TokenizedReviews(Dataset):
 def collate_tokenized(items: Sequence[tuple[Tensor, int]], pad_id: int = 0) -> dict[str, Tensor]:
     """Right-pad to the batch's longest review: input_ids (B, T), attention_mask (B, T) bool
     with True at real tokens, labels (B,)."""
-    if not items:
-        raise ValueError("items must hold at least one (ids, label) pair, got an empty batch")
-    lengths = torch.tensor([len(ids) for ids, _ in items])
-    input_ids = torch.full((len(items), int(lengths.max())), pad_id, dtype=torch.long)
-    for b, (ids, _) in enumerate(items):
-        input_ids[b, : len(ids)] = ids
-    mask = torch.arange(input_ids.shape[1]) < lengths[:, None]  # (B, T)
-    labels = torch.tensor([y for _, y in items], dtype=torch.long)
-    return {"input_ids": input_ids, "attention_mask": mask, "labels": labels}
+    batch = collate_batch(items, pad_id)  # the word-level collate: the same right padding
+    return {
+        "input_ids": batch["input_ids"],
+        "attention_mask": batch["mask"],
+        "labels": batch["labels"],
+    }
 
 
 def review_batches(
