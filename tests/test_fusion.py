@@ -7,9 +7,10 @@ import pytest
 import torch
 from gensim.models import KeyedVectors
 
+from seqbook import embeddings as emb
 from seqbook import fusion as F
 from seqbook.checks import fusion as checks
-from seqbook.data import bert_encoder_path, tokenize
+from seqbook.data import Vocab, bert_encoder_path, tokenize
 
 TRICKY = (
     'Unbelievably, the "Schwarzeneggerian" sequel -- costing $200,000,000!? -- wasn\'t BAD... '
@@ -167,6 +168,12 @@ def test_static_vectors_follow_the_oov_policy(kv):
         F.static_word_vectors(["good", "zzq"], kv, oov="error")
     with pytest.raises(ValueError, match="oov must be one of"):
         F.static_word_vectors(["good"], kv, oov="skip")
+    assert F.OOV_POLICIES is emb.OOV_POLICIES  # one policy set for the book
+    vocab = Vocab(["<pad>", "<unk>", "good", "zzq", "film"])
+    with pytest.raises(ValueError, match=r"kv has no vector for 1 words of the vocabulary.*zzq"):
+        emb.build_embedding_matrix(vocab, kv, oov="error")
+    full = emb.build_embedding_matrix(Vocab(["<pad>", "<unk>", "good"]), kv, oov="error")
+    assert full.weights[2].tolist() == kv["good"].tolist()
 
 
 # --------------------------------------------------------------------------- fusion modules
@@ -284,6 +291,40 @@ def test_classifier_logits_do_not_depend_on_padding_words(head):
     torch.testing.assert_close(together[0], alone[0], atol=1e-5, rtol=1e-5)
 
 
+@pytest.mark.parametrize("head", F.HEADS)
+def test_classifier_rejects_a_mask_and_lengths_that_disagree(head):
+    model = F.FusionClassifier(F.ConcatFusion(12, 4), head=head, hidden_size=6).eval()
+    h, e = pair(3, 5, seed=3)
+    lengths = torch.tensor([5, 3, 2])
+    mask = torch.arange(5) < lengths[:, None]
+    model(h, e, mask, lengths)  # agreeing: fine
+    with pytest.raises(ValueError, match=r"mask and lengths disagree in rows \[1\]"):
+        model(h, e, mask, torch.tensor([5, 4, 2]))
+    with pytest.raises(ValueError, match="mask must hold only 0 and 1"):
+        model(h, e, mask.long() * 2)
+    with pytest.raises(ValueError, match="mask must be right-padded"):
+        model(h, e, mask.flip(1))
+    with pytest.raises(ValueError, match=r"mask must be a tensor of shape \(3, 5\)"):
+        model(h, e, mask[:, :4])
+    with pytest.raises(ValueError, match=r"lengths must lie in \[1, 5\]"):
+        model(h, e, lengths=torch.tensor([6, 3, 2]))
+    with pytest.raises(ValueError, match=r"lengths must be a tensor of shape \(3,\)"):
+        model(h, e, lengths=lengths[:2])
+
+
+def test_classifier_bilstm_head_gives_the_same_logits_on_both_implementations():
+    torch.manual_seed(0)
+    fused = F.FusionClassifier(F.GatedFusion(12, 4, 8), head="bilstm", hidden_size=6).eval()
+    python = F.FusionClassifier(
+        F.GatedFusion(12, 4, 8), head="bilstm", hidden_size=6, impl="python"
+    ).eval()
+    python.load_state_dict(fused.state_dict())
+    assert fused.lstm.impl == "fused" and python.lstm.impl == "python"
+    h, e = pair(3, 5, seed=4)
+    lengths = torch.tensor([5, 1, 3])
+    torch.testing.assert_close(fused(h, e, lengths=lengths), python(h, e, lengths=lengths))
+
+
 def test_dataset_rejects_texts_whose_two_sources_cover_different_words():
     with pytest.raises(ValueError, match="text 0: contextual has 3 words and static 4"):
         F.FusionDataset([torch.zeros(3, 12)], [torch.zeros(4, 4)], [1])
@@ -297,7 +338,9 @@ def test_contextual_features_are_computed_once_then_loaded(tmp_path, monkeypatch
     assert words == [["a", "fine", "film"], ["dull", ",", "dull"]]
     assert [v.shape for v in vectors] == [(3, 384), (3, 384)]
     (path,) = tmp_path.glob("fusion_features_test_*.pt")
-    monkeypatch.setattr(F, "load_encoder", lambda *a: pytest.fail("the encoder ran again"))
+    monkeypatch.setattr(
+        F, "load_contextual_encoder", lambda *a: pytest.fail("the encoder ran again")
+    )
     words_again, vectors_again = F.contextual_features(texts, "test", max_words=3)
     assert words_again == words and all(
         torch.equal(a, b) for a, b in zip(vectors, vectors_again, strict=True)

@@ -115,16 +115,29 @@ def test_cell_trace_ends_in_the_lstm_final_state():
 # -- the LSTM against torch.nn.LSTM --------------------------------------------------------------
 
 
+def _use(lstm: LSTM, impl: str) -> LSTM:
+    """Select an implementation: "python", "fused" (segments on a CPU) or "fused-packed"."""
+    lstm.impl = "python" if impl == "python" else "fused"
+    lstm.pack = impl == "fused-packed"
+    return lstm
+
+
+IMPL_IDS = ["python", "fused", "fused-packed"]
+
+
+@pytest.mark.parametrize("impl", IMPL_IDS)
 @pytest.mark.parametrize("num_layers", [1, 2])
 @pytest.mark.parametrize("bidirectional", [False, True], ids=["uni", "bi"])
 @pytest.mark.parametrize("padded", [False, True], ids=["full", "padded"])
 @pytest.mark.parametrize("with_state", [False, True], ids=["zero_state", "initial_state"])
-def test_lstm_matches_torch_values_and_gradients(num_layers, bidirectional, padded, with_state):
+def test_lstm_matches_torch_values_and_gradients(
+    num_layers, bidirectional, padded, with_state, impl
+):
     torch.manual_seed(3)
     B, T, D, H = 4, 6, 3, 5
     dirs = 2 if bidirectional else 1
     ref = nn.LSTM(D, H, num_layers, batch_first=True, bidirectional=bidirectional).double()
-    ours = LSTM.from_torch(ref)
+    ours = _use(LSTM.from_torch(ref), impl)
     x = torch.randn(B, T, D, dtype=F64)
     lengths = torch.tensor([6, 2, 5, 1]) if padded else None
     state = None
@@ -172,9 +185,10 @@ def test_lstm_matches_torch_float32_default_sizes():
     torch.testing.assert_close(c_n, c_ref, atol=1e-6, rtol=1e-5)
 
 
-def test_padded_outputs_are_zero_and_padding_content_is_ignored():
+@pytest.mark.parametrize("impl", IMPL_IDS)
+def test_padded_outputs_are_zero_and_padding_content_is_ignored(impl):
     torch.manual_seed(5)
-    lstm = LSTM(3, 4, num_layers=2, bidirectional=True).double()
+    lstm = _use(LSTM(3, 4, num_layers=2, bidirectional=True).double(), impl)
     x = torch.randn(3, 7, 3, dtype=F64)
     lengths = torch.tensor([7, 4, 2])
     out, (h_n, c_n) = lstm(x, lengths)
@@ -309,13 +323,111 @@ def test_dtype_mismatches_raise_value_error():
         lstm(torch.ones(2, 5, 3, dtype=torch.long))
 
 
-def test_mixed_dtypes_are_accepted_under_autocast():
-    lstm = LSTM(3, 4, num_layers=2)
+@pytest.mark.parametrize("impl", IMPL_IDS)
+def test_mixed_dtypes_are_accepted_under_autocast(impl):
+    lstm = _use(LSTM(3, 4, num_layers=2), impl)
     x = torch.randn(2, 5, 3, dtype=torch.bfloat16)  # e.g. the output of an autocast encoder
     with torch.autocast("cpu", dtype=torch.bfloat16):
         out, (h_n, _) = lstm(x, torch.tensor([5, 2]))
     assert out.shape == (2, 5, 4) and h_n.shape == (2, 2, 4)
     assert torch.isfinite(out).all()
+
+
+# -- the fused path: the same weights on torch's kernel ------------------------------------------
+
+
+def _outputs_and_grads(lstm: LSTM, x, lengths, state, seed: int = 0):
+    """Outputs, h_n, c_n and the gradients (input, state, every parameter) of one random loss."""
+    lstm.zero_grad()
+    x = x.clone().requires_grad_()
+    state = tuple(s.clone().requires_grad_() for s in state)
+    torch.manual_seed(seed)  # the same dropout masks for every implementation
+    out, (h_n, c_n) = lstm(x, lengths, state)
+    g = torch.Generator().manual_seed(1)
+    loss = sum(
+        (t * torch.randn(t.shape, generator=g, dtype=t.dtype)).sum() for t in (out, h_n, c_n)
+    )
+    loss.backward()
+    return [out, h_n, c_n, x.grad, *(s.grad for s in state), *(p.grad for p in lstm.parameters())]
+
+
+@pytest.mark.parametrize("impl", ["fused", "fused-packed"])
+def test_fused_equals_python_path_in_values_and_gradients_with_dropout(impl):
+    # 2 layers, both directions, many distinct lengths (one stretch of the kernel each), an
+    # initial state, and dropout between the layers in training mode: identical masks, because
+    # both paths draw them from the same nn.Dropout
+    torch.manual_seed(11)
+    B, T, D, H = 9, 13, 4, 6
+    lstm = LSTM(D, H, num_layers=2, bidirectional=True, dropout=0.3).double().train()
+    x = torch.randn(B, T, D, dtype=F64)
+    lengths = torch.tensor([13, 1, 7, 7, 12, 3, 13, 2, 9])
+    state = tuple(torch.randn(4, B, H, dtype=F64) for _ in "hc")
+    python = _outputs_and_grads(_use(lstm, "python"), x, lengths, state)
+    fused = _outputs_and_grads(_use(lstm, impl), x, lengths, state)
+    assert len(python) == len(fused) == 6 + 4 * 12
+    for a, b in zip(python, fused, strict=True):
+        torch.testing.assert_close(b, a, atol=1e-12, rtol=1e-10)
+
+
+def test_fused_path_keeps_parameters_state_dict_and_default_repr():
+    python = LSTM(3, 4, num_layers=2, bidirectional=True)
+    fused = LSTM(3, 4, num_layers=2, bidirectional=True, impl="fused")
+    assert [n for n, _ in python.named_parameters()] == [n for n, _ in fused.named_parameters()]
+    fused.load_state_dict(python.state_dict())  # the same keys: a checkpoint serves both
+    assert "impl" not in repr(python) and "impl='fused'" in repr(fused)
+    x = torch.randn(2, 5, 3)
+    torch.testing.assert_close(fused(x, [5, 2])[0], python(x, [5, 2])[0])
+
+
+def test_to_torch_shares_memory_so_training_either_trains_both():
+    torch.manual_seed(12)
+    ours = LSTM(3, 4, num_layers=2, bidirectional=True).double()
+    twin = ours.to_torch()
+    assert isinstance(twin, nn.LSTM) and twin.batch_first and twin is ours.to_torch()
+    assert twin.weight_ih_l1_reverse.data_ptr() == ours.cells[3].W_i.data_ptr()
+    assert twin.bias_hh_l0.abs().max() == 0 and not twin.bias_hh_l0.requires_grad
+    x = torch.randn(3, 6, 3, dtype=F64)
+    lengths = torch.tensor([6, 2, 4])
+    torch.testing.assert_close(_torch_run(twin, x, lengths)[0], ours(x, lengths)[0])
+    # a step of an optimizer on ours changes torch's module ...
+    before = twin.weight_hh_l0.detach().clone()
+    optimizer = torch.optim.SGD(ours.parameters(), lr=0.1)
+    ours(x, lengths)[0].sum().backward()
+    optimizer.step()
+    assert not torch.equal(twin.weight_hh_l0, before)
+    torch.testing.assert_close(twin.weight_hh_l0[:4], ours.cells[0].U_i)
+    # ... and a step on torch's module changes ours
+    before = ours.cells[2].W_c.detach().clone()
+    trainable = [p for p in twin.parameters() if p.requires_grad]
+    optimizer = torch.optim.SGD(trainable, lr=0.1)
+    _torch_run(twin, x, lengths)[0].sum().backward()
+    optimizer.step()
+    assert not torch.equal(ours.cells[2].W_c, before)
+    torch.testing.assert_close(twin.weight_ih_l1[8:12], ours.cells[2].W_c)
+    torch.testing.assert_close(_torch_run(twin, x, lengths)[0], ours(x, lengths)[0])
+
+
+def test_to_torch_stays_tied_after_moving_and_ties_again_after_replacing():
+    ours = LSTM(3, 4)
+    twin = ours.to_torch()
+    ours.double()  # every parameter gets new memory; the module ties them again
+    assert twin.weight_ih_l0.dtype == F64
+    assert twin.weight_ih_l0.data_ptr() == ours.cells[0].W_i.data_ptr()
+    import copy
+
+    clone = copy.deepcopy(ours)  # deepcopy gives each parameter its own memory
+    with torch.no_grad():
+        clone.cells[0].b_f.fill_(2.0)
+    assert clone.to_torch().bias_ih_l0[4:8].eq(2.0).all()  # tied again on demand
+    assert ours.to_torch().bias_ih_l0[4:8].ne(2.0).all()  # the original is untouched
+
+
+def test_invalid_impl_raises_value_error():
+    with pytest.raises(ValueError, match=r"impl must be one of \('python', 'fused'\), got 'cuda'"):
+        LSTM(3, 4, impl="cuda")
+    lstm = LSTM(3, 4)
+    with pytest.raises(ValueError, match="impl must be one of"):
+        lstm.impl = "fast"
 
 
 @pytest.mark.parametrize(

@@ -25,6 +25,9 @@ def padded_batch(seed: int = 0):
     return input_ids.masked_fill(~mask, 0), lengths, mask
 
 
+IMPLS = ["python", "fused"]
+
+
 def make_model(pooling: str = "max", num_layers: int = 2, **kwargs) -> BiLSTMClassifier:
     torch.manual_seed(0)
     model = BiLSTMClassifier(V, E, hidden_size=H, num_layers=num_layers, pooling=pooling, **kwargs)
@@ -33,18 +36,20 @@ def make_model(pooling: str = "max", num_layers: int = 2, **kwargs) -> BiLSTMCla
     return model.eval()
 
 
+@pytest.mark.parametrize("impl", IMPLS)
 @pytest.mark.parametrize("pooling", POOLINGS)
-def test_adding_padding_does_not_change_the_logits(pooling):
-    model = make_model(pooling)
+def test_adding_padding_does_not_change_the_logits(pooling, impl):
+    model = make_model(pooling, impl=impl)
     input_ids, lengths, mask = padded_batch()
     logits = model(input_ids, lengths, mask)
     more_padding = torch.cat([input_ids, torch.zeros(3, 5, dtype=torch.long)], dim=1)
     torch.testing.assert_close(model(more_padding, lengths), logits, atol=1e-6, rtol=1e-5)
 
 
+@pytest.mark.parametrize("impl", IMPLS)
 @pytest.mark.parametrize("pooling", POOLINGS)
-def test_a_padded_batch_gives_each_review_its_unpadded_logits(pooling):
-    model = make_model(pooling)
+def test_a_padded_batch_gives_each_review_its_unpadded_logits(pooling, impl):
+    model = make_model(pooling, impl=impl)
     input_ids, lengths, _ = padded_batch(1)
     alone = torch.cat(
         [model(input_ids[b : b + 1, :n], lengths[b : b + 1]) for b, n in enumerate(lengths)]
@@ -52,9 +57,10 @@ def test_a_padded_batch_gives_each_review_its_unpadded_logits(pooling):
     torch.testing.assert_close(model(input_ids, lengths), alone, atol=1e-6, rtol=1e-5)
 
 
+@pytest.mark.parametrize("impl", IMPLS)
 @pytest.mark.parametrize("pooling", POOLINGS)
-def test_padding_token_values_cannot_leak_into_the_logits(pooling):
-    model = make_model(pooling)
+def test_padding_token_values_cannot_leak_into_the_logits(pooling, impl):
+    model = make_model(pooling, impl=impl)
     input_ids, lengths, mask = padded_batch(2)
     other = input_ids.masked_fill(~mask, 5)  # garbage ids in the padded positions
     torch.testing.assert_close(model(other, lengths), model(input_ids, lengths))
@@ -70,6 +76,21 @@ def test_last_state_pool_is_forward_end_and_backward_start():
     torch.testing.assert_close(pooled, torch.cat([forward_end, backward_start], dim=-1))
     _, (h_n, _) = model.lstm(model.embedding(input_ids), lengths)
     torch.testing.assert_close(last_state_pool(h_n), pooled)
+
+
+@pytest.mark.parametrize("pooling", POOLINGS)
+def test_python_and_fused_bilstm_give_the_same_logits_and_gradients(pooling):
+    input_ids, lengths, mask = padded_batch(4)
+    results = []
+    for impl in IMPLS:
+        model = make_model(pooling, impl=impl, dropout=0.3).double().train()
+        torch.manual_seed(1)  # the same dropout masks
+        model(input_ids, lengths, mask).sum().backward()
+        results.append([p.grad for p in model.parameters()])
+        torch.manual_seed(1)
+        results[-1].append(model(input_ids, lengths, mask))
+    for a, b in zip(*results, strict=True):
+        torch.testing.assert_close(b, a, atol=1e-12, rtol=1e-10)
 
 
 def test_mean_and_max_pool_ignore_padded_positions():
@@ -148,6 +169,7 @@ def test_parameter_count_matches_the_formula():
         ({"embeddings": torch.zeros(V, E + 1)}, r"embeddings must have shape"),
         ({"dropout": 1.5}, "dropout must be"),
         ({"pad_id": V}, "pad_id must be"),
+        ({"impl": "cuda"}, "impl must be one of"),
     ],
 )
 def test_constructor_rejects_bad_options(kwargs, match):
@@ -172,3 +194,52 @@ def test_forward_rejects_bad_batches_with_clear_errors():
         model(input_ids, lengths, mask.long())
     with pytest.raises(ValueError, match="disagrees with lengths"):
         model(input_ids, lengths, ~mask)
+
+
+# --------------------------------------------------------------------------- exercise checks
+def _reverse(x, lengths):
+    out = x.clone()
+    for b, n in enumerate(lengths.tolist()):
+        out[b, :n] = x[b, :n].flip(0)
+    return out
+
+
+def _bidirectional(forward_lstm, backward_lstm, x, lengths, reverse=_reverse, zero_pad=True):
+    mask = (torch.arange(x.shape[1]) < lengths[:, None]).unsqueeze(-1)
+    forward_out, _ = forward_lstm(x)
+    backward_out, _ = backward_lstm(reverse(x, lengths))
+    out = torch.cat([forward_out, reverse(backward_out, lengths)], dim=-1)
+    return out * mask if zero_pad else out
+
+
+def test_bilstm_checks_pass_correct_solutions():
+    from seqbook.checks import bilstm as checks
+
+    assert checks.check_reverse_padded(_reverse).ok
+    assert checks.check_masked_mean(mean_pool).ok
+    assert checks.check_masked_max(max_pool).ok
+    assert checks.check_bidirectional(_bidirectional).ok
+
+
+def test_bilstm_checks_reject_typical_mistakes():
+    from seqbook.checks import bilstm as checks
+
+    # reversing the whole padded row moves the padding to the front
+    report = checks.check_reverse_padded(lambda x, lengths: x.flip(1))
+    assert not report.ok and report.passed == 1  # only the unpadded case passes
+    # dividing by T counts the padding
+    report = checks.check_masked_mean(lambda out, mask: (out * mask[..., None]).sum(1) / 6)
+    assert not report.ok
+    # zero instead of -inf at the padding: wrong when every real value is negative
+    report = checks.check_masked_max(lambda out, mask: (out * mask[..., None]).max(1).values)
+    assert not report.ok and "every real value negative" in str(report)
+    # ignoring the mask lets large padding values win
+    report = checks.check_masked_max(lambda out, mask: out.max(1).values)
+    assert not report.ok and "padding holds large values" in str(report)
+    # the backward LSTM run over the padded row (starts in the padding)
+    naive = lambda f, b, x, lengths: _bidirectional(  # noqa: E731
+        f, b, x, lengths, reverse=lambda t, n: t.flip(1)
+    )
+    assert not checks.check_bidirectional(naive).ok
+    unmasked = lambda f, b, x, lengths: _bidirectional(f, b, x, lengths, zero_pad=False)  # noqa: E731
+    assert not checks.check_bidirectional(unmasked).ok

@@ -23,7 +23,15 @@ from gensim.models import KeyedVectors, Word2Vec
 from seqbook.data import Vocab, cache_dir, glove_files
 from seqbook.runtime import Profile, profile
 
-OOV_POLICIES = ("random", "zeros")
+# What to do with a word the vectors lack: a random vector, a zero vector, or an error. One
+# policy set for the embedding matrices here and the fusion chapter's word lookups.
+OOV_POLICIES = ("random", "zeros", "error")
+
+
+def check_oov(oov: object) -> None:
+    """Raise a ValueError unless `oov` is one of `OOV_POLICIES`."""
+    if oov not in OOV_POLICIES:
+        raise ValueError(f"oov must be one of {OOV_POLICIES}, got {oov!r}")
 
 
 # --------------------------------------------------------------------------- word2vec
@@ -308,16 +316,23 @@ def build_embedding_matrix(
 
     The `<pad>` row is zero. The `<unk>` row and the rows of words `kv` lacks are, with
     `oov="random"`, drawn from N(0, s^2) where s is the standard deviation of the copied entries
-    (so they look like the real rows; seeded by `seed`), and with `oov="zeros"` zero.
+    (so they look like the real rows; seeded by `seed`), and with `oov="zeros"` zero;
+    `oov="error"` raises a ValueError naming the words `kv` lacks.
     """
     _check_vocab(vocab)
     _check_kv(kv)
-    if oov not in OOV_POLICIES:
-        raise ValueError(f"oov must be one of {OOV_POLICIES}, got {oov!r}")
+    check_oov(oov)
     V, D = len(vocab.itos), kv.vector_size
     found = torch.zeros(V, dtype=torch.bool)
     rows = [i for i, w in enumerate(vocab.itos) if w in kv.key_to_index]
     rows = [i for i in rows if i not in (vocab.pad_id, vocab.unk_id)]
+    if oov == "error" and len(rows) < V - 2:
+        have = set(rows) | {vocab.pad_id, vocab.unk_id}
+        missing = [w for i, w in enumerate(vocab.itos) if i not in have]
+        raise ValueError(
+            f"kv has no vector for {len(missing)} words of the vocabulary, e.g. {missing[:5]} "
+            '(oov="random" or oov="zeros" fill them)'
+        )
     weights = torch.zeros(V, D)
     if rows:
         copied = np.asarray(kv[[vocab.itos[i] for i in rows]], dtype=np.float32)

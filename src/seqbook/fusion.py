@@ -34,10 +34,11 @@ from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
 from seqbook.attention import AttentionPooling
+from seqbook.embeddings import OOV_POLICIES, check_oov  # noqa: F401 - part of this API
 from seqbook.lstm import LSTM
+from seqbook.models import lengths_from_mask
 
 STRATEGIES = ("first", "mean", "last")
-OOV_POLICIES = ("zeros", "random", "error")
 HEADS = ("attention", "bilstm")
 FEATURE_DTYPE = torch.float16  # cached encoder features; cold and warm runs both round to it
 
@@ -130,9 +131,10 @@ def align_subwords(
 
 
 # --------------------------------------------------------------------------- the encoder
-def load_encoder(path: str | Path | None = None):
-    """(tokenizer, model) of the offline BERT-family encoder (`bert_encoder_path()` by default),
-    the model in eval mode."""
+def load_contextual_encoder(path: str | Path | None = None):
+    """(tokenizer, model) of the offline BERT-family encoder that gives the contextual vectors
+    (all-MiniLM-L6-v2, `bert_encoder_path()`, by default), the model in eval mode. (Not
+    `seqbook.models.load_encoder`, which loads a classifier's encoder without its tokenizer.)"""
     from transformers import AutoModel, AutoTokenizer
 
     from seqbook.data import bert_encoder_path
@@ -261,15 +263,15 @@ def _unknown_vector(word: str, dim: int, scale: float) -> np.ndarray:
 
 def static_word_vectors(words: Sequence[str], kv, oov: str = "zeros") -> tuple[Tensor, Tensor]:
     """(W, D) vectors of `words` from a gensim `KeyedVectors`, and a (W,) bool tensor, True where
-    the word has a vector. A word it lacks gets, by `oov`: "zeros" a zero vector, "random" a
-    vector drawn from N(0, s^2) seeded by the word itself (the same word, the same vector; s is
-    the spread of kv's entries), "error" a ValueError naming the missing words."""
+    the word has a vector. A word it lacks gets, by `oov` (one of `OOV_POLICIES`, shared with
+    `seqbook.embeddings.build_embedding_matrix`): "zeros" a zero vector, "random" a vector drawn
+    from N(0, s^2) seeded by the word itself (the same word, the same vector; s is the spread of
+    kv's entries), "error" a ValueError naming the missing words."""
     from gensim.models import KeyedVectors
 
     if not isinstance(kv, KeyedVectors):
         raise TypeError(f"kv must be a gensim KeyedVectors, got {type(kv).__name__}")
-    if oov not in OOV_POLICIES:
-        raise ValueError(f"oov must be one of {OOV_POLICIES}, got {oov!r}")
+    check_oov(oov)
     if isinstance(words, str):
         raise TypeError("words must be a list of words, got a str (call tokenize() first)")
     found = [w in kv.key_to_index for w in words]
@@ -441,7 +443,9 @@ class FusionClassifier(nn.Module):
         -> attention pooling over the real words (B, .) -> logits (B, num_classes)
 
     `head="attention"` pools the fused vectors directly; `head="bilstm"` runs a one-layer
-    `seqbook.lstm.LSTM` in both directions first (given the lengths, so padding is never read).
+    `seqbook.lstm.LSTM` in both directions first (given the lengths, so padding is never read),
+    on the implementation `impl` selects ("fused", torch's kernel, or "python", the teaching
+    loop; the same numbers).
     """
 
     def __init__(
@@ -451,6 +455,7 @@ class FusionClassifier(nn.Module):
         hidden_size: int = 64,
         num_classes: int = 2,
         dropout: float = 0.0,
+        impl: str = "fused",
     ) -> None:
         super().__init__()
         if not isinstance(fusion, nn.Module) or not isinstance(
@@ -469,7 +474,7 @@ class FusionClassifier(nn.Module):
         width = fusion.out_dim
         self.lstm = None
         if head == "bilstm":
-            self.lstm = LSTM(width, hidden_size, bidirectional=True)
+            self.lstm = LSTM(width, hidden_size, bidirectional=True, impl=impl)
             width = 2 * hidden_size
         self.pool = AttentionPooling(width)
         self.head = nn.Linear(width, num_classes)
@@ -481,18 +486,46 @@ class FusionClassifier(nn.Module):
         mask: Tensor | None = None,
         lengths: Tensor | None = None,
     ) -> Tensor:
-        """mask (B, W) True = real word; lengths (B,) (one of the two suffices) -> logits."""
+        """mask (B, W) True (or 1) = real word, padding at the end; lengths (B,) -> logits.
+        One of the two suffices; given both, they must agree (the BiLSTM reads the lengths,
+        the pooling the mask)."""
         x = self.dropout(self.fusion(contextual, static))  # (B, W, D)
-        B, W = x.shape[:2]
-        if mask is None and lengths is None:
-            mask = torch.ones(B, W, dtype=torch.bool, device=x.device)
-        elif mask is None:
-            mask = torch.arange(W, device=x.device) < lengths.to(x.device)[:, None]
+        mask, lengths = _mask_and_lengths(mask, lengths, *x.shape[:2], x.device)
         if self.lstm is not None:
-            lengths = mask.sum(1) if lengths is None else lengths
             x, _ = self.lstm(x, lengths.cpu())  # (B, W, 2H)
         pooled, _ = self.pool(x, mask)  # (B, D)
         return self.head(self.dropout(pooled))
+
+
+def _mask_and_lengths(
+    mask: Tensor | None, lengths: Tensor | None, B: int, W: int, device: torch.device
+) -> tuple[Tensor, Tensor]:
+    """The (B, W) bool mask and the (B,) lengths of a batch, from either or both (checked)."""
+    if lengths is not None:
+        if not isinstance(lengths, Tensor) or tuple(lengths.shape) != (B,):
+            raise ValueError(
+                f"lengths must be a tensor of shape ({B},) (one per text), got {_describe(lengths)}"
+            )
+        if lengths.dtype.is_floating_point or lengths.dtype == torch.bool:
+            raise ValueError(f"lengths must be an integer tensor, got dtype {lengths.dtype}")
+        if bool((lengths < 1).any()) or bool((lengths > W).any()):
+            raise ValueError(f"lengths must lie in [1, {W}] (W words), got {lengths.tolist()}")
+    if mask is None:
+        if lengths is None:
+            return torch.ones(B, W, dtype=torch.bool, device=device), torch.full((B,), W)
+        lengths = lengths.to(device)
+        return torch.arange(W, device=device) < lengths[:, None], lengths
+    if not isinstance(mask, Tensor) or tuple(mask.shape) != (B, W):
+        raise ValueError(f"mask must be a tensor of shape ({B}, {W}), got {_describe(mask)}")
+    from_mask = lengths_from_mask(mask)  # 0/1 values, padding at the end, a word per row
+    if lengths is not None and not torch.equal(from_mask.cpu(), lengths.long().cpu()):
+        rows = (from_mask.cpu() != lengths.long().cpu()).nonzero().flatten().tolist()
+        raise ValueError(
+            f"mask and lengths disagree in rows {rows}: the mask has "
+            f"{from_mask.cpu()[rows].tolist()} real words there, lengths says "
+            f"{lengths.cpu()[rows].tolist()}"
+        )
+    return mask.to(device).bool(), from_mask
 
 
 # --------------------------------------------------------------------------- data and cache
@@ -605,7 +638,7 @@ def contextual_features(
     if path.is_file():
         saved = torch.load(path, weights_only=True)
         return saved["words"], [v.float() for v in saved["vectors"]]
-    tokenizer, encoder = load_encoder(model_dir)
+    tokenizer, encoder = load_contextual_encoder(model_dir)
     words, vectors = contextual_word_vectors(
         [tokenize(t) for t in texts],
         tokenizer,

@@ -8,6 +8,13 @@ One deliberate difference from the literal cell: `LSTM` computes the input terms
 time steps in one matrix product before the time loop ("hoisting", `hoist_input_projection=True`),
 because they do not depend on the recurrent state. Only U h_{t-1} has to wait for the previous
 step. Set `hoist_input_projection=False` to project inside the loop instead (for the benchmark).
+
+Two implementations, one set of weights. `impl="python"` (the default) is the teaching path: the
+loop over time steps above, in Python. `impl="fused"` runs the same weights through torch's C++
+kernel (`torch.nn.LSTM`), which is faster; the classifiers use it to train on every review. The
+weights live in one place: each cell's W_*, U_*, b_* are the parameters, laid out in memory as
+the row blocks of torch's stacked matrices, so `LSTM.to_torch()` returns a `torch.nn.LSTM` that
+holds the same memory (not a copy): training either one changes the other.
 """
 
 from __future__ import annotations
@@ -24,6 +31,12 @@ State = tuple[Tensor, Tensor]  # (h, c)
 # Our gate order when the four gates are stacked into one matrix. It is PyTorch's (i, f, g, o),
 # with g = c~ the candidate, so `from_torch` copies blocks without reordering.
 GATES = ("i", "f", "c", "o")
+IMPLS = ("python", "fused")
+TORCH_BLOCKS = (
+    "weight_ih",
+    "weight_hh",
+    "bias_ih",
+)  # torch's names for the stacked W, U, b  # the teaching loop, torch's kernel on the same weights
 
 
 class Gates(NamedTuple):
@@ -162,6 +175,7 @@ class LSTM(nn.Module):
         bidirectional: bool = False,
         dropout: float = 0.0,
         hoist_input_projection: bool = True,
+        impl: str = "python",
     ) -> None:
         super().__init__()
         _check_size("input_size", input_size)
@@ -182,6 +196,23 @@ class LSTM(nn.Module):
             for _ in range(self.num_directions)
         )
         self.dropout = nn.Dropout(dropout)  # between layers only, as in torch
+        self.impl = impl
+        self.pack: bool | None = None  # fused path: pack padded batches? None = on a GPU only
+        # torch modules that are not children (no parameters, state_dict entries or repr lines):
+        object.__setattr__(self, "_torch", None)  # to_torch()'s, sharing memory with the cells
+        object.__setattr__(self, "_kernels", {})  # weightless kernels of the fused path
+        self._tie()
+
+    @property
+    def impl(self) -> str:
+        """ "python" (the teaching loop) or "fused" (torch's kernel); settable at any time."""
+        return self._impl
+
+    @impl.setter
+    def impl(self, value: str) -> None:
+        if value not in IMPLS:
+            raise ValueError(f"impl must be one of {IMPLS}, got {value!r}")
+        object.__setattr__(self, "_impl", value)
 
     def forward(
         self, x: Tensor, lengths: Tensor | Sequence[int] | None = None, state: State | None = None
@@ -201,6 +232,7 @@ class LSTM(nn.Module):
             h0 = c0 = x.new_zeros(L, B, H)
         else:
             h0, c0 = _check_state(state, (L, B, H), None if autocast else x.dtype)
+        run = self._run_fused if self.impl == "fused" else self._run
 
         h_n, c_n = [], []
         layer_input = x
@@ -212,7 +244,7 @@ class LSTM(nn.Module):
                 k = layer * self.num_directions + direction
                 reverse = direction == 1
                 inp = _reverse_padded(layer_input, mask) if reverse else layer_input
-                out, (h, c) = self._run(self.cells[k], inp, mask, (h0[k], c0[k]))
+                out, (h, c) = run(self.cells[k], inp, mask, (h0[k], c0[k]))
                 outputs.append(_reverse_padded(out, mask) if reverse else out)
                 h_n.append(h)
                 c_n.append(c)
@@ -247,12 +279,145 @@ class LSTM(nn.Module):
                 outputs.append(new_state[0] * m)
         return torch.stack(outputs, dim=1), state  # (B, T, H)
 
+    # -- the fused path: the same weights through torch's kernel ---------------------------------
+
+    def _run_fused(
+        self, cell: LSTMCell, x: Tensor, mask: Tensor | None, state: State
+    ) -> tuple[Tensor, State]:
+        """`_run` on torch's kernel: the cell's weights, stacked as torch stacks them (a
+        differentiable concatenation, so gradients reach W_*, U_*, b_*), fill a one-layer
+        `torch.nn.LSTM` for this call.
+
+        A padded batch must not be read past each sequence's length. On a GPU the batch goes in
+        packed (`pack_padded_sequence`, cuDNN's own variable-length path). On a CPU, torch's
+        backward pass through a packed sequence is a slow generic one (about ten times slower
+        than an unpacked batch in our measurements), so there the sequences are sorted by length
+        and the kernel runs once per stretch of time steps in which the same sequences are still
+        going, each stretch starting from the state the previous one ended in; a finished
+        sequence keeps its final state. Both give what the python path gives."""
+        (W, b), U = cell.input_weight(), cell.recurrent_weight()
+        kernel = self._kernel(x.shape[-1])
+        weights = {"weight_ih_l0": W, "weight_hh_l0": U, "bias_ih_l0": b}
+        weights["bias_hh_l0"] = torch.zeros_like(b)  # our one bias is the sum of torch's two
+        h0, c0 = state  # (B, H) each
+
+        def run(inputs, h, c):
+            out, (h_n, c_n) = torch.func.functional_call(
+                kernel, weights, (inputs, (h[None].contiguous(), c[None].contiguous()))
+            )
+            return out, h_n[0], c_n[0]
+
+        if mask is None:
+            out, h, c = run(x, h0, c0)
+            return out, (h, c)
+        B, T, _ = x.shape
+        lengths = mask.sum(1).cpu()
+        if self.pack if self.pack is not None else x.is_cuda:
+            packed = nn.utils.rnn.pack_padded_sequence(
+                x, lengths, batch_first=True, enforce_sorted=False
+            )
+            out, h, c = run(packed, h0, c0)
+            out, _ = nn.utils.rnn.pad_packed_sequence(out, batch_first=True, total_length=T)
+            return out, (h, c)
+        order = torch.argsort(lengths, descending=True, stable=True).to(x.device)
+        x, h, c, lengths = x[order], h0[order], c0[order], lengths[order.cpu()]
+        pieces, start = [], 0
+        for end in sorted(set(lengths.tolist())):
+            n = int((lengths >= end).sum())  # the first n (longest) sequences are still going
+            out, h_new, c_new = run(x[:n, start:end], h[:n], c[:n])
+            pieces.append(nn.functional.pad(out, (0, 0, 0, 0, 0, B - n)))  # zero rows: finished
+            h, c = torch.cat([h_new, h[n:]]), torch.cat([c_new, c[n:]])
+            start = end
+        out = torch.cat(pieces, dim=1)  # (B, max length, H)
+        out = nn.functional.pad(out, (0, 0, 0, T - start))  # zeros up to T
+        inverse = torch.argsort(order)
+        return out[inverse], (h[inverse], c[inverse])
+
+    def _kernel(self, input_size: int) -> nn.LSTM:
+        """A one-layer `torch.nn.LSTM` for inputs of `input_size` features, without weights of
+        its own (on the meta device): `_run_fused` passes the weights in for each call."""
+        if input_size not in self._kernels:
+            self._kernels[input_size] = nn.LSTM(
+                input_size, self.hidden_size, batch_first=True, device="meta"
+            )
+        return self._kernels[input_size]
+
+    def to_torch(self) -> nn.LSTM:
+        """A `torch.nn.LSTM(batch_first=True)` that holds this LSTM's weights (the same memory,
+        not a copy): `weight_ih_l{k}` is [W_i; W_f; W_c; W_o] of cell k, `weight_hh_l{k}` the
+        U_*, `bias_ih_l{k}` the b_*, and `bias_hh_l{k}` a fixed zero (torch's two biases only
+        ever enter as their sum). Training the returned module trains this one and vice versa.
+
+        The same module is returned on every call. Moving this LSTM (`.to(...)`) keeps the two
+        tied; replacing a parameter object (e.g. `load_state_dict(..., assign=True)`) unties
+        them, and the next call ties them again.
+        """
+        if not self._tied():
+            self._tie()
+        return self._torch
+
+    def _torch_suffix(self, k: int) -> str:
+        """torch's name suffix of cell k: l{layer}, plus _reverse for the backward direction."""
+        return f"l{k // self.num_directions}" + ("_reverse" if k % self.num_directions else "")
+
+    def _blocks(self, cell: LSTMCell) -> tuple[list[Tensor], list[Tensor], list[Tensor]]:
+        return tuple([getattr(cell, f"{kind}_{g}") for g in GATES] for kind in "WUb")
+
+    @torch.no_grad()
+    def _tie(self) -> None:
+        """Lay each cell's W_*, U_*, b_* out as the row blocks of one tensor per torch parameter
+        (torch's i, f, g, o order), and point the `torch.nn.LSTM` of `to_torch()` at them."""
+        first = self.cells[0].W_i
+        if self._torch is None:
+            kernel = nn.LSTM(
+                self.input_size,
+                self.hidden_size,
+                self.num_layers,
+                batch_first=True,
+                bidirectional=self.bidirectional,
+                device="meta",  # no memory of its own: every weight is replaced below
+            )
+            object.__setattr__(self, "_torch", kernel)
+        for k, cell in enumerate(self.cells):
+            suffix = self._torch_suffix(k)
+            for name, blocks in zip(TORCH_BLOCKS, self._blocks(cell), strict=True):
+                stacked = torch.cat([p.detach() for p in blocks])  # fresh contiguous memory
+                rows = blocks[0].shape[0]
+                for j, p in enumerate(blocks):
+                    p.data = stacked[j * rows : (j + 1) * rows]  # same values, shared memory
+                setattr(self._torch, f"{name}_{suffix}", nn.Parameter(stacked))
+            zero = torch.zeros(4 * self.hidden_size, dtype=first.dtype, device=first.device)
+            setattr(self._torch, f"bias_hh_{suffix}", nn.Parameter(zero, requires_grad=False))
+
+    def _tied(self) -> bool:
+        """Whether every block still shares memory with the `to_torch()` module's weights."""
+        if self._torch is None:
+            return False
+        for k, cell in enumerate(self.cells):
+            suffix = self._torch_suffix(k)
+            for name, blocks in zip(TORCH_BLOCKS, self._blocks(cell), strict=True):
+                stacked = getattr(self._torch, f"{name}_{suffix}")
+                if stacked.device != blocks[0].device or stacked.dtype != blocks[0].dtype:
+                    return False
+                rows = blocks[0].shape[0]
+                for j, p in enumerate(blocks):
+                    if p.data_ptr() != stacked[j * rows].data_ptr() or not p.is_contiguous():
+                        return False
+        return True
+
+    def _apply(self, fn, recurse=True):
+        # .to(), .double(), .cuda() give every parameter memory of its own: tie them again
+        super()._apply(fn, recurse)
+        self._tie()
+        return self
+
     @classmethod
-    def from_torch(cls, m: nn.LSTM) -> LSTM:
+    def from_torch(cls, m: nn.LSTM, impl: str = "python") -> LSTM:
         """An `LSTM` with the weights of `m` (a `torch.nn.LSTM`), on its device and dtype.
 
         The copy is batch-first whatever `m.batch_first` is; a model without biases gets zero
-        biases (trainable here).
+        biases (trainable here). `impl` is as in the constructor. (The other way round,
+        `to_torch()` shares memory instead of copying.)
         """
         if not isinstance(m, nn.LSTM):
             raise TypeError(f"m must be a torch.nn.LSTM, got {type(m).__name__}")
@@ -260,12 +425,12 @@ class LSTM(nn.Module):
             raise ValueError(
                 f"m.proj_size must be 0 (projections are not supported), got {m.proj_size}"
             )
-        ours = cls(m.input_size, m.hidden_size, m.num_layers, m.bidirectional, float(m.dropout))
+        ours = cls(
+            m.input_size, m.hidden_size, m.num_layers, m.bidirectional, float(m.dropout), impl=impl
+        )
         ours.to(m.weight_ih_l0.device, m.weight_ih_l0.dtype).train(m.training)
         for k, cell in enumerate(ours.cells):
-            suffix = f"l{k // ours.num_directions}" + (
-                "_reverse" if k % ours.num_directions else ""
-            )
+            suffix = ours._torch_suffix(k)
             cell.copy_torch_weights(
                 getattr(m, f"weight_ih_{suffix}"),
                 getattr(m, f"weight_hh_{suffix}"),
@@ -279,6 +444,7 @@ class LSTM(nn.Module):
             f"{self.input_size}, {self.hidden_size}, num_layers={self.num_layers}, "
             f"bidirectional={self.bidirectional}, dropout={self.dropout.p}, "
             f"hoist_input_projection={self.hoist_input_projection}"
+            + (f", impl={self.impl!r}" if self.impl != "python" else "")  # the default unsaid
         )
 
 

@@ -4,8 +4,10 @@
     -> linear (B, C)
 
 The BiLSTM is `seqbook.lstm.LSTM` (bidirectional, given each review's length so that the backward
-direction starts at the last real token, not in the padding). Every pooling ignores padding, so
-adding padding to a batch does not change its logits.
+direction starts at the last real token, not in the padding), by default on its fused path
+(`impl="fused"`: the same weights on torch's kernel, faster than the teaching loop,
+`impl="python"`). Every pooling ignores padding, so adding padding to a batch does not
+change its logits.
 """
 
 from __future__ import annotations
@@ -85,6 +87,8 @@ class BiLSTMClassifier(nn.Module):
     or GloVe rows, see `seqbook.embeddings.build_embedding_matrix`); `freeze_embeddings=True`
     keeps it fixed during training. `pooling` is one of "last", "mean", "max", "attention".
     `dropout` is applied to the embeddings, between LSTM layers and before the output layer.
+    `impl` selects the BiLSTM's implementation (see `seqbook.lstm.LSTM`): "fused" (torch's
+    kernel, for training) or "python" (the teaching loop); both give the same numbers.
     """
 
     def __init__(
@@ -99,6 +103,7 @@ class BiLSTMClassifier(nn.Module):
         embeddings: Tensor | None = None,
         freeze_embeddings: bool = False,
         pad_id: int = 0,
+        impl: str = "fused",
     ) -> None:
         super().__init__()
         _check_options(
@@ -133,7 +138,12 @@ class BiLSTMClassifier(nn.Module):
         self.embedding.weight.requires_grad_(not freeze_embeddings)
         self.dropout = nn.Dropout(dropout)
         self.lstm = LSTM(
-            embedding_dim, hidden_size, num_layers=num_layers, bidirectional=True, dropout=dropout
+            embedding_dim,
+            hidden_size,
+            num_layers=num_layers,
+            bidirectional=True,
+            dropout=dropout,
+            impl=impl,
         )
         self.attention = AttentionPooling(2 * hidden_size) if pooling == "attention" else None
         self.head = nn.Linear(2 * hidden_size, num_classes)
