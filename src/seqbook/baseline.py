@@ -48,3 +48,35 @@ def fit_tfidf_baseline(
     best = max(Cs, key=lambda c: (scores[c], -c))  # ties go to the stronger regularisation
     pipeline = Pipeline([("tfidf", vectorizer), ("logreg", models[best])])
     return Baseline(pipeline, best, scores)
+
+
+def tfidf_learning_curve(
+    sizes: Sequence[int | None], Cs: Sequence[float] = (1.0, 4.0), seed: int = 0
+) -> list[dict[str, object]]:
+    """Test accuracy and F1 of the TF-IDF baseline trained on each number of labelled reviews
+    in `sizes` (seeded, label-balanced subsets of the training split, `None` = all of it; the
+    subsets of one seed are nested), C chosen on the whole validation split, scored on the whole
+    test split. One row per size: model "tfidf", train_reviews, test_accuracy, test_f1, C."""
+    from sklearn.metrics import accuracy_score, f1_score
+
+    from seqbook.data import load_split
+
+    if not sizes:
+        raise ValueError("sizes must name at least one number of reviews, got none")
+    valid, test = load_split("valid"), load_split("test")
+    rows = []
+    for n in sizes:
+        train = load_split("train", limit=n, seed=seed)
+        baseline = fit_tfidf_baseline(train, valid, Cs)
+        pred = baseline.pipeline.predict(test["text"])
+        rows.append(
+            {
+                "model": "tfidf",
+                "train_reviews": len(train),
+                "test_accuracy": float(accuracy_score(test["label"], pred)),
+                "test_f1": float(f1_score(test["label"], pred)),
+                "C": baseline.C,
+                "seed": seed,
+            }
+        )
+    return rows

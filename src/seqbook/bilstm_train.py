@@ -1,0 +1,442 @@
+"""The BiLSTM chapter at full strength: every training review, on a CPU, in about two minutes.
+
+    reviews -> tokens (cached) -> head + tail truncation -> vocabulary of the labelled reviews
+    -> GloVe rows -> length-bucketed batches -> BiLSTMClassifier (fused LSTM kernel) -> RunRecord
+
+Three things make a full training run affordable on two CPU cores:
+
+- the BiLSTM runs on torch's kernel (`seqbook.lstm.LSTM(impl="fused")`, the same weights as the
+  teaching loop);
+- batches hold reviews of similar length (`BucketBatchSampler`), so little time goes on padding;
+- the reviews are tokenised once and cached (`tokenized_split`), keyed by the split's fingerprint
+  and the tokenizer's version.
+
+The same code runs the learning curve (accuracy against the number of labelled reviews, beside
+TF-IDF + logistic regression) and the pooling / depth comparison over several seeds, which is
+too slow for the chapter and is produced by a command instead::
+
+    python -m seqbook.bilstm_train compare --out data/bilstm_comparison.json
+    python -m seqbook.bilstm_train curve --out data/learning_curve.json
+
+Each writes a JSON file with its provenance (command, git commit, hardware, seconds).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+import platform
+import subprocess
+import sys
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Sampler
+
+from seqbook.cache import digest, read_json, torch_load, torch_save, write_json
+from seqbook.data import Vocab, cache_dir, collate_batch, load_split, split_fingerprint, tokenize
+from seqbook.models import POOLINGS, BiLSTMClassifier
+from seqbook.train import RunRecord, run_experiment, settings_from_args, settings_parser
+
+TOKENIZER_VERSION = 1  # bump when seqbook.data.tokenize changes: the token cache is keyed by it
+
+
+# --------------------------------------------------------------------------- settings
+@dataclass(frozen=True)
+class BiLSTMSettings:
+    """Everything that determines one training run of the chapter's classifier."""
+
+    train_reviews: int | None = None  # labelled training reviews (a balanced subset); None = all
+    max_tokens: int = 256  # tokens kept per review
+    head_tokens: int | None = None  # keep the first head_tokens and the last (max - head); None:
+    # the first max_tokens
+    vocab_size: int = 30_000  # vocabulary cap (built from the labelled reviews only)
+    min_freq: int = 2
+    hidden_size: int = 64  # per direction
+    num_layers: int = 1
+    pooling: str = "max"
+    dropout: float = 0.2
+    freeze_embeddings: bool = False
+    epochs: int = 2
+    batch_size: int = 64
+    lr: float = 2e-3
+    weight_decay: float = 0.01
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        for name in ("max_tokens", "vocab_size", "min_freq", "hidden_size", "num_layers"):
+            _check_positive(name, getattr(self, name))
+        for name in ("epochs", "batch_size"):
+            _check_positive(name, getattr(self, name))
+        if self.train_reviews is not None:
+            _check_positive("train_reviews", self.train_reviews)
+        if self.head_tokens is not None and not 0 <= self.head_tokens <= self.max_tokens:
+            raise ValueError(
+                f"head_tokens must be None or in [0, max_tokens={self.max_tokens}], "
+                f"got {self.head_tokens!r}"
+            )
+        if self.pooling not in POOLINGS:
+            raise ValueError(f"pooling must be one of {POOLINGS}, got {self.pooling!r}")
+
+    def replace(self, **changes) -> BiLSTMSettings:
+        return dataclasses.replace(self, **changes)
+
+
+def _check_positive(name: str, value: object) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{name} must be a positive int, got {value!r}")
+
+
+# --------------------------------------------------------------------------- tokens, truncation
+def tokenized_split(split: str) -> tuple[list[list[str]], list[int]]:
+    """(token lists, labels) of one IMDB split, tokenised once and cached under `cache_dir()`,
+    keyed by the split's fingerprint and `TOKENIZER_VERSION` (a changed split recomputes)."""
+    key = digest({"split": split, "fingerprint": split_fingerprint(), "v": TOKENIZER_VERSION})
+    path = cache_dir() / f"tokens_{split}_{key}.pt"
+    if path.is_file():
+        saved = torch_load(path)
+        return saved["tokens"], saved["labels"]
+    df = load_split(split)
+    tokens = [tokenize(t) for t in df["text"]]
+    labels = [int(y) for y in df["label"]]
+    torch_save({"tokens": tokens, "labels": labels}, path)
+    return tokens, labels
+
+
+def truncate(tokens: Sequence[str], max_tokens: int, head_tokens: int | None = None) -> list:
+    """At most `max_tokens` tokens: the first ones (`head_tokens=None`), or the first
+    `head_tokens` and the last `max_tokens - head_tokens` (a review's verdict is often at its
+    end). A review that fits is kept whole."""
+    _check_positive("max_tokens", max_tokens)
+    tokens = list(tokens)
+    if len(tokens) <= max_tokens:
+        return tokens
+    if head_tokens is None:
+        return tokens[:max_tokens]
+    if not 0 <= head_tokens <= max_tokens:
+        raise ValueError(f"head_tokens must lie in [0, {max_tokens}], got {head_tokens!r}")
+    tail = max_tokens - head_tokens
+    return tokens[:head_tokens] + (tokens[-tail:] if tail else [])
+
+
+def balanced_indices(labels: Sequence[int], n: int | None, seed: int = 0) -> list[int]:
+    """Positions (in split order) of the reviews that `seqbook.data.balanced_subset` picks for
+    `limit=n` and `seed` (the same draws, so the TF-IDF baseline and the BiLSTM see the same
+    reviews); all of them for `n=None`. The subsets of one seed are nested: a learning curve
+    adds reviews instead of drawing new ones."""
+    labels = np.asarray(labels)
+    if n is None:
+        return list(range(len(labels)))
+    if n > len(labels):
+        raise ValueError(f"n must be at most {len(labels)} (the reviews available), got {n}")
+    rng = np.random.default_rng(seed)
+    picked = []
+    for label, k in ((0, n // 2), (1, n - n // 2)):
+        rows = np.flatnonzero(labels == label)
+        picked.append(rows[rng.permutation(len(rows))[:k]])
+    return sorted(np.concatenate(picked).tolist())
+
+
+# --------------------------------------------------------------------------- batches
+class BucketBatchSampler(Sampler[list[int]]):
+    """Batches of reviews of similar length: shuffle (seeded, a new order every epoch), cut the
+    order into chunks of `batch_size * chunk_batches` reviews, sort each chunk by length, cut it
+    into batches, and shuffle the batches. A batch then pads to a length close to its reviews'
+    own, while every epoch still mixes the data. Without `shuffle`, one pass sorted by length."""
+
+    def __init__(
+        self,
+        lengths: Sequence[int],
+        batch_size: int,
+        shuffle: bool = True,
+        seed: int = 0,
+        chunk_batches: int = 50,
+    ) -> None:
+        _check_positive("batch_size", batch_size)
+        _check_positive("chunk_batches", chunk_batches)
+        self.lengths = np.asarray(lengths)
+        self.batch_size, self.shuffle, self.chunk_batches = batch_size, shuffle, chunk_batches
+        self.generator = np.random.default_rng(seed)
+
+    def __len__(self) -> int:
+        return math.ceil(len(self.lengths) / self.batch_size)
+
+    def __iter__(self) -> Iterator[list[int]]:
+        B = self.batch_size
+        if not self.shuffle:
+            order = np.argsort(self.lengths, kind="stable")
+            yield from (order[i : i + B].tolist() for i in range(0, len(order), B))
+            return
+        order = self.generator.permutation(len(self.lengths))
+        chunk = B * self.chunk_batches
+        batches = []
+        for start in range(0, len(order), chunk):
+            part = order[start : start + chunk]
+            part = part[np.argsort(self.lengths[part], kind="stable")]
+            batches += [part[i : i + B].tolist() for i in range(0, len(part), B)]
+        for i in self.generator.permutation(len(batches)):
+            yield batches[i]
+
+
+def review_batches(
+    ids: Sequence[torch.Tensor],
+    labels: Sequence[int],
+    batch_size: int,
+    shuffle: bool = False,
+    seed: int = 0,
+) -> DataLoader:
+    """A DataLoader of padded, length-bucketed batches (`BucketBatchSampler`) in the format of
+    `seqbook.data.collate_batch` (input_ids, lengths, mask, labels)."""
+    items = list(zip(ids, [int(y) for y in labels], strict=True))
+    sampler = BucketBatchSampler([len(i) for i in ids], batch_size, shuffle=shuffle, seed=seed)
+    return DataLoader(items, batch_sampler=sampler, collate_fn=collate_batch)
+
+
+# --------------------------------------------------------------------------- data for a run
+@dataclass
+class PreparedData:
+    """Everything a run reads: the vocabulary, GloVe rows for it, and the three loaders."""
+
+    vocab: Vocab
+    embeddings: torch.Tensor  # (V, 50)
+    train: DataLoader
+    valid: DataLoader
+    test: DataLoader
+    coverage: float  # share of training tokens GloVe covers
+
+
+def encode(tokens: Sequence[Sequence[str]], vocab: Vocab, s: BiLSTMSettings) -> list:
+    """Id tensors of token lists, truncated as the settings say."""
+    return [
+        torch.tensor(vocab.encode(truncate(t, s.max_tokens, s.head_tokens)), dtype=torch.long)
+        for t in tokens
+    ]
+
+
+def prepare(s: BiLSTMSettings, eval_batch_size: int = 256) -> PreparedData:
+    """Vocabulary (from the `s.train_reviews` labelled reviews only), GloVe embedding matrix and
+    loaders for one run; validation and test are the whole splits."""
+    from seqbook.embeddings import build_embedding_matrix, glove_keyed_vectors
+
+    train_tokens, train_labels = tokenized_split("train")
+    keep = balanced_indices(train_labels, s.train_reviews)
+    train_tokens = [train_tokens[i] for i in keep]
+    train_labels = [train_labels[i] for i in keep]
+    vocab = Vocab.build(train_tokens, min_freq=s.min_freq, max_size=s.vocab_size)
+    matrix = build_embedding_matrix(vocab, glove_keyed_vectors(), seed=0)
+    loaders = {
+        "train": review_batches(
+            encode(train_tokens, vocab, s), train_labels, s.batch_size, shuffle=True, seed=s.seed
+        )
+    }
+    for split in ("valid", "test"):
+        tokens, labels = tokenized_split(split)
+        loaders[split] = review_batches(encode(tokens, vocab, s), labels, eval_batch_size)
+    return PreparedData(
+        vocab,
+        matrix.weights,
+        loaders["train"],
+        loaders["valid"],
+        loaders["test"],
+        matrix.coverage.token_coverage,
+    )
+
+
+def train_bilstm(
+    s: BiLSTMSettings,
+    data: PreparedData | None = None,
+    name: str = "BiLSTM + GloVe",
+    progress: bool = False,
+) -> tuple[BiLSTMClassifier, RunRecord]:
+    """Train the chapter's classifier with settings `s` (on `data`, else on `prepare(s)`):
+    GloVe-initialised embeddings, the fused BiLSTM kernel, AdamW, the epoch with the best
+    validation accuracy kept; returns the model and its `RunRecord` (test metrics included)."""
+    data = data if data is not None else prepare(s)
+
+    def build() -> BiLSTMClassifier:
+        return BiLSTMClassifier.from_embeddings(
+            data.embeddings,
+            freeze_embeddings=s.freeze_embeddings,
+            hidden_size=s.hidden_size,
+            num_layers=s.num_layers,
+            pooling=s.pooling,
+            dropout=s.dropout,
+            impl="fused",
+        )
+
+    return run_experiment(
+        name,
+        build,
+        data.train,
+        data.valid,
+        data.test,
+        settings=s,
+        seed=s.seed,
+        epochs=s.epochs,
+        lr=s.lr,
+        weight_decay=s.weight_decay,
+        progress=progress,
+    )
+
+
+# --------------------------------------------------------------------------- results files
+def provenance(command: Sequence[str], seconds: float) -> dict[str, object]:
+    """Where a results file came from: the command, the git commit, the machine, the time."""
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            capture_output=True,
+            text=True,
+            check=True,
+            cwd=Path(__file__).resolve().parent,
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        commit = "unknown"
+    return {
+        "command": " ".join(command),
+        "commit": commit,
+        "hardware": f"{platform.machine()}, {os.cpu_count()} CPUs, "
+        f"{torch.get_num_threads()} torch threads, {platform.processor() or 'cpu'}",
+        "torch": torch.__version__,
+        "seconds": round(seconds, 1),
+    }
+
+
+def load_results_file(path: str | Path) -> dict[str, object]:
+    """A results file written by this module's commands, checked for its parts."""
+    data = read_json(path)
+    if not isinstance(data, dict) or not {"provenance", "runs"} <= set(data):
+        raise ValueError(f"{path} must hold 'provenance' and 'runs', got {type(data).__name__}")
+    return data
+
+
+def mean_interval(values: Sequence[float], z: float = 1.96) -> tuple[float, float, float]:
+    """(mean, low, high): the mean and a normal-approximation 95 % interval of the mean over
+    seeds, mean +- z * sd / sqrt(n) with the sample standard deviation."""
+    v = np.asarray(values, dtype=float)
+    if len(v) == 0:
+        raise ValueError("values must hold at least one number, got none")
+    m = float(v.mean())
+    if len(v) == 1:
+        return m, m, m
+    half = z * float(v.std(ddof=1)) / math.sqrt(len(v))
+    return m, m - half, m + half
+
+
+# --------------------------------------------------------------------------- commands
+COMPARISON = [("max", 1), ("mean", 1), ("last", 1), ("attention", 1), ("max", 2)]
+CURVE_SIZES = (250, 500, 1000, 2000, 5000, None)
+
+
+def _run_row(s: BiLSTMSettings, data: PreparedData) -> dict[str, object]:
+    _, record = train_bilstm(s, data)
+    return {
+        "settings": dataclasses.asdict(s),
+        "test_accuracy": record.test["test_accuracy"],
+        "test_f1": record.test["test_f1"],
+        "valid_accuracy": max(e["valid_accuracy"] for e in record.history),
+        "best_epoch": record.best_epoch,
+        "seconds": record.seconds,
+        "parameters": record.parameters,
+    }
+
+
+def compare(
+    base: BiLSTMSettings, seeds: Sequence[int], configs: Sequence[tuple[str, int]] = COMPARISON
+) -> list[dict[str, object]]:
+    """Every (pooling, layers) of `configs`, each with every seed, on the same data."""
+    data = prepare(base)
+    rows = []
+    for pooling, layers in configs:
+        for seed in seeds:
+            s = base.replace(pooling=pooling, num_layers=layers, seed=seed)
+            rows.append(_run_row(s, data))
+    return rows
+
+
+def curve(base: BiLSTMSettings, sizes: Sequence[int | None], seeds: Sequence[int]) -> list:
+    """Test accuracy of the BiLSTM and of TF-IDF + logistic regression at each number of
+    labelled training reviews (the same balanced, nested subsets for both)."""
+    from seqbook.baseline import tfidf_learning_curve
+
+    rows = tfidf_learning_curve(sizes)
+    for n in sizes:
+        small = n is not None and n < 2000
+        for seed in seeds:
+            # small sets: more epochs (the same number of updates would need far more)
+            s = base.replace(train_reviews=n, seed=seed, epochs=base.epochs * (4 if small else 1))
+            row = _run_row(s, prepare(s))
+            rows.append({"model": "bilstm", "train_reviews": n, **row})
+    return rows
+
+
+def merge_results_files(paths: Sequence[str | Path], out: str | Path) -> Path:
+    """One results file from several parts (e.g. runs split across processes): the runs
+    concatenated, each part's provenance kept in a list."""
+    parts = [load_results_file(p) for p in paths]
+    provenances = []
+    for part in parts:
+        prov = part["provenance"]
+        provenances += prov if isinstance(prov, list) else [prov]
+    merged = {
+        "provenance": provenances,
+        "base_settings": parts[0].get("base_settings"),
+        "runs": [run for part in parts for run in part["runs"]],
+    }
+    return write_json(out, merged)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = settings_parser(BiLSTMSettings, description=__doc__.split("\n")[0])
+    parser.add_argument("what", choices=("compare", "curve", "runs", "merge"))
+    parser.add_argument("--out", required=True, type=Path)
+    parser.add_argument("--parts", nargs="*", default=[], help="merge: the files to merge")
+    parser.add_argument("--seeds", default="0,1,2", help="one run per seed (replaces --seed)")
+    parser.add_argument(
+        "--configs",
+        default=",".join(f"{p}:{n}" for p, n in COMPARISON),
+        help="compare: pooling:layers pairs",
+    )
+    parser.add_argument("--sizes", default="250,500,1000,2000", help="curve: numbers of reviews")
+    args = parser.parse_args(argv)
+    if args.what == "merge":
+        merge_results_files(args.parts, args.out)
+        return 0
+    seeds = [int(x) for x in args.seeds.split(",")]
+    base = settings_from_args(BiLSTMSettings, args)
+    start = time.perf_counter()
+    if args.what == "compare":
+        configs = [(c.split(":")[0], int(c.split(":")[1])) for c in args.configs.split(",")]
+        runs = compare(base, seeds, configs)
+    elif args.what == "curve":
+        sizes = [None if x == "all" else int(x) for x in args.sizes.split(",")]
+        runs = curve(base, sizes, seeds)
+    else:  # the base settings with every seed
+        data = prepare(base)
+        runs = [_run_row(base.replace(seed=seed), data) for seed in seeds]
+    command = [
+        "python",
+        "-m",
+        "seqbook.bilstm_train",
+        *(argv if argv is not None else sys.argv[1:]),
+    ]
+    write_json(
+        args.out,
+        {
+            "provenance": provenance(command, time.perf_counter() - start),
+            "base_settings": dataclasses.asdict(base),
+            "runs": runs,
+        },
+    )
+    print(json.dumps({"wrote": str(args.out), "runs": len(runs)}))  # noqa: T201 - a command
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

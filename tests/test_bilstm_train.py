@@ -1,0 +1,126 @@
+"""seqbook.bilstm_train: truncation, the subsets, length-bucketed batches, one tiny run, intervals
+and the committed results files."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from seqbook import bilstm_train as bt
+from seqbook.data import Vocab, balanced_subset
+
+DATA = Path(__file__).resolve().parents[1] / "data"
+
+
+def test_truncate_keeps_head_and_tail_or_the_first_tokens():
+    tokens = [str(i) for i in range(10)]
+    assert bt.truncate(tokens, 4) == ["0", "1", "2", "3"]
+    assert bt.truncate(tokens, 4, head_tokens=1) == ["0", "7", "8", "9"]
+    assert bt.truncate(tokens, 4, head_tokens=4) == ["0", "1", "2", "3"]
+    assert bt.truncate(tokens, 4, head_tokens=0) == ["6", "7", "8", "9"]
+    assert bt.truncate(tokens[:3], 4, head_tokens=1) == ["0", "1", "2"]  # fits: whole
+    with pytest.raises(ValueError, match=r"head_tokens must lie in \[0, 4\]"):
+        bt.truncate(tokens, 4, head_tokens=5)
+    with pytest.raises(ValueError, match="max_tokens must be a positive int"):
+        bt.truncate(tokens, 0)
+
+
+def test_balanced_indices_pick_what_balanced_subset_picks_and_are_nested():
+    labels = [0] * 30 + [1] * 20
+    df = pd.DataFrame({"text": [f"review {i}" for i in range(50)], "label": labels})
+    for n in (2, 7, 20):
+        picked = bt.balanced_indices(labels, n, seed=3)
+        assert sorted(df["text"].iloc[picked]) == sorted(balanced_subset(df, n, seed=3)["text"])
+        assert np.bincount(np.asarray(labels)[picked]).tolist() == [n // 2, n - n // 2]
+    small, large = bt.balanced_indices(labels, 8), bt.balanced_indices(labels, 16)
+    assert set(small) <= set(large)  # a learning curve adds reviews, it does not redraw them
+    assert bt.balanced_indices(labels, None) == list(range(50))
+    with pytest.raises(ValueError, match="n must be at most 50"):
+        bt.balanced_indices(labels, 51)
+
+
+def test_bucket_sampler_covers_every_review_once_with_similar_lengths_per_batch():
+    rng = np.random.default_rng(0)
+    lengths = rng.integers(1, 300, size=1000)
+    sampler = bt.BucketBatchSampler(lengths, batch_size=32, seed=1, chunk_batches=10)
+    epoch1, epoch2 = list(sampler), list(sampler)
+    assert len(epoch1) == len(sampler) == 32
+    assert sorted(i for b in epoch1 for i in b) == list(range(1000))
+    assert epoch1 != epoch2  # a new order every epoch
+    # padding: a bucketed batch pads far less than a random one
+    padded = sum(len(b) * lengths[b].max() for b in epoch1)
+    random_batches = np.array_split(rng.permutation(1000), 32)
+    assert padded < 0.8 * sum(len(b) * lengths[b].max() for b in random_batches)
+    again = bt.BucketBatchSampler(lengths, batch_size=32, seed=1, chunk_batches=10)
+    assert list(again) == epoch1  # seeded
+    ordered = list(bt.BucketBatchSampler(lengths, 100, shuffle=False))
+    flat = [i for b in ordered for i in b]
+    assert list(lengths[flat]) == sorted(lengths)
+
+
+def test_settings_reject_bad_values():
+    with pytest.raises(ValueError, match="pooling must be one of"):
+        bt.BiLSTMSettings(pooling="sum")
+    with pytest.raises(ValueError, match=r"head_tokens must be None or in \[0, max_tokens=8\]"):
+        bt.BiLSTMSettings(max_tokens=8, head_tokens=9)
+    with pytest.raises(ValueError, match="train_reviews must be a positive int"):
+        bt.BiLSTMSettings(train_reviews=0)
+
+
+def _tiny_data(s: bt.BiLSTMSettings) -> bt.PreparedData:
+    """A synthetic task a BiLSTM must solve from word identity: "good" vs "bad" somewhere in
+    the review."""
+    rng = np.random.default_rng(0)
+    filler = [f"w{i}" for i in range(20)]
+
+    def reviews(n):
+        tokens, labels = [], []
+        for k in range(n):
+            words = list(rng.choice(filler, size=int(rng.integers(3, 12))))
+            words.insert(int(rng.integers(0, len(words))), "good" if k % 2 else "bad")
+            tokens.append(words)
+            labels.append(k % 2)
+        return tokens, labels
+
+    train, valid, test = reviews(200), reviews(60), reviews(60)
+    vocab = Vocab.build(train[0], min_freq=1)
+    torch.manual_seed(0)
+    emb = torch.randn(len(vocab), 8) * 0.1
+
+    def loader(part, shuffle):
+        return bt.review_batches(bt.encode(part[0], vocab, s), part[1], 16, shuffle=shuffle)
+
+    return bt.PreparedData(
+        vocab, emb, loader(train, True), loader(valid, False), loader(test, False), 1.0
+    )
+
+
+def test_a_tiny_run_learns_and_returns_a_complete_run_record():
+    s = bt.BiLSTMSettings(hidden_size=8, epochs=4, lr=1e-2, max_tokens=8, head_tokens=2)
+    model, record = bt.train_bilstm(s, _tiny_data(s))
+    assert model.lstm.impl == "fused"
+    assert record.settings["hidden_size"] == 8 and record.seed == 0
+    assert len(record.history) == 4 and 1 <= record.best_epoch <= 4
+    assert record.test["test_accuracy"] > 0.9  # chance is 0.5
+    assert record.parameters == sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+def test_mean_interval_is_the_mean_plus_minus_the_normal_half_width():
+    m, low, high = bt.mean_interval([0.8, 0.82, 0.84])
+    assert m == pytest.approx(0.82)
+    assert high - m == pytest.approx(m - low) == pytest.approx(1.96 * 0.02 / 3**0.5)
+    assert bt.mean_interval([0.5]) == (0.5, 0.5, 0.5)
+    with pytest.raises(ValueError, match="at least one number"):
+        bt.mean_interval([])
+
+
+def test_results_file_needs_provenance_and_runs(tmp_path):
+    path = tmp_path / "r.json"
+    path.write_text(json.dumps({"runs": []}))
+    with pytest.raises(ValueError, match="must hold 'provenance' and 'runs'"):
+        bt.load_results_file(path)
