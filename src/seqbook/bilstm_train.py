@@ -402,7 +402,7 @@ def merge_results_files(paths: Sequence[str | Path], out: str | Path) -> Path:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = settings_parser(BiLSTMSettings, description=__doc__.split("\n")[0])
-    parser.add_argument("what", choices=("compare", "curve", "runs", "merge"))
+    parser.add_argument("what", choices=("compare", "truncation", "curve", "runs", "merge"))
     parser.add_argument("--out", required=True, type=Path)
     parser.add_argument("--parts", nargs="*", default=[], help="merge: the files to merge")
     parser.add_argument("--seeds", default="0,1,2", help="one run per seed (replaces --seed)")
@@ -410,6 +410,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--configs",
         default=",".join(f"{p}:{n}" for p, n in COMPARISON),
         help="compare: pooling:layers pairs",
+    )
+    parser.add_argument(
+        "--truncations",
+        default="128:none,256:none,256:64",
+        help="truncation: max_tokens:head_tokens pairs (none = the first max_tokens)",
     )
     parser.add_argument("--sizes", default="250,500,1000,2000", help="curve: numbers of reviews")
     args = parser.parse_args(argv)
@@ -422,6 +427,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.what == "compare":
         configs = [(c.split(":")[0], int(c.split(":")[1])) for c in args.configs.split(",")]
         runs = compare(base, seeds, configs)
+    elif args.what == "truncation":
+        runs = []
+        for pair in args.truncations.split(","):
+            m, h = pair.split(":")
+            s = base.replace(max_tokens=int(m), head_tokens=None if h == "none" else int(h))
+            data = prepare(s)
+            runs += [_run_row(s.replace(seed=seed), data) for seed in seeds]
     elif args.what == "curve":
         sizes = [None if x == "all" else int(x) for x in args.sizes.split(",")]
         runs = curve(base, sizes, seeds)
