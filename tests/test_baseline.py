@@ -27,3 +27,20 @@ def test_baseline_learns_sentiment_on_a_small_split():
     assert b.valid_accuracy[b.C] > 0.65  # far above the 0.5 of guessing
     pred = b.pipeline.predict(["A wonderful, moving film.", "Awful. A waste of time."])
     assert np.array_equal(pred, [1, 0])
+
+
+def test_learning_curve_rows_follow_the_sizes_and_improve_with_data(monkeypatch):
+    # a small stand-in for the validation and test splits keeps the test fast
+    real = data.load_split
+
+    def small(split, limit=None, seed=0):
+        return real(split, limit=limit if split == "train" else 300, seed=seed)
+
+    monkeypatch.setattr(data, "load_split", small)
+    rows = baseline.tfidf_learning_curve([40, 1200], Cs=(1.0,))
+    assert [r["train_reviews"] for r in rows] == [40, 1200]
+    assert all(r["model"] == "tfidf" and r["C"] == 1.0 for r in rows)
+    assert rows[1]["test_accuracy"] > rows[0]["test_accuracy"]
+    assert rows[1]["test_accuracy"] > 0.7
+    with pytest.raises(ValueError, match="at least one number of reviews"):
+        baseline.tfidf_learning_curve([])

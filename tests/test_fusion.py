@@ -334,14 +334,20 @@ def test_dataset_rejects_texts_whose_two_sources_cover_different_words():
 def test_contextual_features_are_computed_once_then_loaded(tmp_path, monkeypatch):
     monkeypatch.setenv("SEQBOOK_CACHE", str(tmp_path))
     texts = ["A fine film.", "Dull, dull, dull!"]
-    words, vectors = F.contextual_features(texts, "test", max_words=3, progress=False)
+    words, vectors, seconds = F.contextual_features(
+        texts, "test", max_words=3, progress=False, return_seconds=True
+    )
+    assert seconds > 0
     assert words == [["a", "fine", "film"], ["dull", ",", "dull"]]
     assert [v.shape for v in vectors] == [(3, 384), (3, 384)]
     (path,) = tmp_path.glob("fusion_features_test_*.pt")
     monkeypatch.setattr(
         F, "load_contextual_encoder", lambda *a: pytest.fail("the encoder ran again")
     )
-    words_again, vectors_again = F.contextual_features(texts, "test", max_words=3)
+    words_again, vectors_again, seconds_again = F.contextual_features(
+        texts, "test", max_words=3, return_seconds=True
+    )
+    assert seconds_again == seconds  # the cold pass's cost, stored with the features
     assert words_again == words and all(
         torch.equal(a, b) for a, b in zip(vectors, vectors_again, strict=True)
     )
@@ -363,3 +369,38 @@ def test_checks_pass_the_reference_and_fail_a_wrong_answer():
 
     report = checks.check_gated_fusion(gate_per_feature)
     assert not report.ok and "fused vectors" in str(report)
+
+
+# --------------------------------------------------------------------------- intervals
+def test_paired_bootstrap_gain_is_the_accuracy_difference_with_an_interval_around_it():
+    rng = np.random.default_rng(0)
+    b = rng.random(1000) < 0.7
+    a = b.copy()
+    flip = rng.choice(1000, 60, replace=False)
+    a[flip] = True  # a is right wherever b is, and on up to 60 more items
+    gain, low, high = F.paired_bootstrap_gain(a, b, samples=500)
+    assert gain == pytest.approx(a.mean() - b.mean())
+    assert 0 < low < gain < high  # a strict improvement: the whole interval is above zero
+    same, low0, high0 = F.paired_bootstrap_gain(b, b, samples=200)
+    assert same == low0 == high0 == 0.0
+    noisy = rng.random(1000) < 0.7  # an unrelated model of the same accuracy
+    _, low1, high1 = F.paired_bootstrap_gain(noisy, b, samples=500)
+    assert low1 < 0 < high1
+    with pytest.raises(ValueError, match="one entry per test item"):
+        F.paired_bootstrap_gain(a, b[:10])
+
+
+def test_features_cache_is_keyed_by_every_setting(tmp_path, monkeypatch):
+    monkeypatch.setenv("SEQBOOK_CACHE", str(tmp_path))
+    texts = ["A fine film.", "Dull!"]
+    base = F.features_path("t", texts, "mean", 3, bert_encoder_path())
+    assert base == F.features_path("t", list(texts), "mean", 3, bert_encoder_path())
+    assert base != F.features_path("t", texts, "mean", 4, bert_encoder_path())
+    assert base != F.features_path("t", texts, "last", 3, bert_encoder_path())
+    assert base != F.features_path("t", [*texts, "More."], "mean", 3, bert_encoder_path())
+    fake = tmp_path / "encoder"
+    fake.mkdir()
+    (fake / "config.json").write_text("{}")
+    other = F.features_path("t", texts, "mean", 3, fake)
+    (fake / "config.json").write_text('{"hidden_size": 8}')  # the encoder changed
+    assert F.features_path("t", texts, "mean", 3, fake) != other

@@ -47,6 +47,19 @@ from seqbook.train import RunRecord, run_experiment, settings_from_args, setting
 TOKENIZER_VERSION = 1  # bump when seqbook.data.tokenize changes: the token cache is keyed by it
 
 
+# --------------------------------------------------------------------------- where results live
+def shipped_path(name: str) -> Path:
+    """A results file committed in the repository's `data/` folder (made by this module's
+    commands); a clear error if it is missing (e.g. in an installed copy without the folder)."""
+    path = Path(__file__).resolve().parents[2] / "data" / name
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"{name} ships in the repository's data/ folder, not found at {path}; run the command "
+            "in its provenance (python -m seqbook.bilstm_train ...) to make it"
+        )
+    return path
+
+
 # --------------------------------------------------------------------------- settings
 @dataclass(frozen=True)
 class BiLSTMSettings:
@@ -54,7 +67,7 @@ class BiLSTMSettings:
 
     train_reviews: int | None = None  # labelled training reviews (a balanced subset); None = all
     max_tokens: int = 256  # tokens kept per review
-    head_tokens: int | None = None  # keep the first head_tokens and the last (max - head); None:
+    head_tokens: int | None = 64  # keep the first head_tokens and the last (max - head); None:
     # the first max_tokens
     vocab_size: int = 30_000  # vocabulary cap (built from the labelled reviews only)
     min_freq: int = 2
@@ -91,6 +104,9 @@ class BiLSTMSettings:
 def _check_positive(name: str, value: object) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise ValueError(f"{name} must be a positive int, got {value!r}")
+
+
+CHAPTER_RECIPE = BiLSTMSettings()  # the chapter's classifier: every review, the defaults above
 
 
 # --------------------------------------------------------------------------- tokens, truncation
@@ -316,16 +332,21 @@ def load_results_file(path: str | Path) -> dict[str, object]:
     return data
 
 
-def mean_interval(values: Sequence[float], z: float = 1.96) -> tuple[float, float, float]:
-    """(mean, low, high): the mean and a normal-approximation 95 % interval of the mean over
-    seeds, mean +- z * sd / sqrt(n) with the sample standard deviation."""
+def mean_interval(values: Sequence[float], level: float = 0.95) -> tuple[float, float, float]:
+    """(mean, low, high): the mean over seeds and its Student-t interval,
+    mean +- t_{n-1} * s / sqrt(n) with s the sample standard deviation (t = 4.30 for three seeds
+    at 95 %: with so few runs the normal 1.96 would be far too narrow). One value: no interval."""
+    from scipy.stats import t as student_t
+
     v = np.asarray(values, dtype=float)
     if len(v) == 0:
         raise ValueError("values must hold at least one number, got none")
     m = float(v.mean())
     if len(v) == 1:
         return m, m, m
-    half = z * float(v.std(ddof=1)) / math.sqrt(len(v))
+    half = (
+        float(student_t.ppf(0.5 + level / 2, len(v) - 1)) * float(v.std(ddof=1)) / math.sqrt(len(v))
+    )
     return m, m - half, m + half
 
 
@@ -402,7 +423,9 @@ def merge_results_files(paths: Sequence[str | Path], out: str | Path) -> Path:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = settings_parser(BiLSTMSettings, description=__doc__.split("\n")[0])
-    parser.add_argument("what", choices=("compare", "truncation", "curve", "runs", "merge"))
+    parser.add_argument(
+        "what", choices=("compare", "truncation", "curve", "tfidf", "runs", "merge")
+    )
     parser.add_argument("--out", required=True, type=Path)
     parser.add_argument("--parts", nargs="*", default=[], help="merge: the files to merge")
     parser.add_argument("--seeds", default="0,1,2", help="one run per seed (replaces --seed)")
@@ -434,9 +457,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             s = base.replace(max_tokens=int(m), head_tokens=None if h == "none" else int(h))
             data = prepare(s)
             runs += [_run_row(s.replace(seed=seed), data) for seed in seeds]
-    elif args.what == "curve":
+    elif args.what in ("curve", "tfidf"):
+        from seqbook.baseline import tfidf_learning_curve
+
         sizes = [None if x == "all" else int(x) for x in args.sizes.split(",")]
-        runs = curve(base, sizes, seeds)
+        runs = curve(base, sizes, seeds) if args.what == "curve" else tfidf_learning_curve(sizes)
     else:  # the base settings with every seed
         data = prepare(base)
         runs = [_run_row(base.replace(seed=seed), data) for seed in seeds]

@@ -20,9 +20,10 @@ experiment runs the encoder once.
 
 from __future__ import annotations
 
+import functools
 import hashlib
-import json
 import math
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,6 +35,7 @@ from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
 from seqbook.attention import AttentionPooling
+from seqbook.cache import digest, file_digest, torch_load, torch_save
 from seqbook.embeddings import OOV_POLICIES, check_oov  # noqa: F401 - part of this API
 from seqbook.lstm import LSTM
 from seqbook.models import lengths_from_mask
@@ -138,12 +140,14 @@ def load_contextual_encoder(path: str | Path | None = None):
     from transformers import AutoModel, AutoTokenizer
 
     from seqbook.data import bert_encoder_path
+    from seqbook.models import quiet_transformers
 
     path = Path(path) if path is not None else bert_encoder_path()
     tokenizer = AutoTokenizer.from_pretrained(path)
     if not tokenizer.is_fast:
         raise TypeError("the tokenizer must be a fast tokenizer (it provides word_ids())")
-    return tokenizer, AutoModel.from_pretrained(path).eval()
+    with quiet_transformers():  # no loading report or progress bar in the chapter's output
+        return tokenizer, AutoModel.from_pretrained(path).eval()
 
 
 def encoder_limit(tokenizer, encoder=None) -> int:
@@ -591,29 +595,42 @@ def fusion_loader(
     )
 
 
+FEATURES_VERSION = 2  # bump when the alignment or the stored format changes
+
+
+@functools.cache
+def _encoder_digest(model_dir: Path, stamp: tuple) -> str:
+    """SHA-256 of the encoder's config and weight files (cached per file size and time)."""
+    files = sorted(model_dir.glob("*.json")) + sorted(model_dir.glob("*.safetensors"))
+    files += sorted(model_dir.glob("*.bin")) + sorted(model_dir.glob("*.txt"))
+    return digest([(f.name, file_digest(f)) for f in files])
+
+
 def features_path(
     tag: str, texts: Sequence[str], strategy: str, max_words: int | None, model_dir: Path
 ) -> Path:
-    """Where `contextual_features` caches: named by `tag` and a digest of the texts, the encoder
-    (its config and weights file size), the strategy and `max_words`."""
-    digest = hashlib.sha256()
-    for t in texts:
-        digest.update(t.encode("utf-8") + b"\x1e")
-    config = (
-        (model_dir / "config.json").read_text() if (model_dir / "config.json").is_file() else ""
-    )
-    weights = sorted(model_dir.glob("*.safetensors")) + sorted(model_dir.glob("*.bin"))
-    meta = {
-        "strategy": strategy,
-        "max_words": max_words,
-        "config": config,
-        "weights": [w.stat().st_size for w in weights],
-        "dtype": str(FEATURE_DTYPE),
-    }
-    digest.update(json.dumps(meta, sort_keys=True).encode())
+    """Where `contextual_features` caches: named by `tag` and a digest (`seqbook.cache.digest`)
+    of the texts, the encoder's files (their SHA-256), the strategy, `max_words`, the stored
+    dtype and `FEATURES_VERSION`: a change in any of them is a new file, never a stale one."""
     from seqbook.data import cache_dir
 
-    return cache_dir() / f"fusion_features_{tag}_{digest.hexdigest()[:16]}.pt"
+    model_dir = Path(model_dir)
+    files = sorted(model_dir.iterdir()) if model_dir.is_dir() else []
+    stamp = tuple((f.name, f.stat().st_size, f.stat().st_mtime_ns) for f in files if f.is_file())
+    text_digest = hashlib.sha256()
+    for t in texts:
+        text_digest.update(t.encode("utf-8") + b"\x1e")
+    key = digest(
+        {
+            "texts": text_digest.hexdigest(),
+            "encoder": _encoder_digest(model_dir, stamp),
+            "strategy": strategy,
+            "max_words": max_words,
+            "dtype": str(FEATURE_DTYPE),
+            "version": FEATURES_VERSION,
+        }
+    )
+    return cache_dir() / f"fusion_features_{tag}_{key}.pt"
 
 
 def contextual_features(
@@ -624,11 +641,14 @@ def contextual_features(
     encoder_path: str | Path | None = None,
     batch_size: int = 32,
     progress: bool = True,
-) -> tuple[list[list[str]], list[Tensor]]:
+    return_seconds: bool = False,
+):
     """Contextual word vectors of raw `texts` (words from `seqbook.data.tokenize`, the first
     `max_words` of each), computed once and cached under `cache_dir()`: load if present, else
-    encode (with a progress bar) and save. Returns (words per text, (W_i, H) float32 tensors);
-    the vectors are stored, and always returned, rounded to float16, so a cold and a warm run
+    encode (with a progress bar) and save (atomically). Returns (words per text, (W_i, H)
+    float32 tensors), and with `return_seconds=True` also the seconds the encoder pass took
+    when the features were computed (stored with them, so a cached run reports the cold cost).
+    The vectors are stored, and always returned, rounded to float16, so a cold and a warm run
     give identical numbers. A text that still exceeds the encoder's limit is an error."""
     from seqbook.data import bert_encoder_path, tokenize
 
@@ -636,8 +656,10 @@ def contextual_features(
     texts = list(texts)
     path = features_path(tag, texts, strategy, max_words, model_dir)
     if path.is_file():
-        saved = torch.load(path, weights_only=True)
-        return saved["words"], [v.float() for v in saved["vectors"]]
+        saved = torch_load(path, weights_only=True)
+        out = saved["words"], [v.float() for v in saved["vectors"]]
+        return (*out, float(saved["seconds"])) if return_seconds else out
+    start = time.perf_counter()
     tokenizer, encoder = load_contextual_encoder(model_dir)
     words, vectors = contextual_word_vectors(
         [tokenize(t) for t in texts],
@@ -648,6 +670,36 @@ def contextual_features(
         batch_size=batch_size,
         progress=progress,
     )
+    seconds = time.perf_counter() - start
     vectors = [v.to(FEATURE_DTYPE) for v in vectors]
-    torch.save({"words": words, "vectors": vectors}, path)
-    return words, [v.float() for v in vectors]
+    torch_save({"words": words, "vectors": vectors, "seconds": seconds}, path)
+    out = words, [v.float() for v in vectors]
+    return (*out, seconds) if return_seconds else out
+
+
+# --------------------------------------------------------------------------- how sure a gain is
+def paired_bootstrap_gain(
+    correct_a: Sequence[bool] | np.ndarray,
+    correct_b: Sequence[bool] | np.ndarray,
+    samples: int = 2000,
+    seed: int = 0,
+    level: float = 0.95,
+) -> tuple[float, float, float]:
+    """Accuracy of model a minus that of model b on the same test items, with a paired bootstrap
+    interval: (gain, low, high). Both models are scored on each resample of the items, so the
+    interval reflects which items are in the test set, not two independent samples."""
+    a = np.asarray(correct_a, dtype=float)
+    b = np.asarray(correct_b, dtype=float)
+    if a.ndim != 1 or a.shape != b.shape or len(a) == 0:
+        raise ValueError(
+            f"correct_a and correct_b must be 1-D of one length (one entry per test item), got "
+            f"shapes {a.shape} and {b.shape}"
+        )
+    if not 0 < level < 1:
+        raise ValueError(f"level must lie in (0, 1), got {level!r}")
+    rng = np.random.default_rng(seed)
+    idx = rng.integers(0, len(a), size=(samples, len(a)))
+    gains = (a[idx] - b[idx]).mean(axis=1)
+    tail = (1 - level) / 2
+    low, high = np.quantile(gains, [tail, 1 - tail])
+    return float(a.mean() - b.mean()), float(low), float(high)

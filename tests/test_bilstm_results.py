@@ -1,0 +1,97 @@
+"""The BiLSTM chapter's committed results files (data/bilstm_*.json): complete, made by the
+module's own command with the chapter's recipe, and plausible. A slow test re-measures one run."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from seqbook import bilstm_train as bt
+
+FILES = (
+    "bilstm_truncation.json",
+    "bilstm_comparison.json",
+    "bilstm_main.json",
+    "bilstm_learning_curve.json",
+)
+RECIPE = dataclasses.asdict(bt.CHAPTER_RECIPE)
+
+
+def load(name):
+    return bt.load_results_file(bt.shipped_path(name))
+
+
+def provenances(data):
+    p = data["provenance"]
+    return p if isinstance(p, list) else [p]
+
+
+@pytest.mark.parametrize("name", FILES)
+def test_results_file_names_its_command_commit_hardware_and_time(name):
+    data = load(name)
+    for p in provenances(data):
+        assert p["command"].startswith("python -m seqbook.bilstm_train ")
+        assert len(p["commit"]) == 40 and int(p["commit"], 16) >= 0
+        assert "CPUs" in p["hardware"] and p["seconds"] > 0
+    assert data["runs"], "a results file without runs"
+
+
+def _settings_differ(run_settings: dict, allowed: set[str]) -> set[str]:
+    return {k for k, v in RECIPE.items() if run_settings[k] != v} - allowed
+
+
+def test_comparison_has_three_seeds_per_variant_on_the_recipe():
+    runs = load("bilstm_comparison.json")["runs"]
+    variants = {}
+    for r in runs:
+        s = r["settings"]
+        assert not _settings_differ(s, {"pooling", "num_layers", "seed", "train_reviews", "epochs"})
+        variants.setdefault((s["pooling"], s["num_layers"]), set()).add(s["seed"])
+    assert ("max", 1) in variants and len(variants) >= 3 and set(variants) <= set(bt.COMPARISON)
+    assert all(seeds == {0, 1, 2} for seeds in variants.values())
+    assert len({r["settings"]["train_reviews"] for r in runs}) == 1  # one data size for all
+    assert all(0.6 < r["test_accuracy"] <= 1.0 for r in runs)  # every variant learns
+
+
+def test_main_file_is_the_recipe_on_every_review_with_several_seeds():
+    runs = load("bilstm_main.json")["runs"]
+    assert len({r["settings"]["seed"] for r in runs}) == len(runs) >= 1
+    for r in runs:
+        assert not _settings_differ(r["settings"], {"seed"})
+        assert r["settings"]["train_reviews"] is None  # every training review
+        assert 0.8 < r["test_accuracy"] <= 1.0
+
+
+def test_truncation_file_compares_first_tokens_with_head_and_tail():
+    runs = load("bilstm_truncation.json")["runs"]
+    kinds = {(r["settings"]["max_tokens"], r["settings"]["head_tokens"]) for r in runs}
+    assert kinds == {(128, None), (256, None), (256, 64)}
+    for r in runs:
+        allowed = {"max_tokens", "head_tokens", "train_reviews", "epochs"}
+        assert not _settings_differ(r["settings"], allowed)
+
+
+def test_learning_curve_has_both_models_at_every_small_size():
+    runs = load("bilstm_learning_curve.json")["runs"]
+    tfidf = {r["train_reviews"] for r in runs if r["model"] == "tfidf"}
+    bilstm = {r["train_reviews"] for r in runs if r["model"] == "bilstm"}
+    assert {250, 500, 1000, 2000} <= bilstm and bilstm <= tfidf
+    # the baseline was run on every size the chapter plots, the whole split included
+    assert len(tfidf) >= 6
+    for r in runs:
+        assert 0.5 < r["test_accuracy"] <= 1.0
+        if r["model"] == "bilstm":
+            s = r["settings"]
+            assert s["epochs"] == bt.curve_epochs(s["train_reviews"], RECIPE["epochs"])
+            assert not _settings_differ(s, {"train_reviews", "seed", "epochs"})
+
+
+@pytest.mark.slow
+def test_one_recorded_run_is_reproduced_within_a_point():
+    # the cheapest run of the learning curve, re-measured on this machine
+    runs = load("bilstm_learning_curve.json")["runs"]
+    recorded = next(r for r in runs if r["model"] == "bilstm" and r["train_reviews"] == 250)
+    s = bt.BiLSTMSettings(**recorded["settings"])
+    _, record = bt.train_bilstm(s)
+    assert abs(record.test["test_accuracy"] - recorded["test_accuracy"]) < 0.01
