@@ -302,6 +302,9 @@ def train_bilstm(
 
 
 # --------------------------------------------------------------------------- results files
+ENV_KEYS = ("ATEN_CPU_CAPABILITY", "OMP_NUM_THREADS", "SEQBOOK_THREADS", "SEQBOOK_PROFILE")
+
+
 def provenance(command: Sequence[str], seconds: float) -> dict[str, object]:
     """Where a results file came from: the command, the git commit, the machine, the time."""
     try:
@@ -320,6 +323,8 @@ def provenance(command: Sequence[str], seconds: float) -> dict[str, object]:
         "hardware": f"{platform.machine()}, {os.cpu_count()} CPUs, "
         f"{torch.get_num_threads()} torch threads, {platform.processor() or 'cpu'}",
         "torch": torch.__version__,
+        "cpu_capability": torch.backends.cpu.get_cpu_capability(),  # ATEN_CPU_CAPABILITY's effect
+        "env": {k: os.environ[k] for k in ENV_KEYS if k in os.environ},
         "seconds": round(seconds, 1),
     }
 
@@ -382,12 +387,12 @@ def compare(
 
 
 def curve_epochs(n: int | None, epochs: int) -> int:
-    """Epochs for `n` labelled reviews: small sets get more passes (6 up to 1,000 reviews, 4 up
+    """Epochs for `n` labelled reviews: small sets get more passes (6 up to 1,000 reviews, 3 up
     to 2,000), since the same number of passes would mean far fewer updates."""
     if n is not None and n <= 1000:
         return max(epochs, 6)
     if n is not None and n <= 2000:
-        return max(epochs, 4)
+        return max(epochs, 3)
     return epochs
 
 
