@@ -81,7 +81,9 @@ def publish(
     if execute:
         for path in written:
             nb = nbformat.read(path, as_version=4)
-            NotebookClient(nb, timeout=300, resources={"metadata": {"path": str(path.parent)}}).execute()
+            NotebookClient(
+                nb, timeout=300, resources={"metadata": {"path": str(path.parent)}}
+            ).execute()
             for cell in nb.cells:
                 cell.metadata.pop("execution", None)
             nbformat.write(nb, path)

@@ -175,11 +175,13 @@ def judge(assignment: Assignment, task: Task, record: dict | None, seed: int) ->
     if record is None:
         return TaskResult(points=0, status="not run", note="its probe never ran", **base)
     if "missing" in record:
-        return TaskResult(points=0, status="not run", note=f"`{task.target}` is not defined",
-                          **base)  # fmt: skip
+        return TaskResult(
+            points=0, status="not run", note=f"`{task.target}` is not defined", **base
+        )
     if "answer" not in record:
-        return TaskResult(points=0, status="error", note=_cap(f"probe: {record.get('error')}"),
-                          **base)  # fmt: skip
+        return TaskResult(
+            points=0, status="error", note=_cap(f"probe: {record.get('error')}"), **base
+        )
     try:
         answer = wire.decode(json.dumps(record["answer"]))
         module = importlib.import_module(f"seqbook.checks.course.{assignment.module}")
@@ -205,16 +207,31 @@ def judge(assignment: Assignment, task: Task, record: dict | None, seed: int) ->
 
 
 def _zero(assignment: Assignment, path: Path, note: str, elapsed: float = 0.0) -> GradeReport:
-    tasks = [TaskResult(t.id, t.title, 0, t.points, "not run", note=note)
-             for t in assignment.tasks]  # fmt: skip
-    return GradeReport(assignment.id, str(path), tasks, _written(assignment), elapsed, 0,
-                       sandbox.bwrap_works(), notes=[note])  # fmt: skip
+    tasks = [TaskResult(t.id, t.title, 0, t.points, "not run", note=note) for t in assignment.tasks]
+    return GradeReport(
+        assignment.id,
+        str(path),
+        tasks,
+        _written(assignment),
+        elapsed,
+        0,
+        sandbox.bwrap_works(),
+        notes=[note],
+    )
 
 
 def _written(assignment: Assignment) -> list[TaskResult]:
-    return [TaskResult(q.id, q.title, 0, q.points, "by hand",
-                       note="graded with the rubric of the instructor's guide")
-            for q in assignment.written]  # fmt: skip
+    return [
+        TaskResult(
+            q.id,
+            q.title,
+            0,
+            q.points,
+            "by hand",
+            note="graded with the rubric of the instructor's guide",
+        )
+        for q in assignment.written
+    ]
 
 
 def grade(
@@ -262,11 +279,15 @@ def grade(
     ]
     notes = list(result.notes) + runner_notes
     if result.timed_out:
-        notes.append(f"the submission ran past the wall-clock limit of {limits.wall_s:g} s and "
-                     "was stopped; tasks not probed by then score zero")  # fmt: skip
+        notes.append(
+            f"the submission ran past the wall-clock limit of {limits.wall_s:g} s and "
+            "was stopped; tasks not probed by then score zero"
+        )
     elif not any(s.get("done") for s in [json.loads(b) for b in _done_lines(result.records)]):
-        notes.append(f"the submission ended before the grader's last step (exit status "
-                     f"{result.returncode}); tasks not probed by then score zero")  # fmt: skip
+        notes.append(
+            f"the submission ended before the grader's last step (exit status "
+            f"{result.returncode}); tasks not probed by then score zero"
+        )
     return GradeReport(
         assignment=spec.id,
         submission=str(path),
@@ -309,8 +330,10 @@ def format_report(report: GradeReport) -> str:
             lines.append(f"  {'':<{width}}    - not implemented yet ({len(t.failures)} cases)")
         else:
             lines += [f"  {'':<{width}}    - {f['case']}: {f['message']}" for f in t.failures]
-    lines.append(f"  {'total':<{width}}  {report.score:g}/{report.max_score:<5}  "
-                 f"auto-graded (+ {sum(q.max_points for q in report.written)} by hand)")  # fmt: skip
+    lines.append(
+        f"  {'total':<{width}}  {report.score:g}/{report.max_score:<5}  "
+        f"auto-graded (+ {sum(q.max_points for q in report.written)} by hand)"
+    )
     where = "in a bubblewrap sandbox" if report.sandboxed else "WITHOUT a sandbox"
     lines.append(
         f"  ran {report.cells_run} code cells {where} in {report.elapsed_s:.1f} s; "
@@ -343,8 +366,9 @@ def grade_folder(
         writer = csv.writer(f)
         writer.writerow(["submission", "assignment", "score", "max_score", "seconds"])
         for r in reports:
-            writer.writerow([Path(r.submission).name, r.assignment, r.score, r.max_score,
-                             r.elapsed_s])  # fmt: skip
+            writer.writerow(
+                [Path(r.submission).name, r.assignment, r.score, r.max_score, r.elapsed_s]
+            )
     return reports
 
 
@@ -360,8 +384,12 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     s = sub.add_parser("student", help="write assignments without their solutions")
     s.add_argument("out_dir", type=Path)
-    s.add_argument("notebooks", type=Path, nargs="*",
-                   help=f"default: {INSTRUCTOR_DIR.relative_to(INSTRUCTOR_DIR.parents[1])}/*.ipynb")  # fmt: skip
+    s.add_argument(
+        "notebooks",
+        type=Path,
+        nargs="*",
+        help=f"default: {INSTRUCTOR_DIR.relative_to(INSTRUCTOR_DIR.parents[1])}/*.ipynb",
+    )
     sub.add_parser("publish", help=f"rewrite {PUBLIC_DIR.name}/ from the instructor's copies")
     for name in ("grade", "grade-folder"):
         g = sub.add_parser(name, help=f"{name.replace('-', ' ')} (each submission sandboxed)")
@@ -374,8 +402,11 @@ def main(argv: list[str] | None = None) -> int:
             g.add_argument("out_dir", type=Path)
         g.add_argument("--wall", type=float, default=Limits.wall_s, help="seconds in all")
         g.add_argument("--cell", type=float, default=Limits.cell_s, help="seconds per cell")
-        g.add_argument("--unsafe-no-sandbox", action="store_true",
-                       help="grade without bubblewrap (only for code you trust)")  # fmt: skip
+        g.add_argument(
+            "--unsafe-no-sandbox",
+            action="store_true",
+            help="grade without bubblewrap (only for code you trust)",
+        )
     args = parser.parse_args(argv)
 
     if args.command == "student":

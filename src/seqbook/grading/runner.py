@@ -4,8 +4,8 @@
 
 It executes the submission's code cells one by one in an IPython shell (magics work, no kernel,
 no network), each under a per-cell alarm, and after the cell that finishes a task it calls the
-task's probe on the object the student defined and sends the serialised answer down
-`CHANNEL` (a pipe the grader reads). It decides nothing: everything it writes is treated by the grader as
+task's probe on the object the student defined and sends the serialised answer down `CHANNEL`
+(a pipe the grader reads). It decides nothing: everything it writes is treated by the grader as
 untrusted data (the student's code runs in this same interpreter and could overwrite any of it),
 and the checks that score it run outside the sandbox. Standard library, IPython, the probes and
 the wire format only; nothing here knows an answer.

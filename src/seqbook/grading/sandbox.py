@@ -74,8 +74,19 @@ def bwrap_works() -> bool:
     """Is `bwrap` installed and able to make the namespaces here?"""
     if shutil.which("bwrap") is None:
         return False
-    probe = ["bwrap", "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc",
-             "--unshare-all", "--die-with-parent", "true"]  # fmt: skip
+    probe = [
+        "bwrap",
+        "--ro-bind",
+        "/",
+        "/",
+        "--dev",
+        "/dev",
+        "--proc",
+        "/proc",
+        "--unshare-all",
+        "--die-with-parent",
+        "true",
+    ]
     try:
         return subprocess.run(probe, capture_output=True, timeout=30).returncode == 0
     except (OSError, subprocess.TimeoutExpired):
@@ -250,25 +261,49 @@ def run(
         if sandboxed:
             plan_fd = os.open(plan_path, os.O_RDONLY)
             command = [
-                "bwrap", "--unshare-all", "--unshare-user", "--die-with-parent", "--new-session",
-                "--uid", str(NOBODY), "--gid", str(NOBODY),
-                "--disable-userns", "--clearenv",
+                "bwrap",
+                "--unshare-all",
+                "--unshare-user",
+                "--die-with-parent",
+                "--new-session",
+                "--uid",
+                str(NOBODY),
+                "--gid",
+                str(NOBODY),
+                "--disable-userns",
+                "--clearenv",
                 *_system_binds(),
-                "--ro-bind", str(package_dir), "/opt/seqbook-graded",
-                "--dev", "/dev", "--proc", "/proc",
-                "--size", str(limits.tmpfs_bytes), "--tmpfs", "/tmp",
-                "--size", str(limits.tmpfs_bytes), "--tmpfs", "/sandbox",
-                "--ro-bind-data", str(plan_fd), "/grader/plan.json",
-                "--chdir", "/sandbox",
-            ]  # fmt: skip
+                "--ro-bind",
+                str(package_dir),
+                "/opt/seqbook-graded",
+                "--dev",
+                "/dev",
+                "--proc",
+                "/proc",
+                "--size",
+                str(limits.tmpfs_bytes),
+                "--tmpfs",
+                "/tmp",
+                "--size",
+                str(limits.tmpfs_bytes),
+                "--tmpfs",
+                "/sandbox",
+                "--ro-bind-data",
+                str(plan_fd),
+                "/grader/plan.json",
+                "--chdir",
+                "/sandbox",
+            ]
             for key, value in env.items():
                 command += ["--setenv", key, value]
             command += [python, "-m", "seqbook.grading.runner", "/grader/plan.json", channel]
             if os.getuid() == 0:  # the kernel exempts root from RLIMIT_NPROC: use a cgroup
                 group = _pids_cgroup(limits.processes)
                 if group is None:
-                    notes.append("the process limit is not enforced: the grader runs as root "
-                                 "and no pids cgroup could be made")  # fmt: skip
+                    notes.append(
+                        "the process limit is not enforced: the grader runs as root "
+                        "and no pids cgroup could be made"
+                    )
             else:
                 nproc += _own_processes()
             pass_fds = (write_channel, plan_fd)
@@ -277,8 +312,12 @@ def run(
             plan_fd = None
             work = Path(private) / "work"
             work.mkdir()
-            env |= {"PYTHONPATH": str(package_dir), "HOME": str(work),
-                    "SEQBOOK_CACHE": str(work / ".cache"), "MPLCONFIGDIR": str(work / "mpl")}  # fmt: skip
+            env |= {
+                "PYTHONPATH": str(package_dir),
+                "HOME": str(work),
+                "SEQBOOK_CACHE": str(work / ".cache"),
+                "MPLCONFIGDIR": str(work / "mpl"),
+            }
             command = [python, "-m", "seqbook.grading.runner", str(plan_path), channel]
             nproc += _own_processes()
             pass_fds, cwd = (write_channel,), str(work)

@@ -106,7 +106,7 @@ def _decode(node, depth: int):
         return [_decode(v, depth + 1) for v in node]
     if type(node) is not dict or len(node) != 1:
         raise _refuse(f"unexpected {type(node).__name__}")
-    (tag, body), = node.items()
+    ((tag, body),) = node.items()
     if tag == "$tuple" and type(body) is list:
         return tuple(_decode(v, depth + 1) for v in body)
     if tag == "$dict" and type(body) is dict:

@@ -27,19 +27,27 @@ def reference_positions(T: int, d: int) -> torch.Tensor:
 
 def check_positions(answer, seed: int) -> CheckReport:
     def case(i, T, d):
-        close(tensor(answer[i], f"positions({T}, {d})", (T, d)), reference_positions(T, d),
-              f"positions({T}, {d})", atol=1e-5)  # fmt: skip
+        close(
+            tensor(answer[i], f"positions({T}, {d})", (T, d)),
+            reference_positions(T, d),
+            f"positions({T}, {d})",
+            atol=1e-5,
+        )
 
     def odd():
         message = raised(answer[-1]) or ""
         if message.startswith("NotImplementedError"):
             raise NotImplementedError
         if not message.startswith("ValueError"):
-            raise AssertionError(f"positions{inputs.POSITION_ODD}: expected a ValueError for an "
-                                 f"odd d, got {message or 'a result'}")  # fmt: skip
+            raise AssertionError(
+                f"positions{inputs.POSITION_ODD}: expected a ValueError for an "
+                f"odd d, got {message or 'a result'}"
+            )
 
-    cases = [(f"T={T}, d={d}", lambda i=i, T=T, d=d: case(i, T, d))
-             for i, (T, d) in enumerate(inputs.POSITION_CASES)]  # fmt: skip
+    cases = [
+        (f"T={T}, d={d}", lambda i=i, T=T, d=d: case(i, T, d))
+        for i, (T, d) in enumerate(inputs.POSITION_CASES)
+    ]
     return run_cases("positions", [*cases, ("odd d raises ValueError", odd)])
 
 
@@ -65,15 +73,21 @@ def reference_encoder_layer(x, params, num_heads, mask) -> torch.Tensor:
 def check_encoder_layer(answer, seed: int) -> CheckReport:
     def case(i, x, params, h, mask):
         what = f"case {i} output"
-        close(tensor(answer[i], what, tuple(x.shape)), reference_encoder_layer(x, params, h, mask),
-              what, atol=1e-6)  # fmt: skip
+        close(
+            tensor(answer[i], what, tuple(x.shape)),
+            reference_encoder_layer(x, params, h, mask),
+            what,
+            atol=1e-6,
+        )
 
     names = ("2 heads, no mask", "3 heads, padded batch", "one token, one head")
     return run_cases(
         "encoder_layer",
-        [(n, lambda i=i, c=c: case(i, *c))
-         for i, (n, c) in enumerate(zip(names, inputs.encoder_layer_inputs(seed), strict=True))],
-    )  # fmt: skip
+        [
+            (n, lambda i=i, c=c: case(i, *c))
+            for i, (n, c) in enumerate(zip(names, inputs.encoder_layer_inputs(seed), strict=True))
+        ],
+    )
 
 
 ORDER_BANDS = {"with positions": (0.9, 1.0), "without positions": (0.4, 0.6)}
