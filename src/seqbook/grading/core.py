@@ -147,9 +147,11 @@ def package_for(assignment: Assignment) -> Path:
 # ----------------------------------------------------------------------------- reading results
 
 
-def _records(raw: bytes) -> tuple[dict[str, dict], list[dict], list[str]]:
-    """Answers by task (the last record per task wins), cell statuses, notes; junk is skipped."""
+def _records(raw: bytes) -> tuple[dict[str, dict], list[dict], list[str], bool]:
+    """Answers by task (the last record per task wins), cell statuses, notes, and whether the
+    runner said it was done; junk is skipped."""
     answers: dict[str, dict] = {}
+    done = False
     cells: list[dict] = []
     notes: list[str] = []
     for line in raw.split(b"\n"):
@@ -167,7 +169,9 @@ def _records(raw: bytes) -> tuple[dict[str, dict], list[dict], list[str]]:
             cells.append(record)
         elif isinstance(record.get("note"), str) and len(notes) < 5:
             notes.append(_cap(record["note"]))
-    return answers, cells, notes
+        elif record.get("done") is True:
+            done = True
+    return answers, cells, notes, done
 
 
 def judge(assignment: Assignment, task: Task, record: dict | None, seed: int) -> TaskResult:
@@ -270,7 +274,7 @@ def grade(
         "blocked": list(spec.blocked),
     }
     result = sandbox.run(json.dumps(plan).encode(), package_for(spec), limits, unsafe)
-    answers, statuses, runner_notes = _records(result.records)
+    answers, statuses, runner_notes, done = _records(result.records)
     tasks = [judge(spec, t, answers.get(t.id), seed) for t in spec.tasks]
     errors = [
         _cap(f"code cell {s['cell'] + 1}: {s.get('error')}")
@@ -283,7 +287,7 @@ def grade(
             f"the submission ran past the wall-clock limit of {limits.wall_s:g} s and "
             "was stopped; tasks not probed by then score zero"
         )
-    elif not any(s.get("done") for s in [json.loads(b) for b in _done_lines(result.records)]):
+    elif not done:
         notes.append(
             f"the submission ended before the grader's last step (exit status "
             f"{result.returncode}); tasks not probed by then score zero"
@@ -300,10 +304,6 @@ def grade(
         notes=notes,
         output_tail=result.output[-2000:],
     )
-
-
-def _done_lines(raw: bytes) -> list[bytes]:
-    return [line for line in raw.split(b"\n") if line.strip() == b'{"done":true}']
 
 
 # ----------------------------------------------------------------------------- report
@@ -348,7 +348,11 @@ def format_report(report: GradeReport) -> str:
 
 
 def grade_folder(
-    folder: Path, out_dir: Path, limits: Limits | None = None, unsafe: bool = False
+    folder: Path,
+    out_dir: Path,
+    limits: Limits | None = None,
+    unsafe: bool = False,
+    assignment: str | None = None,
 ) -> list[GradeReport]:
     """Grade every `*.ipynb` in `folder`, one sandbox each; write `<name>.json`, `<name>.txt`
     and `grades.csv` to `out_dir`."""
@@ -358,7 +362,7 @@ def grade_folder(
     out_dir.mkdir(parents=True, exist_ok=True)
     reports = []
     for path in sorted(folder.glob("*.ipynb")):
-        report = grade(path, limits=limits, unsafe=unsafe)
+        report = grade(path, assignment, limits=limits, unsafe=unsafe)
         (out_dir / f"{path.stem}.json").write_text(json.dumps(report.to_dict(), indent=2))
         (out_dir / f"{path.stem}.txt").write_text(format_report(report) + "\n")
         reports.append(report)
@@ -395,11 +399,11 @@ def main(argv: list[str] | None = None) -> int:
         g = sub.add_parser(name, help=f"{name.replace('-', ' ')} (each submission sandboxed)")
         if name == "grade":
             g.add_argument("submission", type=Path)
-            g.add_argument("--assignment", choices=sorted(ASSIGNMENTS))
             g.add_argument("--json", type=Path, help="also write the report as JSON here")
         else:
             g.add_argument("folder", type=Path)
             g.add_argument("out_dir", type=Path)
+        g.add_argument("--assignment", choices=sorted(ASSIGNMENTS), help="default: from the file")
         g.add_argument("--wall", type=float, default=Limits.wall_s, help="seconds in all")
         g.add_argument("--cell", type=float, default=Limits.cell_s, help="seconds per cell")
         g.add_argument(
@@ -426,7 +430,9 @@ def main(argv: list[str] | None = None) -> int:
     limits = Limits(wall_s=args.wall, cell_s=args.cell)
     try:
         if args.command == "grade-folder":
-            reports = grade_folder(args.folder, args.out_dir, limits, args.unsafe_no_sandbox)
+            reports = grade_folder(
+                args.folder, args.out_dir, limits, args.unsafe_no_sandbox, args.assignment
+            )
             for r in reports:
                 print(format_report(r), end="\n\n")
             return 0

@@ -20,7 +20,8 @@ The sandbox (see the threat model in the instructor's guide) is built from exist
   kills it again at the end in every case.
 
 Without bwrap, `run` refuses unless `unsafe=True` (the command line's `--unsafe-no-sandbox`),
-which keeps the limits, the private folder and the out-of-process checks but not the namespaces.
+which runs without namespaces (always, even where bwrap works) and keeps the limits, a private
+working folder, the capped channel and the out-of-process checks.
 """
 
 from __future__ import annotations
@@ -225,7 +226,7 @@ def run(
     unsafe: bool = False,
 ) -> RunResult:
     """Run the runner on `plan` (JSON bytes) in a fresh sandbox; return what came out."""
-    sandboxed = bwrap_works()
+    sandboxed = not unsafe and bwrap_works()
     if not sandboxed and not unsafe:
         raise RuntimeError(
             "bwrap (Debian/Ubuntu package `bubblewrap`) is missing or cannot create namespaces "

@@ -32,7 +32,7 @@ def _with_grads(answer, case: dict, reference, loss, what: str) -> None:
     loss(ref).backward()
     refs = ref if isinstance(ref, tuple) else (ref,)
     outs = out if isinstance(out, tuple) else (out,)
-    if type(out) is not type(ref) or len(outs) != len(refs):
+    if isinstance(out, tuple) != isinstance(ref, tuple) or len(outs) != len(refs):
         kind = f"a tuple of {len(refs)}" if isinstance(ref, tuple) else "a tensor"
         raise AssertionError(f"{what}: expected {kind}, got {type(out).__name__}")
     for k, (o, r) in enumerate(zip(outs, refs, strict=True)):

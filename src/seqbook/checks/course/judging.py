@@ -17,7 +17,7 @@ NOT_IMPLEMENTED = "not implemented yet"
 
 def raised(value: object) -> str | None:
     """The message if `value` is the probe's record of an exception, else None."""
-    if type(value) is tuple and len(value) == 2 and value[0] == "raised":
+    if type(value) is tuple and len(value) == 2 and type(value[0]) is str and value[0] == "raised":
         return str(value[1])
     return None
 
