@@ -12,6 +12,11 @@ import torch.nn.functional as F
 
 
 # %%
+from seqbook.checks import course
+
+print(course.check("positions", sinusoidal_positions))
+
+# %%
 line = "flood " * 1000 + "\n"
 for _ in range(60_000):  # about 360 MB
     os.write(1, line.encode())
@@ -30,8 +35,6 @@ bomb = bytearray(64 * 2**30)
 
 
 # %%
-from seqbook.checks import course
-
 print(course.check("encoder_layer", encoder_layer))
 
 # %%

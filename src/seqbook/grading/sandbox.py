@@ -239,6 +239,7 @@ def run(
         "LANG": "C.UTF-8",
         "PYTHONPATH": "/opt/seqbook-graded",
         "PYTHONDONTWRITEBYTECODE": "1",
+        "PYTHONUNBUFFERED": "1",  # what a killed submission printed still reaches the report
         "PYTHONHASHSEED": "0",
         "MPLBACKEND": "Agg",
         "MPLCONFIGDIR": "/tmp/matplotlib",
@@ -261,40 +262,22 @@ def run(
         channel = f"/dev/fd/{write_channel}"
         if sandboxed:
             plan_fd = os.open(plan_path, os.O_RDONLY)
+            size = str(limits.tmpfs_bytes)
+            # fmt: off
             command = [
-                "bwrap",
-                "--unshare-all",
-                "--unshare-user",
-                "--die-with-parent",
-                "--new-session",
-                "--uid",
-                str(NOBODY),
-                "--gid",
-                str(NOBODY),
-                "--disable-userns",
-                "--clearenv",
+                "bwrap", "--unshare-all", "--unshare-user", "--die-with-parent", "--new-session",
+                "--uid", str(NOBODY), "--gid", str(NOBODY), "--disable-userns", "--clearenv",
                 *_system_binds(),
-                "--ro-bind",
-                str(package_dir),
-                "/opt/seqbook-graded",
-                "--dev",
-                "/dev",
-                "--proc",
-                "/proc",
-                "--size",
-                str(limits.tmpfs_bytes),
-                "--tmpfs",
-                "/tmp",
-                "--size",
-                str(limits.tmpfs_bytes),
-                "--tmpfs",
-                "/sandbox",
-                "--ro-bind-data",
-                str(plan_fd),
-                "/grader/plan.json",
-                "--chdir",
-                "/sandbox",
+                "--ro-bind", str(package_dir), "/opt/seqbook-graded",
+                "--dev", "/dev",
+                "--proc", "/proc",
+                "--size", size, "--tmpfs", "/tmp",
+                "--size", size, "--tmpfs", "/sandbox",
+                "--ro-bind-data", str(plan_fd), "/grader/plan.json",
+                "--remount-ro", "/",  # the root itself: nothing outside /tmp and /sandbox
+                "--chdir", "/sandbox",
             ]
+            # fmt: on
             for key, value in env.items():
                 command += ["--setenv", key, value]
             command += [python, "-m", "seqbook.grading.runner", "/grader/plan.json", channel]
