@@ -47,6 +47,8 @@ def predict(predictor, x: Tensor, *extra):
 
 
 def predictors(models, keys: tuple[str, ...], x: Tensor, *extra) -> dict[str, object]:
+    if models is None:  # the training function still raises NotImplementedError
+        return {k: predict(None, x) for k in keys}
     if not isinstance(models, dict):
         return {
             k: ("raised", f"expected a dict of predictors, got {type(models).__name__}")
