@@ -363,3 +363,25 @@ def test_unsafe_mode_grades_without_the_sandbox_and_says_so():
     report = grade(PUBLIC["a5_fusion"], unsafe=True)
     assert report.score == 0 and any("UNSAFE" in n for n in report.notes)
     assert all({f["message"] for f in t.failures} == {"not implemented yet"} for t in report.tasks)
+
+
+def test_as_root_the_sandbox_gets_process_and_memory_cgroups():
+    import os
+
+    if os.getuid() != 0:
+        pytest.skip("as a normal user the kernel applies RLIMIT_NPROC; no cgroups are made")
+    limits = sandbox.Limits(processes=17, total_memory_bytes=3 * 2**30)
+    groups = sandbox._cgroups(limits)
+    try:
+        if not groups:
+            pytest.skip("no cgroup controllers can be delegated here")
+        names = ("pids.max", "memory.limit_in_bytes", "memory.max")
+        values = {
+            n: sandbox._read(g / n).strip() for g in groups for n in names if (g / n).exists()
+        }
+        assert values.get("pids.max") == "17"
+        assert str(3 * 2**30) in (values.get("memory.limit_in_bytes"), values.get("memory.max"))
+    finally:
+        for group in groups:
+            sandbox._remove_cgroup(group)
+        assert not any(g.exists() for g in groups)

@@ -251,7 +251,8 @@ def grade(
     limits = limits or Limits()
     path = Path(submission)
     start = time.monotonic()
-    data = path.read_bytes()[: MAX_NOTEBOOK_BYTES + 1]
+    with open(path, "rb") as f:
+        data = f.read(MAX_NOTEBOOK_BYTES + 1)
     nb = None
     if len(data) <= MAX_NOTEBOOK_BYTES:
         try:

@@ -11,8 +11,9 @@ The sandbox (see the threat model in the instructor's guide) is built from exist
   namespace end every process of the submission when the sandbox ends, daemons included.
 * **resource limits** (`setrlimit` in the child before `exec`): CPU seconds, address space,
   processes, file size, open files, no core dumps. The kernel does not apply the process limit
-  to root, so when the grader runs as root the sandbox goes into a fresh `pids` cgroup instead
-  (and everything left in it is killed at the end); inside, the code runs as `nobody`.
+  to root, so when the grader runs as root the sandbox goes into fresh `pids` and `memory`
+  cgroups instead (which also cap the memory of all its processes together; everything left in
+  them is killed at the end); inside, the code runs as `nobody`.
 * **one channel out**: the runner writes its records (answers, cell statuses) to an inherited
   pipe; the grader reads at most `Limits.output_bytes` of it and of stdout/stderr, and drains
   the rest. Everything read is untrusted data.
@@ -51,6 +52,7 @@ class Limits:
     cell_s: float = 120.0  # one cell, or one probe (the runner's alarm)
     cpu_s: int = 900  # CPU seconds over all threads and processes
     memory_bytes: int = 8 * 2**30  # address space of each process (torch reserves a lot)
+    total_memory_bytes: int = 6 * 2**30  # resident memory of the whole sandbox (cgroup, as root)
     processes: int = 64  # processes and threads the sandbox may start
     file_bytes: int = 64 * 2**20  # largest file it may write (in its private tmpfs)
     tmpfs_bytes: int = 512 * 2**20  # its working folder and its /tmp, each
@@ -193,9 +195,9 @@ def _own_processes() -> int:
     return n
 
 
-def _preexec(limits: Limits, nproc: int, group: Path | None):
+def _preexec(limits: Limits, nproc: int, groups: list[Path]):
     def apply() -> None:
-        if group is not None:
+        for group in groups:
             (group / "cgroup.procs").write_text(str(os.getpid()))
         for what, value in (
             (resource.RLIMIT_CPU, limits.cpu_s),
@@ -253,7 +255,7 @@ def run(
     }
     notes: list[str] = []
     nproc = limits.processes
-    group: Path | None = None
+    groups: list[Path] = []
     with tempfile.TemporaryDirectory(prefix="seqbook-grade-") as private:
         plan_path = Path(private) / "plan.json"
         plan_path.write_bytes(plan)
@@ -281,9 +283,9 @@ def run(
             for key, value in env.items():
                 command += ["--setenv", key, value]
             command += [python, "-m", "seqbook.grading.runner", "/grader/plan.json", channel]
-            if os.getuid() == 0:  # the kernel exempts root from RLIMIT_NPROC: use a cgroup
-                group = _pids_cgroup(limits.processes)
-                if group is None:
+            if os.getuid() == 0:  # the kernel exempts root from RLIMIT_NPROC: use cgroups
+                groups = _cgroups(limits)
+                if not any(_read(g / "pids.max") for g in groups):
                     notes.append(
                         "the process limit is not enforced: the grader runs as root "
                         "and no pids cgroup could be made"
@@ -316,7 +318,7 @@ def run(
             cwd=cwd,
             pass_fds=pass_fds,
             start_new_session=True,
-            preexec_fn=_preexec(limits, nproc, group),
+            preexec_fn=_preexec(limits, nproc, groups),
         )
         os.close(write_channel)
         if plan_fd is not None:
@@ -338,7 +340,7 @@ def run(
         except subprocess.TimeoutExpired:
             timed_out = True
         finally:
-            _kill_group(proc, group)
+            _kill_group(proc, groups)
         for t in readers:
             t.join(timeout=10)
         wall = time.monotonic() - start
@@ -353,23 +355,41 @@ def run(
     )
 
 
-def _pids_cgroup(limit: int) -> Path | None:
-    """A fresh pids cgroup (v1 or v2) capped at `limit` processes, or None if none can be made."""
-    for base in (Path("/sys/fs/cgroup/pids"), Path("/sys/fs/cgroup")):
-        if not (base / "cgroup.procs").is_file():
-            continue
-        if base.name == "cgroup" and "pids" not in _read(base / "cgroup.subtree_control"):
-            continue
-        try:
-            group = Path(tempfile.mkdtemp(prefix="seqbook-grade-", dir=base))
-        except OSError:
-            continue
-        try:
-            (group / "pids.max").write_text(str(limit))
-            return group
-        except OSError:
-            _remove_cgroup(group)
-    return None
+def _cgroups(limits: Limits) -> list[Path]:
+    """Fresh cgroups capping the sandbox's processes and its total memory: one per controller
+    under cgroup v1 (`pids`, `memory`), or one group with both under v2. Empty if none can be
+    made (not root, or no delegated controllers)."""
+    settings = {
+        "pids": {"pids.max": str(limits.processes)},
+        "memory": {"memory.limit_in_bytes": str(limits.total_memory_bytes)},
+    }
+    groups = []
+    for controller, files in settings.items():
+        base = Path("/sys/fs/cgroup") / controller
+        if (base / "cgroup.procs").is_file():
+            group = _make_group(base, files)
+            if group is not None:
+                groups.append(group)
+    unified = Path("/sys/fs/cgroup")
+    if not groups and {"pids", "memory"} <= set(_read(unified / "cgroup.subtree_control").split()):
+        group = _make_group(unified, {"pids.max": str(limits.processes),
+                                      "memory.max": str(limits.total_memory_bytes)})  # fmt: skip
+        groups += [group] if group is not None else []
+    return groups
+
+
+def _make_group(base: Path, files: dict[str, str]) -> Path | None:
+    try:
+        group = Path(tempfile.mkdtemp(prefix="seqbook-grade-", dir=base))
+    except OSError:
+        return None
+    try:
+        for name, value in files.items():
+            (group / name).write_text(value)
+        return group
+    except OSError:
+        _remove_cgroup(group)
+        return None
 
 
 def _read(path: Path) -> str:
@@ -394,14 +414,14 @@ def _remove_cgroup(group: Path) -> None:
             time.sleep(0.1)
 
 
-def _kill_group(proc: subprocess.Popen, group: Path | None = None) -> None:
+def _kill_group(proc: subprocess.Popen, groups: list[Path]) -> None:
     """SIGKILL the sandbox's whole process group (its session) and everything in its cgroup,
     then reap the child."""
     try:
         os.killpg(proc.pid, signal.SIGKILL)
     except (ProcessLookupError, PermissionError):
         pass
-    if group is not None:
+    for group in groups:
         _remove_cgroup(group)
     try:
         proc.wait(timeout=30)
