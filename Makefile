@@ -5,7 +5,8 @@
 #   make browser  only the browser test of the built book (screenshots in _build/html/_screenshots)
 #   make colab-cell  write the Colab set-up cell into every notebook (after adding one)
 #   make student  write the assignments without their solution cells to student/
-#   grading a submission: .venv/bin/python -m seqbook.grading grade SUBMISSION.ipynb
+#   make instructor  the instructor's assignments (with solutions) as HTML in _build/instructor/
+#   grading: .venv/bin/python -m seqbook.grading grade-folder SUBMISSIONS/ GRADES/ (needs bwrap)
 # Both create .venv on first use and install the pinned set (requirements.txt).
 
 PYTHON ?= python3
@@ -19,7 +20,7 @@ export PYDEVD_DISABLE_FILE_VALIDATION := 1
 NOTEBOOKS := $(sort $(wildcard book/*.ipynb)) $(sort $(wildcard book/assignments/*.ipynb))
 TIMER = start=$$(date +%s); trap 'echo "[make] $@: $$(( $$(date +%s) - start )) s"' EXIT;
 
-.PHONY: setup vendor book test lint clean browser colab-cell student
+.PHONY: setup vendor book test lint clean browser colab-cell student instructor
 
 setup: $(STAMP)
 
@@ -54,8 +55,13 @@ browser: $(STAMP)
 	@$(TIMER) $(BIN)/python -m pytest tests/test_browser.py -q
 
 student: $(STAMP)
-	@$(TIMER) $(BIN)/python -m seqbook.grading student student book/assignments/*.ipynb && \
+	@$(TIMER) $(BIN)/python -m seqbook.grading student student course/instructor/*.ipynb && \
 	echo "[make] student notebooks (solutions removed) are in $(CURDIR)/student/"
+
+instructor: $(STAMP)
+	@$(TIMER) mkdir -p _build/instructor && cp course/instructor/*.ipynb _build/instructor/ && \
+	$(BIN)/jupyter nbconvert --to html --output-dir _build/instructor course/instructor/*.ipynb && \
+	echo "[make] the instructor's assignments (with solutions) are in $(CURDIR)/_build/instructor/"
 
 colab-cell: $(STAMP)
 	@$(TIMER) $(BIN)/python scripts/colab_cell.py

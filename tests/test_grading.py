@@ -1,384 +1,387 @@
-"""The course kit: the assignments, their student build and the grader (seqbook.grading).
+"""The course kit: instructor sources, public copies without solutions, and the grader.
 
-The slow tests run the grader for real (a fresh kernel per submission) on the solution notebooks,
-on their student builds, on deliberately wrong solutions and on submissions that crash, loop or
-forge their reports.
+Fast tests pin the structure (every task has a stub, a hidden solution and a self-check; the
+public copies are exactly the student build of the instructor's; no solution reaches the public
+book), the wire format, the planning and the package copy the sandbox sees. The slow tests run
+the grader for real, one sandbox per submission: every solution scores full marks, every student
+build scores zero with "not implemented yet". The adversarial submissions are in
+tests/test_grading_adversarial.py.
 """
 
 import json
+import re
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import nbformat
+import numpy as np
 import pytest
+import torch
 
-from seqbook import grading
-from seqbook.grading import ASSIGNMENTS, format_report, grade, student_build
+from seqbook.checks import course
+from seqbook.checks.course import ASSIGNMENTS
+from seqbook.grading import build, core, sandbox, wire
+from seqbook.grading.core import format_report, grade
 
 ROOT = Path(__file__).resolve().parents[1]
-ASSIGNMENT_DIR = ROOT / "book" / "assignments"
-NOTEBOOKS = {p.stem: p for p in sorted(ASSIGNMENT_DIR.glob("*.ipynb"))}
+INSTRUCTOR = {p.stem: p for p in sorted((ROOT / "course" / "instructor").glob("*.ipynb"))}
+PUBLIC = {p.stem: p for p in sorted((ROOT / "book" / "assignments").glob("*.ipynb"))}
+HTML = ROOT / "_build" / "html"
 
 
-def read(name):
-    return nbformat.read(NOTEBOOKS[name], as_version=4)
+def read(path):
+    return nbformat.read(path, as_version=4)
 
 
-def solution_cell(nb, target):
-    """The solution cell that defines `target`."""
-    for cell in nb.cells:
-        if "solution" in cell.metadata.get("tags", []) and f"def {target}(" in cell.source:
-            return cell
-    raise LookupError(target)
+def solution_cells(nb):
+    return [c for c in nb.cells if "solution" in c.metadata.get("tags", [])]
 
 
-def points(report):
-    return {t.id: t.points for t in report.tasks}
+def distinctive_lines(cell):
+    """Lines of a solution cell long and specific enough that a leak would show them."""
+    return [
+        ln.strip()
+        for ln in cell.source.splitlines()
+        if len(ln.strip()) > 40 and not ln.strip().startswith(("#", "def ", '"""', "**"))
+    ]
 
 
-def full_marks_except(assignment, lost):
-    return {t.id: (0 if t.id in lost else t.points) for t in ASSIGNMENTS[assignment]}
+# ----------------------------------------------------------------------------- structure
 
 
-# ----------------------------------------------------------------------------- fast: structure
-
-
-def test_every_assignment_has_a_notebook():
-    assert sorted(NOTEBOOKS) == sorted(ASSIGNMENTS)
-
-
-@pytest.mark.parametrize("name", sorted(ASSIGNMENTS))
-def test_notebook_metadata_lists_the_graders_tasks(name):
-    assert read(name).metadata["seqbook"] == grading.tasks_metadata(name)
+def test_every_assignment_has_an_instructor_source_and_a_public_copy():
+    assert sorted(INSTRUCTOR) == sorted(ASSIGNMENTS) == sorted(PUBLIC)
 
 
 @pytest.mark.parametrize("name", sorted(ASSIGNMENTS))
-def test_each_task_has_stub_solution_and_check_in_order(name):
-    cells = read(name).cells
-    for task in ASSIGNMENTS[name]:
-        stub = next(i for i, c in enumerate(cells) if f"def {task.target}(" in c.source)
-        assert "raise NotImplementedError" in cells[stub].source
-        assert cells[stub + 1].metadata.get("tags") == ["solution", "hide-input"]
-        assert f"def {task.target}(" in cells[stub + 1].source
-        check = cells[stub + 2].source
-        assert check.startswith("# NBVAL_CHECK_OUTPUT")
-        assert f"{task.check_function}({task.target})" in check
+def test_public_copy_is_the_student_build_of_the_instructor_source(name):
+    teacher, public = read(INSTRUCTOR[name]), read(PUBLIC[name])
+    built = build.strip(teacher)
+    assert [(c.cell_type, c.source, c.metadata.get("tags")) for c in public.cells] == [
+        (c.cell_type, c.source, c.metadata.get("tags")) for c in built.cells
+    ], "run `python -m seqbook.grading publish` after editing course/instructor/"
+    assert public.metadata["seqbook"] == teacher.metadata["seqbook"] == {"assignment": name}
 
 
 @pytest.mark.parametrize("name", sorted(ASSIGNMENTS))
-def test_every_check_the_grader_calls_exists(name):
-    import importlib
-
-    for task in ASSIGNMENTS[name]:
-        module = importlib.import_module(task.check_module)
-        assert callable(getattr(module, task.check_function)), task.check
-
-
-def test_student_build_drops_solutions_and_outputs_but_keeps_stubs_checks_and_text(tmp_path):
-    written = student_build(list(NOTEBOOKS.values()), tmp_path)
-    assert sorted(p.name for p in written) == sorted(p.name for p in NOTEBOOKS.values())
-    for path in written:
-        teacher = nbformat.read(NOTEBOOKS[path.stem], as_version=4)
-        student = nbformat.read(path, as_version=4)
-        kept = [c for c in teacher.cells if "solution" not in c.metadata.get("tags", [])]
-        assert [c.source for c in student.cells] == [c.source for c in kept]
-        solutions = [c.source for c in teacher.cells if c not in kept]
-        assert len(solutions) == len(ASSIGNMENTS[path.stem])
-        text = path.read_text()
-        assert all(json.dumps(s)[1:-1] not in text for s in solutions)
-        assert all(not c.get("outputs") for c in student.cells if c.cell_type == "code")
-        assert "widgets" not in student.metadata
-        assert student.metadata["seqbook"] == teacher.metadata["seqbook"]
+def test_each_task_has_a_stub_a_solution_and_a_checked_self_check(name):
+    cells = read(INSTRUCTOR[name]).cells
+    sources = [c.source for c in cells]
+    for task in ASSIGNMENTS[name].tasks:
+        check = next(i for i, s in enumerate(sources) if f'course.check("{task.id}"' in s)
+        assert sources[check].startswith("# NBVAL_CHECK_OUTPUT"), task.id
+        defined = [i for i, s in enumerate(sources[:check]) if core._defines(s, task.target)]
+        assert defined, f"{task.target} is not defined before its check"
+        stubs = [i for i, s in enumerate(sources[:check]) if "raise NotImplementedError" in s]
+        assert stubs and "solution" in cells[stubs[-1] + 1].metadata.get("tags", [])
+    assert len(solution_cells(read(INSTRUCTOR[name]))) >= len(ASSIGNMENTS[name].tasks)
 
 
-def test_student_command_writes_the_build(tmp_path):
-    nb = NOTEBOOKS["a1_attention"]
+@pytest.mark.parametrize("name", sorted(ASSIGNMENTS))
+def test_every_solution_cell_carries_the_marker(name):
+    for cell in solution_cells(read(INSTRUCTOR[name])):
+        assert cell.source.splitlines()[0] in (f"# {build.MARKER}", f"**{build.MARKER}.**")
+
+
+def test_no_solution_reaches_the_public_book():
+    """The public notebooks, and the built HTML when there is one, hold no solution cell."""
+    leaks = {}
+    secrets = {build.MARKER}
+    for path in INSTRUCTOR.values():
+        for cell in solution_cells(read(path)):
+            secrets.update(distinctive_lines(cell))
+    assert len(secrets) > 40
+    public_texts = {p.name: p.read_text() for p in PUBLIC.values()}
+    if HTML.is_dir():
+        public_texts |= {str(p): p.read_text(errors="replace") for p in HTML.rglob("*.html")}
+        public_texts |= {str(p): p.read_text(errors="replace") for p in HTML.rglob("*.ipynb")}
+    for where, text in public_texts.items():
+        text = text.replace("\\n", "\n").replace('\\"', '"').replace("&quot;", '"')
+        found = [s for s in secrets if s in text]
+        if found:
+            leaks[where] = found[:3]
+    assert not leaks, leaks
+
+
+def test_the_instructor_sources_stay_out_of_the_book():
+    toc = (ROOT / "_toc.yml").read_text()
+    assert "course/" not in toc
+    for name in ASSIGNMENTS:
+        assert f"book/assignments/{name}\n" in toc
+
+
+def test_student_build_refuses_to_write_into_its_source_folder(tmp_path):
+    src = tmp_path / "src"
+    src.mkdir()
+    nb = src / "a1_attention.ipynb"
+    nb.write_text(INSTRUCTOR["a1_attention"].read_text())
+    for target in (src, src / "sub"):
+        with pytest.raises(ValueError, match="out_dir must not be the folder of a source"):
+            build.student_build([nb], target)
+    assert len(solution_cells(read(nb))) == len(solution_cells(read(INSTRUCTOR["a1_attention"])))
+
+
+def test_student_command_writes_the_build_elsewhere(tmp_path):
     done = subprocess.run(
-        [sys.executable, "-m", "seqbook.grading", "student", str(tmp_path), str(nb)],
+        [sys.executable, "-m", "seqbook.grading", "student", str(tmp_path / "out")],
         capture_output=True,
         text=True,
         check=True,
     )
-    assert (tmp_path / nb.name).is_file() and str(tmp_path / nb.name) in done.stdout
+    written = sorted((tmp_path / "out").glob("*.ipynb"))
+    assert [p.stem for p in written] == sorted(ASSIGNMENTS) and "wrote" in done.stdout
+    for path in written:
+        nb = read(path)
+        assert not solution_cells(nb) and build.MARKER not in path.read_text()
+        assert all(not c.get("outputs") for c in nb.cells if c.cell_type == "code")
+    refused = subprocess.run(
+        [sys.executable, "-m", "seqbook.grading", "student", str(ROOT / "course" / "instructor")],
+        capture_output=True,
+        text=True,
+    )
+    assert refused.returncode != 0 and "must not be the folder" in refused.stderr
 
 
-def test_grading_cell_follows_the_check_cell_or_goes_last():
-    tasks = ASSIGNMENTS["a1_attention"][:2]  # masked_softmax, sdpa
+# ----------------------------------------------------------------------------- self-checks
+
+
+def test_self_check_says_not_implemented_for_a_stub_and_passes_a_reference():
+    from seqbook.checks.course import a1
+
+    def stub(T, d):
+        raise NotImplementedError
+
+    def right(T, d):
+        if d % 2:
+            raise ValueError(f"d must be even, got {d}")
+        return a1.reference_positions(T, d)
+
+    report = course.check("positions", stub)
+    assert not report.ok and {r.message for r in report.results} == {"not implemented yet"}
+    assert course.check("positions", right).ok
+    assert not course.check("positions", lambda T, d: a1.reference_positions(T, d) + 1e-3).ok
+
+
+def test_checks_catch_a_wrong_tfidf_and_an_uncoupled_gate():
+    from seqbook.checks.course import a2
+
+    def raw_counts(counts):  # no idf, no normalisation
+        return counts
+
+    def cifg_with_forget_one(x_t, h, c, weight_ih, weight_hh, bias):
+        z_i, z_g, z_o = (x_t @ weight_ih.T + h @ weight_hh.T + bias).chunk(3, dim=-1)
+        c_t = c + torch.sigmoid(z_i) * torch.tanh(z_g)  # f = 1 instead of 1 - i
+        return torch.sigmoid(z_o) * torch.tanh(c_t), c_t
+
+    assert course.check("tfidf", raw_counts).passed == 0
+    assert course.check("cifg_step", cifg_with_forget_one).passed == 0
+    assert course.check("cifg_step", a2.reference_cifg).ok
+    assert course.check("tfidf", a2.reference_tfidf).ok
+
+
+def test_an_experiment_that_did_not_learn_fails_its_band():
+    from seqbook.checks.course.inputs import ORDER_LEN
+
+    def constant(x):
+        return torch.zeros(len(x), dtype=torch.long)
+
+    def sees_order(x):  # the rule itself: right on every sequence
+        pos = torch.arange(ORDER_LEN)
+        a = ((x == 1) * pos).sum(1)
+        b = ((x == 2) * pos).sum(1)
+        return (a < b).long()
+
+    report = course.check(
+        "order_experiment", {"with positions": constant, "without positions": constant}
+    )
+    assert [r.passed for r in report.results] == [False, True]
+    report = course.check(
+        "order_experiment", {"with positions": sees_order, "without positions": sees_order}
+    )
+    assert [r.passed for r in report.results] == [True, False]
+
+
+# ----------------------------------------------------------------------------- wire format
+
+
+def test_wire_round_trips_the_answer_types():
+    value = {
+        "t": torch.arange(6, dtype=torch.float32).reshape(2, 3),
+        "n": np.array([[True, False]]),
+        "l": [1, 2.5, None, "x", (torch.tensor(3),)],
+        "nan": float("nan"),
+    }
+    back = wire.decode(wire.encode(value))
+    assert back["t"].dtype == np.float32 and back["t"].tolist() == [[0, 1, 2], [3, 4, 5]]
+    assert back["n"].dtype == np.bool_ and back["l"][:4] == [1, 2.5, None, "x"]
+    assert type(back["l"][4]) is tuple and back["l"][4][0].shape == () and np.isnan(back["nan"])
+    odd = wire.decode(wire.encode({"f": print}))
+    assert isinstance(odd["f"], wire.Unsupported) and odd["f"].what == "builtin_function_or_method"
+    assert isinstance(wire.decode(wire.encode({1: 2})), wire.Unsupported)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '{"$array": {"dtype": "object", "shape": [1], "data": [1]}}',
+        '{"$array": {"dtype": "float64", "shape": [3], "data": [1, 2]}}',
+        '{"$array": {"dtype": "int64", "shape": [1], "data": ["1"]}}',
+        '{"$pickle": "gASVAAAAAAAAAAA="}',
+        '{"a": 1, "b": 2}',
+        "[" * 5000 + "]" * 5000,
+        "NaN",
+        "not json",
+    ],
+)
+def test_wire_refuses_what_it_does_not_know(text):
+    with pytest.raises(wire.WireError):
+        wire.decode(text)
+
+
+def test_wire_refuses_answers_over_the_size_cap():
+    with pytest.raises(wire.WireError, match="bytes"):
+        wire.encode(torch.zeros(2_000_000, dtype=torch.float64))
+    with pytest.raises(wire.WireError, match="bytes"):
+        wire.decode(" " * (wire.MAX_BYTES + 1))
+
+
+# ----------------------------------------------------------------------------- planning, package
+
+
+def test_each_task_is_probed_after_its_self_check_unless_redefined_later():
+    tasks = ASSIGNMENTS["a1_attention"].tasks[:2]
     cells = [
-        nbformat.v4.new_code_cell(s)
-        for s in (
-            "def masked_softmax(s, m):\n    raise NotImplementedError",
-            "print(checks.check_masked_softmax(masked_softmax))",
-            "def my_attention(q, k, v, mask=None):\n    ...",
-            "x = 1",
-        )
+        "def sinusoidal_positions(T, d):\n    raise NotImplementedError",
+        'print(course.check("positions", sinusoidal_positions))',
+        "def encoder_layer(x, p, h, m=None):\n    ...",
+        "x = 1",
     ]
-    where = grading._grading_positions(cells, tasks)
-    assert where == {1: [tasks[0]], 3: [tasks[1]]}  # sdpa's check cell was deleted
-    cells.append(nbformat.v4.new_code_cell("def masked_softmax(s, m):\n    return s"))
-    assert grading._grading_positions(cells, tasks[:1]) == {4: [tasks[0]]}  # redefined later
+    assert core.positions(cells, tasks) == {1: ["positions"], 3: ["encoder_layer"]}
+    cells.append("sinusoidal_positions = lambda T, d: None")
+    assert core.positions(cells, tasks) == {4: ["positions", "encoder_layer"]}
 
 
-def _cell_with(outputs):
-    cell = nbformat.v4.new_code_cell("")
-    cell.outputs = [nbformat.from_dict(o) for o in outputs]
-    return cell
+@pytest.mark.parametrize("name", sorted(ASSIGNMENTS))
+def test_the_sandbox_package_withholds_the_references(name, tmp_path):
+    import seqbook
+
+    spec = ASSIGNMENTS[name]
+    dest = sandbox.package_copy(spec.hidden, tmp_path)
+    pkg = dest / "seqbook"
+    hidden = sandbox.hidden_modules(spec.hidden, Path(seqbook.__file__).parent)
+    assert set(spec.hidden) <= hidden
+    for module in hidden:
+        assert "raise ImportError" in (pkg / f"{module}.py").read_text()
+    kept = {p.relative_to(pkg).as_posix() for p in pkg.rglob("*.py")}
+    assert {"checks/course/inputs.py", "checks/course/__init__.py", "grading/runner.py"} <= kept
+    assert not {p for p in kept if re.match(r"checks/course/a\d\.py|checks/(?!course|__init__)", p)}
+    assert not {"grading/core.py", "grading/sandbox.py", "grading/build.py"} & kept
+    assert "checks/course/judging.py" not in kept
+    for module in ("runtime", "data", "viz", "results", "train"):
+        assert "raise ImportError" not in (pkg / f"{module}.py").read_text(), module
+    if name in ("a3_albert", "a4_albert_bilstm"):
+        assert "albert" not in hidden  # their experiments build on it
 
 
-def _report(passed_flags):
-    cases = [
-        {"name": f"case {i}", "passed": ok, "message": "" if ok else "values differ"}
-        for i, ok in enumerate(passed_flags)
-    ]
-    return {"check": "x", "passed": sum(passed_flags), "total": len(cases), "cases": cases}
+def test_judging_survives_malformed_records():
+    spec = ASSIGNMENTS["a1_attention"]
+    task = spec.tasks[0]
+    for record in (
+        None,
+        {"task": "positions", "missing": "sinusoidal_positions"},
+        {"task": "positions", "error": "x" * 10_000},
+        {"task": "positions", "answer": {"$array": {"dtype": "object"}}},
+        {"task": "positions", "answer": [{"$tuple": ["raised", "ValueError: d"]}] * 5},
+        {"task": "positions", "answer": 42},
+    ):
+        result = core.judge(spec, task, record, seed=0)
+        assert result.points == 0 and len(result.note) <= core.MAX_MESSAGE
+        assert all(len(f["message"]) <= core.MAX_MESSAGE for f in result.failures)
 
 
-def test_a_task_scores_only_when_every_case_passes():
-    task = ASSIGNMENTS["a1_attention"][1]  # 3 points
-    display = {"output_type": "display_data", "metadata": {}}
-    full = _cell_with(
-        [display | {"data": {grading.MIME: {"nonce": "n", "report": _report([1, 1])}}}]
+def test_grading_refuses_without_a_sandbox_unless_told(monkeypatch, tmp_path):
+    monkeypatch.setattr(sandbox, "bwrap_works", lambda: False)
+    with pytest.raises(RuntimeError, match="bubblewrap.*--unsafe-no-sandbox"):
+        grade(PUBLIC["a1_attention"])
+
+
+def test_a_file_that_is_not_a_notebook_scores_zero_without_running(tmp_path):
+    path = tmp_path / "a1_attention.ipynb"
+    path.write_bytes(b"\x00" * 100)
+    report = grade(path)
+    assert (
+        report.score == 0 and report.cells_run == 0 and "not a readable notebook" in report.notes[0]
     )
-    partial = _cell_with(
-        [display | {"data": {grading.MIME: {"nonce": "n", "report": _report([1, 0, 1])}}}]
-    )
-    assert grading._result_from_cell(task, full, "n", False).points == 3
-    result = grading._result_from_cell(task, partial, "n", False)
-    assert (result.points, result.passed, result.total) == (0, 2, 3)
-    assert result.failures == [{"case": "case 1", "message": "values differ"}]
-
-
-def test_printed_or_unsigned_reports_earn_nothing():
-    task = ASSIGNMENTS["a1_attention"][1]
-    forged = _cell_with(
-        [
-            {"output_type": "stream", "name": "stdout", "text": "PASS 5/5 cases passed\n"},
-            {
-                "output_type": "display_data",
-                "metadata": {},
-                "data": {grading.MIME: {"nonce": "guess", "report": _report([1, 1, 1])}},
-            },
-        ]
-    )
-    result = grading._result_from_cell(task, forged, "the-real-nonce", False)
-    assert result.points == 0 and result.status == "error"
-
-
-def test_report_table_lists_failing_cases_and_total():
-    report = grading.GradeReport(
-        "a1_attention",
-        "sub.ipynb",
-        [
-            grading.TaskResult(
-                "sdpa", "SDPA", 0, 3, "graded", 4, 5, [{"case": "c", "message": "m"}]
-            ),
-            grading.TaskResult("padding_mask", "Padding", 1, 1, "graded", 3, 3),
-        ],
-        elapsed_s=1.0,
-        cells_run=3,
-    )
-    text = format_report(report)
-    assert "- c: m" in text and "1/4" in text and "FAIL" in text
-
-
-def _failed(report):
-    return {r.name for r in report.results if not r.passed}
-
-
-def test_masked_softmax_check_catches_a_finite_fill_and_passes_the_recipe():
-    import torch
-
-    from seqbook.checks.attention import check_masked_softmax
-
-    def finite_fill(scores, mask):  # -1e9 instead of -inf: an empty row becomes uniform
-        return torch.softmax(scores.masked_fill(~mask, -1e9), dim=-1)
-
-    def recipe(scores, mask):
-        allowed = mask.any(-1, keepdim=True)
-        filled = scores.masked_fill(~mask, float("-inf")).masked_fill(~allowed, 0.0)
-        return torch.softmax(filled, dim=-1) * allowed
-
-    assert check_masked_softmax(recipe).ok
-    assert _failed(check_masked_softmax(finite_fill)) == {
-        "a row that may attend nowhere: zeros",
-        "gradients, with an empty row (no NaN)",
-    }
-
-
-def test_lstm_layer_check_catches_a_loop_that_runs_through_the_padding():
-    import torch
-
-    from seqbook.checks.lstm import check_lstm_layer
-
-    def through_padding(cell, x, lengths):
-        h = c = x.new_zeros(x.shape[0], cell.hidden_size)
-        outputs = []
-        for x_t in x.unbind(1):
-            h, c = cell(x_t, (h, c))
-            outputs.append(h)
-        return torch.stack(outputs, 1), (h, c)
-
-    assert _failed(check_lstm_layer(through_padding)) == {
-        "padded batch: states frozen, outputs zero",
-        "a length-1 sequence",
-        "gradients through a padded batch",
-    }
-
-
-def test_encoder_forward_check_catches_a_forgotten_mask():
-    import torch
-
-    from seqbook.checks.albert import check_encoder_forward
-
-    def no_mask(encoder, input_ids, attention_mask):
-        h = encoder.embedding_hidden_mapping_in(
-            encoder.embeddings(input_ids, torch.zeros_like(input_ids))
-        )
-        for a, f in encoder.schedule:
-            h = encoder.ffn_blocks[f](encoder.attention_blocks[a](h, None))
-        return h
-
-    failed = _failed(check_encoder_forward(no_mask))
-    assert "sharing='all', no padding" not in failed and "sharing='all', padded batch" in failed
 
 
 # ----------------------------------------------------------------------------- slow: the grader
 
+TIMES: dict[str, float] = {}
 
-@pytest.fixture(scope="module")
-def student_dir(tmp_path_factory):
-    out = tmp_path_factory.mktemp("student")
-    student_build(list(NOTEBOOKS.values()), out)
-    return out
+
+def _timed(label, fn):
+    start = time.monotonic()
+    report = fn()
+    TIMES[label] = time.monotonic() - start
+    print(f"[grading] {label}: {TIMES[label]:.1f} s")
+    return report
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(ASSIGNMENTS))
 def test_solution_scores_full_marks(name, tmp_path, capsys):
     out = tmp_path / "grades" / f"{name}.json"  # through the command line, as instructors run it
-    assert (
-        grading.main(["grade", str(NOTEBOOKS[name]), "--timeout", "120", "--json", str(out)]) == 0
+    _timed(
+        f"solution {name}", lambda: core.main(["grade", str(INSTRUCTOR[name]), "--json", str(out)])
     )
     table = capsys.readouterr().out
     data = json.loads(out.read_text())
-    assert {t["id"]: t["points"] for t in data["tasks"]} == full_marks_except(name, set()), table
-    assert data["score"] == data["max_score"] and data["assignment"] == name
-    assert data["cell_errors"] == [] and f"{data['max_score']}/{data['max_score']}" in table
+    assert data["score"] == data["max_score"] == ASSIGNMENTS[name].points, table
+    assert all(t["status"] == "graded" for t in data["tasks"]) and data["sandboxed"], table
+    assert data["cell_errors"] == [] and data["notes"] == [], table
+    assert [w["status"] for w in data["written"]] == ["by hand"] * len(ASSIGNMENTS[name].written)
+    # the time budget the assignment states, with room for a loaded machine
+    assert data["elapsed_s"] < 4 * ASSIGNMENTS[name].budget_s, table
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(ASSIGNMENTS))
-def test_student_build_scores_zero_with_not_implemented_feedback(name, student_dir):
-    report = grade(student_dir / f"{name}.ipynb", cell_timeout=120)
-    assert report.score == 0 and report.max_score == sum(t.points for t in ASSIGNMENTS[name])
+def test_student_build_scores_zero_with_not_implemented(name):
+    report = _timed(f"student build {name}", lambda: grade(PUBLIC[name]))
+    text = format_report(report)
+    assert report.score == 0 and report.max_score == ASSIGNMENTS[name].points, text
     for task in report.tasks:
-        assert task.status == "graded" and task.failures, format_report(report)
-        assert {f["message"] for f in task.failures} == {"not implemented yet"}
-
-
-WRONG = {
-    # attention without the 1/sqrt(d_k) scaling
-    ("a1_attention", "my_attention"): (
-        "def my_attention(query, key, value, mask=None):\n"
-        "    scores = query @ key.transpose(-2, -1)  # no / sqrt(d_k)\n"
-        "    weights = masked_softmax(scores, mask) if mask is not None else scores.softmax(-1)\n"
-        "    return weights @ value, weights"
-    ),
-    # an LSTM step that ignores the forget gate
-    ("a2_lstm_bilstm", "lstm_step"): (
-        "def lstm_step(x_t, h, c, weight_ih, weight_hh, bias_ih, bias_hh):\n"
-        "    z = x_t @ weight_ih.T + bias_ih + h @ weight_hh.T + bias_hh\n"
-        "    z_i, z_f, z_g, z_o = z.chunk(4, dim=-1)\n"
-        "    c_t = c + torch.sigmoid(z_i) * torch.tanh(z_g)  # f_t left out\n"
-        "    return torch.sigmoid(z_o) * torch.tanh(c_t), c_t"
-    ),
-    # ALBERT without cross-layer sharing: every layer gets its own blocks
-    ("a3_albert", "sharing_schedule"): (
-        "def sharing_schedule(num_layers, sharing):\n    return [(l, l) for l in range(num_layers)]"
-    ),
-}
-LOSES = {
-    ("a1_attention", "my_attention"): {"sdpa"},
-    ("a2_lstm_bilstm", "lstm_step"): {"lstm_step"},
-    ("a3_albert", "sharing_schedule"): {"sharing_schedule"},
-}
+        assert task.status == "graded" and task.failures, text
+        assert {f["message"] for f in task.failures} == {"not implemented yet"}, text
+    assert "not implemented yet" in text and report.cell_errors == [], text
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("key", sorted(WRONG), ids=lambda k: f"{k[0]}-{k[1]}")
-def test_wrong_solution_loses_exactly_its_tasks(key, tmp_path):
-    name, target = key
-    nb = read(name)
-    solution_cell(nb, target).source = WRONG[key]
-    path = tmp_path / f"{name}.ipynb"
-    nbformat.write(nb, path)
-    report = grade(path, cell_timeout=120)
-    assert points(report) == full_marks_except(name, LOSES[key]), format_report(report)
-    lost = next(t for t in report.tasks if t.id in LOSES[key])
-    assert lost.status == "graded" and 0 < len(lost.failures) <= lost.total
+def test_unsafe_mode_grades_without_the_sandbox_and_says_so():
+    report = grade(PUBLIC["a5_fusion"], unsafe=True)
+    assert report.score == 0 and any("UNSAFE" in n for n in report.notes)
+    assert all({f["message"] for f in t.failures} == {"not implemented yet"} for t in report.tasks)
 
 
-@pytest.mark.slow
-def test_crash_loop_and_dead_kernel_zero_only_the_tasks_they_reach(tmp_path):
-    nb = read("a1_attention")
-    cells = nb.cells
-    first_check = next(i for i, c in enumerate(cells) if "check_masked_softmax(" in c.source)
-    stub_5 = next(i for i, c in enumerate(cells) if "def my_multi_head(" in c.source)
-    cells.insert(stub_5, nbformat.v4.new_code_cell("import os\n\nos._exit(1)"))
-    cells.insert(stub_5, nbformat.v4.new_code_cell("while True:\n    pass"))
-    cells.insert(first_check + 1, nbformat.v4.new_code_cell("raise RuntimeError('boom')"))
-    path = tmp_path / "a1_attention.ipynb"
-    nbformat.write(nb, path)
-    report = grade(path, cell_timeout=5)
-    assert points(report) == full_marks_except("a1_attention", {"multi_head"}), format_report(
-        report
-    )
-    assert {t.id: t.status for t in report.tasks}["multi_head"] == "not run"
-    assert any("RuntimeError: boom" in e for e in report.cell_errors), format_report(report)
-    assert any("(while True:): interrupted after 5 s" in e for e in report.cell_errors)
-    assert any("kernel died" in n for n in report.notes)
+def test_as_root_the_sandbox_gets_process_and_memory_cgroups():
+    import os
 
-
-@pytest.mark.slow
-def test_a_loop_that_ignores_interrupts_is_stopped_and_graded(tmp_path):
-    nb = read("a1_attention")
-    after = next(
-        i for i, c in enumerate(nb.cells) if "check_scaled_dot_product_attention(" in c.source
-    )
-    nb.cells.insert(
-        after + 1,
-        nbformat.v4.new_code_cell(
-            "import time\n\nwhile True:\n    try:\n        time.sleep(0.1)\n"
-            "    except KeyboardInterrupt:\n        pass"
-        ),
-    )
-    path = tmp_path / "a1_attention.ipynb"
-    nbformat.write(nb, path)
-    report = grade(path, cell_timeout=5)
-    assert points(report) == full_marks_except(
-        "a1_attention", {"padding_mask", "causal_mask", "multi_head"}
-    ), format_report(report)
-    assert report.elapsed_s < 60
-    assert any("did not answer the interrupt" in n for n in report.notes)
-
-
-@pytest.mark.slow
-def test_forged_reports_points_and_a_slow_notebook_earn_nothing(tmp_path, student_dir):
-    nb = nbformat.read(student_dir / "a1_attention.ipynb", as_version=4)
-    nb.metadata["seqbook"]["tasks"][0]["points"] = 100  # the grader ignores the submission's copy
-    for cell in nb.cells:  # every check cell replaced by a printed PASS and a fake grader output
-        if "checks.check_" in cell.source:
-            cell.source = (
-                "from IPython.display import display\n\n"
-                "print('PASS scaled_dot_product_attention: 5/5 cases passed')\n"
-                f"display({{{grading.MIME!r}: {{'nonce': '0' * 32, 'report': {{}}}}}}, raw=True)"
-            )
-    nb.cells.append(nbformat.v4.new_code_cell("import time\n\ntime.sleep(60)"))
-    path = tmp_path / "a1_attention.ipynb"
-    nbformat.write(nb, path)
-    report = grade(path, total_timeout=8)
-    assert (report.score, report.max_score) == (0, 10)
-    # the grader's own checks still ran after the total time limit stopped the student's cells
-    assert all(t.status == "graded" and t.total > 0 for t in report.tasks)
-    assert any("total time limit" in n for n in report.notes)
+    if os.getuid() != 0:
+        pytest.skip("as a normal user the kernel applies RLIMIT_NPROC; no cgroups are made")
+    limits = sandbox.Limits(processes=17, total_memory_bytes=3 * 2**30)
+    groups = sandbox._cgroups(limits)
+    try:
+        if not groups:
+            pytest.skip("no cgroup controllers can be delegated here")
+        names = ("pids.max", "memory.limit_in_bytes", "memory.max")
+        values = {
+            n: sandbox._read(g / n).strip() for g in groups for n in names if (g / n).exists()
+        }
+        assert values.get("pids.max") == "17"
+        assert str(3 * 2**30) in (values.get("memory.limit_in_bytes"), values.get("memory.max"))
+    finally:
+        for group in groups:
+            sandbox._remove_cgroup(group)
+        assert not any(g.exists() for g in groups)

@@ -123,3 +123,10 @@ def test_make_test_runs_nbval_lax_over_every_notebook():
     makefile = (ROOT / "Makefile").read_text()
     assert "--nbval-lax" in makefile and "$(NOTEBOOKS)" in makefile
     assert "--nbval-sanitize-with tests/nbval_sanitize.cfg" in makefile
+
+
+def test_ci_tests_under_portable_kernels_after_a_native_build():
+    # issue: stored outputs must survive another CPU; CI plays one (see .ci/run)
+    run = (ROOT / ".ci" / "run").read_text()
+    assert "make book" in run
+    assert "ATEN_CPU_CAPABILITY=default SEQBOOK_THREADS=1 make test" in run

@@ -1,0 +1,5 @@
+import sys
+
+from seqbook.grading.core import main
+
+sys.exit(main())

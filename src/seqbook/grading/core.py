@@ -1,0 +1,453 @@
+"""The grader, outside the sandbox: plan a submission's run, read what came out, score it.
+
+`grade(submission)`:
+
+1. reads the notebook (size-capped) and takes its code cells as text; nothing else of it counts
+   (not its outputs, not its metadata's points, not its check cells' printed reports);
+2. plans the run: where each task's probe goes (after the cell that self-checks the task, unless
+   the task's name is defined again later; else after the last cell) and a fresh random seed for
+   the probes' inputs;
+3. runs it in a new sandbox (`seqbook.grading.sandbox`) with the `seqbook` copy of that
+   assignment (its reference modules withheld);
+4. decodes each task's answer (`seqbook.grading.wire`: exact types, no pickle, size caps) and
+   judges it here, with the reference checks of `seqbook.checks.course`. A task scores its points
+   when every case passes, else zero.
+
+The report carries capped messages only; the grade file is written here, by the grader, to a
+place the sandbox cannot see.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import importlib
+import json
+import re
+import secrets
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from seqbook.checks.course import ASSIGNMENTS, Assignment, Task
+from seqbook.grading import sandbox, wire
+from seqbook.grading.sandbox import Limits
+
+MAX_NOTEBOOK_BYTES = 20 * 2**20
+MAX_CODE_CHARS = 2 * 2**20
+MAX_MESSAGE = 300
+MAX_FAILURES = 10
+MAX_CELL_ERRORS = 20
+
+
+@dataclass
+class TaskResult:
+    id: str
+    title: str
+    points: float
+    max_points: int
+    status: str  # "graded", "error", "not run", "by hand"
+    passed: int = 0
+    total: int = 0
+    failures: list[dict[str, str]] = field(default_factory=list)
+    note: str = ""
+
+
+@dataclass
+class GradeReport:
+    assignment: str
+    submission: str
+    tasks: list[TaskResult]
+    written: list[TaskResult]
+    elapsed_s: float
+    cells_run: int
+    sandboxed: bool
+    cell_errors: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    output_tail: str = ""
+
+    @property
+    def score(self) -> float:
+        return sum(t.points for t in self.tasks)
+
+    @property
+    def max_score(self) -> int:
+        return sum(t.max_points for t in self.tasks)
+
+    def to_dict(self) -> dict[str, object]:
+        d = asdict(self)
+        d["score"], d["max_score"] = self.score, self.max_score
+        return d
+
+
+def _cap(text: object, n: int = MAX_MESSAGE) -> str:
+    text = str(text)
+    return text if len(text) <= n else text[: n - 3] + "..."
+
+
+# ----------------------------------------------------------------------------- planning
+
+_DEFINES = "(?:def {0}\\s*\\(|class {0}\\b|{0}\\s*(?::[^=]*)?=[^=])"
+
+
+def _defines(source: str, name: str) -> bool:
+    return re.search(r"^" + _DEFINES.format(re.escape(name)), source, re.M) is not None
+
+
+def _checks(source: str, task: Task) -> bool:
+    return re.search(r"check\(\s*['\"]" + re.escape(task.id) + "['\"]", source) is not None
+
+
+def positions(cells: list[str], tasks: tuple[Task, ...]) -> dict[int, list[str]]:
+    """Index of the cell after which each task is probed: the last cell that self-checks it,
+    unless its target is defined again later; otherwise the last cell."""
+    where: dict[int, list[str]] = {}
+    last = max(len(cells) - 1, 0)
+    for task in tasks:
+        calls = [i for i, c in enumerate(cells) if _checks(c, task)]
+        defs = [i for i, c in enumerate(cells) if _defines(c, task.target)]
+        at = calls[-1] if calls and (not defs or calls[-1] > defs[-1]) else last
+        where.setdefault(at, []).append(task.id)
+    return where
+
+
+def resolve_assignment(nb, path: Path, assignment: str | None) -> str:
+    """The assignment: as given, else the notebook's `seqbook` metadata, else the file name."""
+    if assignment is None:
+        meta = nb.get("metadata", {}).get("seqbook", {})
+        assignment = meta.get("assignment") if isinstance(meta, dict) else None
+    if assignment not in ASSIGNMENTS:
+        assignment = next((a for a in ASSIGNMENTS if path.stem.startswith(a)), assignment)
+    if assignment not in ASSIGNMENTS:
+        raise ValueError(
+            f"assignment must be one of {sorted(ASSIGNMENTS)}, got {_cap(assignment, 60)!r} "
+            "(pass --assignment, or keep the notebook's seqbook metadata or file name)"
+        )
+    return assignment
+
+
+_PACKAGES: dict[str, Path] = {}
+
+
+def package_for(assignment: Assignment) -> Path:
+    """The read-only `seqbook` copy for this assignment (made once per grader process)."""
+    import atexit
+    import shutil
+    import tempfile
+
+    if assignment.id not in _PACKAGES:
+        root = Path(tempfile.mkdtemp(prefix=f"seqbook-pkg-{assignment.id}-"))
+        root.chmod(0o755)
+        atexit.register(shutil.rmtree, root, True)
+        _PACKAGES[assignment.id] = sandbox.package_copy(assignment.hidden, root)
+    return _PACKAGES[assignment.id]
+
+
+# ----------------------------------------------------------------------------- reading results
+
+
+def _records(raw: bytes) -> tuple[dict[str, dict], list[dict], list[str], bool]:
+    """Answers by task (the last record per task wins), cell statuses, notes, and whether the
+    runner said it was done; junk is skipped."""
+    answers: dict[str, dict] = {}
+    done = False
+    cells: list[dict] = []
+    notes: list[str] = []
+    for line in raw.split(b"\n"):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except (ValueError, RecursionError):
+            continue
+        if not isinstance(record, dict):
+            continue
+        if isinstance(record.get("task"), str):
+            answers[record["task"]] = record
+        elif isinstance(record.get("cell"), int) and isinstance(record.get("status"), str):
+            cells.append(record)
+        elif isinstance(record.get("note"), str) and len(notes) < 5:
+            notes.append(_cap(record["note"]))
+        elif record.get("done") is True:
+            done = True
+    return answers, cells, notes, done
+
+
+def judge(assignment: Assignment, task: Task, record: dict | None, seed: int) -> TaskResult:
+    base = dict(id=task.id, title=task.title, max_points=task.points)
+    if record is None:
+        return TaskResult(points=0, status="not run", note="its probe never ran", **base)
+    if "missing" in record:
+        return TaskResult(
+            points=0, status="not run", note=f"`{task.target}` is not defined", **base
+        )
+    if "answer" not in record:
+        return TaskResult(
+            points=0, status="error", note=_cap(f"probe: {record.get('error')}"), **base
+        )
+    try:
+        answer = wire.decode(json.dumps(record["answer"]))
+        module = importlib.import_module(f"seqbook.checks.course.{assignment.module}")
+        report = module.judge(task.id, answer, seed)
+    except Exception as e:  # noqa: BLE001 - any malformed answer is the submission's problem
+        return TaskResult(points=0, status="error", note=_cap(f"unreadable answer: {e}"), **base)
+    failures = [
+        {"case": _cap(r.name, 120), "message": _cap(r.message)}
+        for r in report.results
+        if not r.passed
+    ]
+    return TaskResult(
+        points=task.points if report.ok else 0,
+        status="graded",
+        passed=report.passed,
+        total=report.total,
+        failures=failures[:MAX_FAILURES],
+        **base,
+    )
+
+
+# ----------------------------------------------------------------------------- grading
+
+
+def _zero(assignment: Assignment, path: Path, note: str, elapsed: float = 0.0) -> GradeReport:
+    tasks = [TaskResult(t.id, t.title, 0, t.points, "not run", note=note) for t in assignment.tasks]
+    return GradeReport(
+        assignment.id,
+        str(path),
+        tasks,
+        _written(assignment),
+        elapsed,
+        0,
+        sandbox.bwrap_works(),
+        notes=[note],
+    )
+
+
+def _written(assignment: Assignment) -> list[TaskResult]:
+    return [
+        TaskResult(
+            q.id,
+            q.title,
+            0,
+            q.points,
+            "by hand",
+            note="graded with the rubric of the instructor's guide",
+        )
+        for q in assignment.written
+    ]
+
+
+def grade(
+    submission: Path | str,
+    assignment: str | None = None,
+    limits: Limits | None = None,
+    unsafe: bool = False,
+    seed: int | None = None,
+) -> GradeReport:
+    """Run `submission` in its own sandbox and score every task of its assignment."""
+    import nbformat
+
+    limits = limits or Limits()
+    path = Path(submission)
+    start = time.monotonic()
+    with open(path, "rb") as f:
+        data = f.read(MAX_NOTEBOOK_BYTES + 1)
+    nb = None
+    if len(data) <= MAX_NOTEBOOK_BYTES:
+        try:
+            nb = nbformat.reads(data.decode("utf-8"), as_version=4)
+        except Exception:  # noqa: BLE001 - not a notebook: nothing to grade
+            nb = None
+    spec = ASSIGNMENTS[resolve_assignment(nb or {}, path, assignment)]
+    if nb is None:
+        return _zero(spec, path, "not a readable notebook under 20 MiB: nothing was run")
+    cells = [c.source for c in nb.cells if c.cell_type == "code" and isinstance(c.source, str)]
+    if sum(map(len, cells)) > MAX_CODE_CHARS:
+        return _zero(spec, path, "more than 2 MiB of code: nothing was run")
+    seed = secrets.randbelow(2**31) if seed is None else seed
+    plan = {
+        "cells": cells,
+        "tasks": [{"id": t.id, "target": t.target, "probe": t.probe} for t in spec.tasks],
+        "positions": {str(k): v for k, v in positions(cells, spec.tasks).items()},
+        "seed": seed,
+        "cell_timeout": limits.cell_s,
+        "blocked": list(spec.blocked),
+    }
+    result = sandbox.run(json.dumps(plan).encode(), package_for(spec), limits, unsafe)
+    answers, statuses, runner_notes, done = _records(result.records)
+    tasks = [judge(spec, t, answers.get(t.id), seed) for t in spec.tasks]
+    errors = [
+        _cap(f"code cell {s['cell'] + 1}: {s.get('error')}")
+        for s in statuses
+        if s["status"] != "ok"
+    ]
+    notes = list(result.notes) + runner_notes
+    if result.timed_out:
+        notes.append(
+            f"the submission ran past the wall-clock limit of {limits.wall_s:g} s and "
+            "was stopped; tasks not probed by then score zero"
+        )
+    elif not done:
+        notes.append(
+            f"the submission ended before the grader's last step (exit status "
+            f"{result.returncode}); tasks not probed by then score zero"
+        )
+    return GradeReport(
+        assignment=spec.id,
+        submission=str(path),
+        tasks=tasks,
+        written=_written(spec),
+        elapsed_s=round(time.monotonic() - start, 1),
+        cells_run=len({s["cell"] for s in statuses}),
+        sandboxed=result.sandboxed,
+        cell_errors=errors[:MAX_CELL_ERRORS],
+        notes=notes,
+        output_tail=result.output[-2000:],
+    )
+
+
+# ----------------------------------------------------------------------------- report
+
+
+def format_report(report: GradeReport) -> str:
+    """The per-task table a student or an instructor reads."""
+    rows = report.tasks + report.written
+    width = max([len(t.id) for t in rows] + [4])
+    lines = [
+        f"Assignment {report.assignment}: {report.submission}",
+        f"  {'task':<{width}}  {'points':>7}  {'cases':>5}  result",
+    ]
+    for t in rows:
+        cases = f"{t.passed}/{t.total}" if t.status == "graded" else "-"
+        verdict = t.status
+        if t.status == "graded":
+            verdict = "pass" if t.points == t.max_points else "FAIL"
+        points = f"{t.points:g}/{t.max_points}" if t.status != "by hand" else f"?/{t.max_points}"
+        lines.append(f"  {t.id:<{width}}  {points:>7}  {cases:>5}  {verdict}  {t.title}")
+        if t.note:
+            lines.append(f"  {'':<{width}}      {t.note}")
+        if t.failures and all(f["message"] == "not implemented yet" for f in t.failures):
+            lines.append(f"  {'':<{width}}    - not implemented yet ({len(t.failures)} cases)")
+        else:
+            lines += [f"  {'':<{width}}    - {f['case']}: {f['message']}" for f in t.failures]
+    lines.append(
+        f"  {'total':<{width}}  {report.score:g}/{report.max_score:<5}  "
+        f"auto-graded (+ {sum(q.max_points for q in report.written)} by hand)"
+    )
+    where = "in a bubblewrap sandbox" if report.sandboxed else "WITHOUT a sandbox"
+    lines.append(
+        f"  ran {report.cells_run} code cells {where} in {report.elapsed_s:.1f} s; "
+        f"{len(report.cell_errors)} stopped with an error"
+    )
+    lines += [f"    {e}" for e in report.cell_errors]
+    lines += [f"  note: {n}" for n in report.notes]
+    return "\n".join(lines)
+
+
+# ----------------------------------------------------------------------------- folders
+
+
+def grade_folder(
+    folder: Path,
+    out_dir: Path,
+    limits: Limits | None = None,
+    unsafe: bool = False,
+    assignment: str | None = None,
+) -> list[GradeReport]:
+    """Grade every `*.ipynb` in `folder`, one sandbox each; write `<name>.json`, `<name>.txt`
+    and `grades.csv` to `out_dir`."""
+    folder, out_dir = Path(folder), Path(out_dir)
+    if out_dir.resolve() == folder.resolve():
+        raise ValueError(f"out_dir must differ from the submissions folder, got {out_dir}")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    reports = []
+    for path in sorted(folder.glob("*.ipynb")):
+        report = grade(path, assignment, limits=limits, unsafe=unsafe)
+        (out_dir / f"{path.stem}.json").write_text(json.dumps(report.to_dict(), indent=2))
+        (out_dir / f"{path.stem}.txt").write_text(format_report(report) + "\n")
+        reports.append(report)
+    with open(out_dir / "grades.csv", "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["submission", "assignment", "score", "max_score", "seconds"])
+        for r in reports:
+            writer.writerow(
+                [Path(r.submission).name, r.assignment, r.score, r.max_score, r.elapsed_s]
+            )
+    return reports
+
+
+# ----------------------------------------------------------------------------- command line
+
+
+def main(argv: list[str] | None = None) -> int:
+    from seqbook.grading.build import INSTRUCTOR_DIR, PUBLIC_DIR, publish, student_build
+
+    parser = argparse.ArgumentParser(
+        prog="python -m seqbook.grading", description="The course kit of the seqbook book."
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    s = sub.add_parser("student", help="write assignments without their solutions")
+    s.add_argument("out_dir", type=Path)
+    s.add_argument(
+        "notebooks",
+        type=Path,
+        nargs="*",
+        help=f"default: {INSTRUCTOR_DIR.relative_to(INSTRUCTOR_DIR.parents[1])}/*.ipynb",
+    )
+    sub.add_parser("publish", help=f"rewrite {PUBLIC_DIR.name}/ from the instructor's copies")
+    for name in ("grade", "grade-folder"):
+        g = sub.add_parser(name, help=f"{name.replace('-', ' ')} (each submission sandboxed)")
+        if name == "grade":
+            g.add_argument("submission", type=Path)
+            g.add_argument("--json", type=Path, help="also write the report as JSON here")
+        else:
+            g.add_argument("folder", type=Path)
+            g.add_argument("out_dir", type=Path)
+        g.add_argument("--assignment", choices=sorted(ASSIGNMENTS), help="default: from the file")
+        g.add_argument("--wall", type=float, default=Limits.wall_s, help="seconds in all")
+        g.add_argument("--cell", type=float, default=Limits.cell_s, help="seconds per cell")
+        g.add_argument(
+            "--unsafe-no-sandbox",
+            action="store_true",
+            help="grade without bubblewrap (only for code you trust)",
+        )
+    args = parser.parse_args(argv)
+
+    if args.command == "student":
+        notebooks = args.notebooks or sorted(INSTRUCTOR_DIR.glob("*.ipynb"))
+        if not notebooks:
+            parser.error("no notebooks given and none found in the instructor's folder")
+        try:
+            for path in student_build(notebooks, args.out_dir):
+                print(f"wrote {path}")
+        except ValueError as e:
+            parser.error(str(e))
+        return 0
+    if args.command == "publish":
+        for path in publish():
+            print(f"wrote {path}")
+        return 0
+    limits = Limits(wall_s=args.wall, cell_s=args.cell)
+    try:
+        if args.command == "grade-folder":
+            reports = grade_folder(
+                args.folder, args.out_dir, limits, args.unsafe_no_sandbox, args.assignment
+            )
+            for r in reports:
+                print(format_report(r), end="\n\n")
+            return 0
+        if not args.submission.is_file():
+            parser.error(f"submission must be an existing .ipynb file, got {args.submission}")
+        report = grade(args.submission, args.assignment, limits, args.unsafe_no_sandbox)
+    except (ValueError, RuntimeError) as e:
+        parser.error(str(e))
+    print(format_report(report))
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(report.to_dict(), indent=2) + "\n", encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
