@@ -11,14 +11,18 @@ Three things make a full training run affordable on two CPU cores:
 - the reviews are tokenised once and cached (`tokenized_split`), keyed by the split's fingerprint
   and the tokenizer's version.
 
-The same code runs the learning curve (accuracy against the number of labelled reviews, beside
-TF-IDF + logistic regression) and the pooling / depth comparison over several seeds, which is
-too slow for the chapter and is produced by a command instead::
+The same code runs the measurements that are too slow for the chapter and are committed as
+results files under `data/` instead (each with its provenance: command, git commit, hardware,
+CPU capability, seconds), for example::
 
-    python -m seqbook.bilstm_train compare --out data/bilstm_comparison.json
-    python -m seqbook.bilstm_train curve --out data/learning_curve.json
+    python -m seqbook.bilstm_train compare --train-reviews 2000 --epochs 3 --configs max:1,mean:1
+    python -m seqbook.bilstm_train truncation --train-reviews 2000 --epochs 3
+    python -m seqbook.bilstm_train curve --sizes 250,500,1000 --seeds 0
+    python -m seqbook.bilstm_train tfidf --sizes 2000,4000,all
+    ATEN_CPU_CAPABILITY=default python -m seqbook.bilstm_train runs --seeds 0
+    python -m seqbook.bilstm_train merge --parts a.json b.json --out data/...
 
-Each writes a JSON file with its provenance (command, git commit, hardware, seconds).
+Every option of `BiLSTMSettings` is also a command-line option (`--hidden-size`, `--pooling`, ...).
 """
 
 from __future__ import annotations
