@@ -56,3 +56,10 @@ def test_saved_bytes_counts_what_autograd_keeps():
     w = torch.nn.Parameter(torch.randn(7))
     assert saved_bytes(lambda t: t * w, x) == 10 * 7 * 4 + 7 * 4  # both factors
     assert saved_bytes(lambda t: t * w, x, exclude=[w]) == 10 * 7 * 4  # activations only
+
+
+def test_saved_bytes_passes_integer_inputs_through():
+    table = torch.nn.Embedding(11, 3)
+    ids = torch.tensor([[1, 2, 3]])
+    saved = saved_bytes(lambda i: table(i).exp(), ids, exclude=table.parameters())
+    assert saved == 3 * 3 * 4 + 3 * 8  # exp keeps its float32 result, the lookup its int64 ids

@@ -70,8 +70,8 @@ def time_interleaved(
 def saved_bytes(fn: Callable[..., object], *inputs: Tensor, exclude: Iterable[Tensor] = ()) -> int:
     """Bytes of the distinct tensors autograd saves for the backward pass of `fn(*inputs)` (the
     activations that training must keep), leaving out any that share storage with `exclude`
-    (pass the model's parameters to count activations only). The inputs are detached and made
-    to require gradients."""
+    (pass the model's parameters to count activations only). Floating-point inputs are detached
+    and made to require gradients; others (token ids) are passed as they are."""
     skip = {t.untyped_storage().data_ptr() for t in exclude}
     seen: set[tuple[int, torch.dtype, int]] = set()
     total = 0
@@ -86,5 +86,5 @@ def saved_bytes(fn: Callable[..., object], *inputs: Tensor, exclude: Iterable[Te
         return t
 
     with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
-        fn(*[t.detach().requires_grad_() for t in inputs])
+        fn(*[t.detach().requires_grad_() if t.is_floating_point() else t for t in inputs])
     return total
