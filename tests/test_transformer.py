@@ -105,3 +105,20 @@ def test_layer_rejects_bad_inputs():
         layer(torch.zeros(2, 7, 32), torch.ones(2, 5))
     with pytest.raises(TypeError, match="layer must be transformers' AlbertLayer"):
         AlbertLayer.from_hf(torch.nn.Linear(2, 2))
+
+
+def test_encoder_layer_check_passes_the_layer_and_fails_a_wrong_answer():
+    from seqbook.checks.albert import check_encoder_layer
+
+    assert check_encoder_layer(lambda layer, h, mask: layer(h, mask)).ok
+    # forgetting the mask: the padded cases must fail
+    report = check_encoder_layer(lambda layer, h, mask: layer(h))
+    assert not report.ok and report.passed == 1
+
+    # pre-LN instead of post-LN is a different function
+    def pre_ln(layer, h, mask):
+        a, f = layer.attention, layer.feed_forward
+        x = a.LayerNorm(h)
+        return h + a.dense(x) + f.ffn_output(f.activation(f.ffn(x)))
+
+    assert not check_encoder_layer(pre_ln).ok
