@@ -49,8 +49,11 @@ def test_layer_matches_transformers_albert_layer(implementation, activation, pad
     with torch.no_grad():
         want = hf(hidden, hf_mask)
         got = ours(hidden, mask)
-    # every position, padded queries included: both attend from them to the real keys only
-    torch.testing.assert_close(got, want, atol=1e-6, rtol=0)
+    # every position, padded queries included: both attend from them to the real keys only.
+    # Eager attention does the same operations in the same order; torch's fused kernel sums in
+    # another order (float32 rounding, up to ~1e-6 measured across CPU kernels)
+    atol = 1e-6 if implementation == "eager" else 2e-6
+    torch.testing.assert_close(got, want, atol=atol, rtol=0)
 
 
 def test_layer_is_one_step_of_the_encoder():
