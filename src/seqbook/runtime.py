@@ -177,7 +177,7 @@ def environment_stamp() -> str:
     if device.type == "cuda":
         device_name = f"cuda ({torch.cuda.get_device_name(0)})"
     else:
-        device_name = device.type
+        device_name = f"{device.type} ({torch.backends.cpu.get_cpu_capability()} kernels)"
     return (
         f"seqbook {_version()} | python {platform.python_version()} | torch {torch.__version__}"
         f" | transformers {transformers.__version__} | device {device_name}"

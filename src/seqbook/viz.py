@@ -139,20 +139,19 @@ def confusion_matrix_plot(y_true, y_pred, class_names: Sequence[str], title: str
     )
 
 
-def glue(name: str, value: object, fmt: str = "") -> str:
+def glue(name: str, value: object, fmt: str = "") -> None:
     """Store `value`, formatted with `fmt`, under `name` for the prose: a Markdown cell writes
-    ``{glue:text}`name` `` and the built book shows the number this run measured. Returns the
-    text. Outside a Jupyter Book build (myst-nb not installed, e.g. on Colab) nothing is stored.
-    """
+    ``{glue:text}`name` `` and the built book shows the number this run measured. Nothing is
+    displayed. Outside a Jupyter Book build (myst-nb not installed, e.g. on Colab) nothing is
+    stored either."""
     if not isinstance(name, str) or not name.replace("_", "").isalnum() or not name.islower():
         raise ValueError(f"name must be a lowercase identifier like 'ch5_test_acc', got {name!r}")
     text = format(value, fmt)
     try:
         from myst_nb import glue as myst_glue
     except ImportError:
-        return text
+        return
     myst_glue(name, text, display=False)
-    return text
 
 
 def glue_runtime() -> str:
@@ -163,4 +162,6 @@ def glue_runtime() -> str:
     device = get_device()
     n = torch.get_num_threads()
     where = f"{n} CPU thread{'s' if n != 1 else ''}" if device.type == "cpu" else device.type
-    return glue("runtime", f"{elapsed_seconds():.0f} s on {where}")
+    text = f"{elapsed_seconds():.0f} s on {where}"
+    glue("runtime", text)
+    return text
