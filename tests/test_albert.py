@@ -292,3 +292,97 @@ def test_encoder_matches_transformers_on_cuda():
         want = hf(ids, attention_mask=mask, token_type_ids=types).last_hidden_state
         got = ours(ids, mask, types)
     torch.testing.assert_close(got[mask.bool()], want[mask.bool()], atol=1e-4, rtol=1e-3)
+
+
+# ------------------------------------------------------------------ BERT as a special case
+
+
+def tiny_bert(seed: int = 0, **overrides):
+    from transformers import BertConfig, BertModel
+
+    values = dict(
+        vocab_size=97,
+        hidden_size=16,
+        num_hidden_layers=3,
+        num_attention_heads=4,
+        intermediate_size=40,
+        max_position_embeddings=32,
+    )
+    torch.manual_seed(seed)
+    return BertModel(BertConfig(**(values | overrides))).eval()
+
+
+@pytest.mark.parametrize("hidden_act", ["gelu", "gelu_new", "relu"])
+def test_from_bert_matches_a_random_bert_with_padding(hidden_act):
+    bert = tiny_bert(hidden_act=hidden_act)
+    ours = AlbertEncoder.from_bert(bert).eval()
+    assert ours.sharing == "none" and ours.config.hidden_act == hidden_act
+    ids, mask, types = padded_batch(ours.config)
+    with torch.no_grad():
+        want = bert(input_ids=ids, attention_mask=mask, token_type_ids=types)
+        got = ours(ids, mask, types)
+    real = mask.bool()
+    torch.testing.assert_close(got[real], want.last_hidden_state[real], atol=1e-5, rtol=0)
+    torch.testing.assert_close(ours.pool(got), want.pooler_output, atol=1e-5, rtol=0)
+
+
+def test_bert_is_albert_with_e_equal_h_no_sharing_and_no_projection():
+    bert = tiny_bert()
+    ours = AlbertEncoder.from_bert(bert)
+    c = ours.config
+    assert c.embedding_size == c.hidden_size and isinstance(
+        ours.embedding_hidden_mapping_in, torch.nn.Identity
+    )
+    real = sum(p.numel() for p in bert.parameters())
+    assert count_parameters(c, "none", projection=False).total == real
+    assert count_parameters_meta(c, "none", projection=False) == real
+    assert sum(p.numel() for p in ours.parameters()) == real
+    # ALBERT's E -> H projection is all that the default (projection=True) adds
+    H = c.hidden_size
+    assert count_parameters(c, "none").total - real == H * H + H
+
+
+def test_from_bert_encoder_exports_to_albert_model():
+    bert = tiny_bert(seed=1)
+    ours = AlbertEncoder.from_bert(bert).eval()
+    ids, mask, types = padded_batch(ours.config)
+    with torch.no_grad():
+        want = bert(input_ids=ids, attention_mask=mask, token_type_ids=types).last_hidden_state
+        got = ours.to_hf()(ids, attention_mask=mask, token_type_ids=types).last_hidden_state
+    torch.testing.assert_close(got[mask.bool()], want[mask.bool()], atol=1e-5, rtol=0)
+
+
+def test_from_bert_holds_the_offline_minilm_encoder_exactly():
+    from seqbook.data import bert_encoder_path
+    from seqbook.models import load_encoder
+
+    bert = load_encoder(bert_encoder_path()).eval()
+    ours = AlbertEncoder.from_bert(bert).eval()
+    assert (ours.config.hidden_size, ours.config.num_hidden_layers) == (384, 6)
+    assert ours.config.hidden_act == "gelu"  # BERT's exact GELU, not ALBERT's gelu_new
+    g = torch.Generator().manual_seed(0)
+    ids = torch.randint(1000, 30000, (3, 24), generator=g)
+    ids[:, 0] = 101  # [CLS]
+    mask = torch.ones_like(ids)
+    mask[1, 15:], mask[2, 6:] = 0, 0
+    ids[mask == 0] = 0
+    with torch.no_grad():
+        want = bert(input_ids=ids, attention_mask=mask)
+        got = ours(ids, mask)
+    real = mask.bool()
+    assert (got - want.last_hidden_state)[real].abs().max().item() < 1e-5
+    assert (ours.pool(got) - want.pooler_output).abs().max().item() < 1e-5
+    assert count_parameters(ours.config, "none", projection=False).total == sum(
+        p.numel() for p in bert.parameters()
+    )
+
+
+def test_from_bert_and_projection_reject_bad_arguments():
+    with pytest.raises(TypeError, match="model must be a transformers.BertModel"):
+        AlbertEncoder.from_bert(AlbertModel(tiny_config()))
+    with pytest.raises(ValueError, match="needs embedding_size == hidden_size, got E=12 and H=16"):
+        AlbertEncoder(tiny_config(), projection=False)
+    with pytest.raises(ValueError, match="needs embedding_size == hidden_size"):
+        count_parameters(tiny_config(), projection=False)
+    with pytest.raises(ValueError, match="only absolute position embeddings"):
+        AlbertEncoder.from_bert(tiny_bert(position_embedding_type="relative_key"))

@@ -4,8 +4,12 @@ The encoder is the one of `transformers.AlbertModel`, written out on `seqbook.at
 
     e_t = LayerNorm(E_word[x_t] + E_pos[t] + E_type[s_t])       (E wide, eq. eq-albert-embedding)
     h^0_t = W_proj e_t + b_proj                                 (E -> H, eq. eq-albert-factorised)
-    a^l = LayerNorm(h^{l-1} + MultiHead(h^{l-1}))              (post-LayerNorm, as in ALBERT)
-    h^l = LayerNorm(a^l + W_2 act(W_1 a^l + b_1) + b_2)
+    a^l = LayerNorm(h^{l-1} + MultiHead(h^{l-1}))        (post-LN, eq. eq-albert-attention-block)
+    h^l = LayerNorm(a^l + W_2 act(W_1 a^l + b_1) + b_2)   (eq. eq-albert-ffn-block)
+
+One layer (attention block, then feed-forward block) is `AlbertLayer`, equal to transformers'
+`AlbertLayer`. With `projection=False` (needs E == H) the E -> H mapping is the identity, which
+makes a BERT encoder the special case E = H, `sharing="none"` (`AlbertEncoder.from_bert`).
 
 Cross-layer sharing (eq. eq-albert-sharing, W_i = W_j) is a *schedule*: layer `l` uses attention
 block `schedule[l][0]` and feed-forward block `schedule[l][1]`. `sharing="all"` gives every layer
@@ -31,7 +35,9 @@ __all__ = [
     "ACTIVATIONS",
     "SHARING_MODES",
     "AlbertEncoder",
+    "AlbertLayer",
     "ParameterCount",
+    "albert_config_from_bert",
     "count_parameters",
     "count_parameters_meta",
     "embedding_parameters",
@@ -43,7 +49,8 @@ SHARING_MODES = ("all", "attention", "ffn", "none")
 
 
 def _gelu_new(x: Tensor) -> Tensor:
-    """The tanh approximation of GELU that ALBERT uses (`gelu_new` in transformers)."""
+    """The tanh approximation of GELU that ALBERT uses (`gelu_new` in transformers), eq.
+    (eq-albert-gelu)."""
     return 0.5 * x * (1.0 + torch.tanh(math.sqrt(2.0 / math.pi) * (x + 0.044715 * x.pow(3))))
 
 
@@ -119,6 +126,49 @@ def sharing_schedule(config: object, sharing: str = "all") -> list[tuple[int, in
     return schedule
 
 
+def _check_projection(config, projection: bool) -> None:
+    if not isinstance(projection, bool):
+        raise TypeError(f"projection must be a bool, got {type(projection).__name__}")
+    if not projection and config.embedding_size != config.hidden_size:
+        raise ValueError(
+            "projection=False (identity E -> H mapping) needs embedding_size == hidden_size, got "
+            f"E={config.embedding_size} and H={config.hidden_size}"
+        )
+
+
+def albert_config_from_bert(bert_config) -> object:
+    """The `transformers.AlbertConfig` of a BERT encoder: E = H, one group per layer (no
+    sharing), BERT's activation (`hidden_act`, exact `gelu` for BERT), sizes and epsilon."""
+    from transformers import AlbertConfig, BertConfig
+
+    if not isinstance(bert_config, BertConfig):
+        raise TypeError(
+            f"bert_config must be a transformers.BertConfig, got {type(bert_config).__name__}"
+        )
+    kind = getattr(bert_config, "position_embedding_type", "absolute")
+    if kind != "absolute":
+        raise ValueError(f"only absolute position embeddings can be copied, got {kind!r}")
+    c = bert_config
+    return AlbertConfig(
+        vocab_size=c.vocab_size,
+        embedding_size=c.hidden_size,
+        hidden_size=c.hidden_size,
+        num_hidden_layers=c.num_hidden_layers,
+        num_hidden_groups=c.num_hidden_layers,
+        inner_group_num=1,
+        num_attention_heads=c.num_attention_heads,
+        intermediate_size=c.intermediate_size,
+        hidden_act=c.hidden_act,
+        hidden_dropout_prob=c.hidden_dropout_prob,
+        attention_probs_dropout_prob=c.attention_probs_dropout_prob,
+        max_position_embeddings=c.max_position_embeddings,
+        type_vocab_size=c.type_vocab_size,
+        initializer_range=c.initializer_range,
+        layer_norm_eps=c.layer_norm_eps,
+        pad_token_id=c.pad_token_id,
+    )
+
+
 # ----------------------------------------------------------------------------- modules
 
 
@@ -147,7 +197,8 @@ class AlbertEmbeddings(nn.Module):
 
 
 class AlbertSelfAttention(nn.Module):
-    """Multi-head self-attention with a residual connection and post-LayerNorm."""
+    """Multi-head self-attention with a residual connection and post-LayerNorm, eq.
+    (eq-albert-attention-block): a = LayerNorm(h + Dropout(MultiHead(h)))."""
 
     def __init__(self, config) -> None:
         super().__init__()
@@ -177,7 +228,8 @@ class AlbertSelfAttention(nn.Module):
 
 
 class AlbertFeedForward(nn.Module):
-    """Position-wise feed-forward network with a residual connection and post-LayerNorm."""
+    """Position-wise feed-forward network with a residual connection and post-LayerNorm, eq.
+    (eq-albert-ffn-block): LayerNorm(a + Dropout(W_2 act(W_1 a + b_1) + b_2))."""
 
     def __init__(self, config) -> None:
         super().__init__()
@@ -193,23 +245,88 @@ class AlbertFeedForward(nn.Module):
         return self.full_layer_layer_norm(a + self.dropout(f))
 
 
+def _extended_mask(attention_mask: Tensor | None, shape: tuple[int, int]) -> Tensor | None:
+    """Hugging Face's `attention_mask` (B, T), 1/True = real token, as the (B, 1, 1, T) bool
+    mask of `seqbook.attention` (True = may attend), broadcast over heads and queries."""
+    if attention_mask is None:
+        return None
+    if tuple(attention_mask.shape) != shape:
+        raise ValueError(
+            f"attention_mask must have shape (B, T) = {shape}, got {tuple(attention_mask.shape)}"
+        )
+    return attention_mask.bool()[:, None, None, :]
+
+
+class AlbertLayer(nn.Module):
+    """One Transformer encoder layer as BERT and ALBERT place it (post-LN), eq.
+    (eq-albert-layer): the attention block, eq. (eq-albert-attention-block), then the
+    feed-forward block, eq. (eq-albert-ffn-block). Equal to transformers' `AlbertLayer`.
+
+    `forward(hidden, attention_mask=None)`: hidden `(B, T, H)`; `attention_mask` `(B, T)` with
+    1/True = real token (Hugging Face's convention). Returns `(B, T, H)`.
+    """
+
+    def __init__(self, config) -> None:
+        super().__init__()
+        _check_config(config, "all")
+        self.attention = AlbertSelfAttention(config)
+        self.feed_forward = AlbertFeedForward(config)
+
+    def forward(self, hidden: Tensor, attention_mask: Tensor | None = None) -> Tensor:
+        if not isinstance(hidden, Tensor) or hidden.dim() != 3:
+            raise ValueError(
+                "hidden must be a (B, T, H) tensor, got "
+                f"{tuple(hidden.shape) if isinstance(hidden, Tensor) else type(hidden).__name__}"
+            )
+        H = self.attention.query.in_features
+        if hidden.shape[-1] != H:
+            raise ValueError(f"hidden must have width H={H}, got shape {tuple(hidden.shape)}")
+        mask = _extended_mask(attention_mask, tuple(hidden.shape[:2]))
+        return self.feed_forward(self.attention(hidden, mask))
+
+    @classmethod
+    def from_hf(cls, layer) -> AlbertLayer:
+        """A copy of a `transformers.models.albert.modeling_albert.AlbertLayer`."""
+        from transformers.models.albert.modeling_albert import AlbertLayer as HFAlbertLayer
+
+        if not isinstance(layer, HFAlbertLayer):
+            raise TypeError(f"layer must be transformers' AlbertLayer, got {type(layer).__name__}")
+        new = cls(layer.config)
+        state = {}
+        for k, v in layer.state_dict().items():
+            if k.startswith("attention."):
+                state[k] = v
+            else:
+                state[f"feed_forward.{k}"] = v
+        new.load_state_dict(state, strict=True)
+        weight = layer.ffn.weight
+        return new.to(device=weight.device, dtype=weight.dtype)
+
+
 class AlbertEncoder(nn.Module):
     """ALBERT's encoder, eqs. (eq-albert-factorised) and (eq-albert-sharing).
 
     `forward(input_ids, attention_mask=None, token_type_ids=None)` returns the last hidden states
     `(B, T, H)`; `attention_mask` is Hugging Face's: 1/True = real token, 0/False = padding.
     `pool(hidden)` is the `[CLS]` pooler, tanh(W h_0 + b), when `pooler=True`.
+    `projection=False` (only with E == H) replaces the E -> H mapping by the identity: BERT's
+    embeddings, which have no such mapping.
     """
 
-    def __init__(self, config, sharing: str = "all", pooler: bool = True) -> None:
+    def __init__(
+        self, config, sharing: str = "all", pooler: bool = True, projection: bool = True
+    ) -> None:
         super().__init__()
         self.schedule = sharing_schedule(config, sharing)
+        _check_projection(config, projection)
         self.config = copy.deepcopy(config)
         self.sharing = sharing
         n_attention = 1 + max(a for a, _ in self.schedule)
         n_ffn = 1 + max(f for _, f in self.schedule)
         self.embeddings = AlbertEmbeddings(config)
-        self.embedding_hidden_mapping_in = nn.Linear(config.embedding_size, config.hidden_size)
+        self.embedding_hidden_mapping_in = (
+            nn.Linear(config.embedding_size, config.hidden_size) if projection else nn.Identity()
+        )
         self.attention_blocks = nn.ModuleList(
             AlbertSelfAttention(config) for _ in range(n_attention)
         )
@@ -242,16 +359,7 @@ class AlbertEncoder(nn.Module):
     ) -> Tensor:
         """Last hidden states `(B, T, H)`."""
         self._check_inputs(input_ids, attention_mask, token_type_ids)
-        if token_type_ids is None:
-            token_type_ids = torch.zeros_like(input_ids)
-        mask = None
-        if attention_mask is not None:
-            mask = attention_mask.bool()[:, None, None, :]  # (B, 1, 1, T): True = may attend
-        e = self.embeddings(input_ids, token_type_ids)  # (B, T, E)
-        h = self.embedding_hidden_mapping_in(e)  # (B, T, H)
-        for a, f in self.schedule:
-            h = self.ffn_blocks[f](self.attention_blocks[a](h, mask))
-        return h
+        return self.hidden_states(input_ids, attention_mask, token_type_ids)[-1]
 
     def hidden_states(
         self,
@@ -263,10 +371,11 @@ class AlbertEncoder(nn.Module):
         self._check_inputs(input_ids, attention_mask, token_type_ids)
         if token_type_ids is None:
             token_type_ids = torch.zeros_like(input_ids)
-        mask = None if attention_mask is None else attention_mask.bool()[:, None, None, :]
-        h = self.embedding_hidden_mapping_in(self.embeddings(input_ids, token_type_ids))
+        mask = _extended_mask(attention_mask, tuple(input_ids.shape))  # (B, 1, 1, T) or None
+        e = self.embeddings(input_ids, token_type_ids)  # (B, T, E)
+        h = self.embedding_hidden_mapping_in(e)  # (B, T, H)
         states = [h]
-        for a, f in self.schedule:
+        for a, f in self.schedule:  # one AlbertLayer, eq. (eq-albert-layer), per entry
             h = self.ffn_blocks[f](self.attention_blocks[a](h, mask))
             states.append(h)
         return states
@@ -328,6 +437,20 @@ class AlbertEncoder(nn.Module):
         weight = model.embeddings.word_embeddings.weight
         return new.to(device=weight.device, dtype=weight.dtype)
 
+    @classmethod
+    def from_bert(cls, model) -> AlbertEncoder:
+        """A copy of a `transformers.BertModel`: BERT is this encoder with E = H,
+        `sharing="none"` and no E -> H projection (`projection=False`); same hidden states."""
+        from transformers import BertModel
+
+        if not isinstance(model, BertModel):
+            raise TypeError(f"model must be a transformers.BertModel, got {type(model).__name__}")
+        config = albert_config_from_bert(model.config)
+        new = cls(config, sharing="none", pooler=model.pooler is not None, projection=False)
+        new.load_state_dict(_bert_to_seqbook(model.state_dict()), strict=True)
+        weight = model.embeddings.word_embeddings.weight
+        return new.to(device=weight.device, dtype=weight.dtype)
+
     def hf_config(self):
         """The `transformers.AlbertConfig` that expresses this encoder's sharing."""
         config = copy.deepcopy(self.config)
@@ -345,7 +468,12 @@ class AlbertEncoder(nn.Module):
         from transformers import AlbertModel
 
         model = AlbertModel(self.hf_config(), add_pooling_layer=self.pooler is not None)
-        model.load_state_dict(_seqbook_to_hf(self.state_dict(), self), strict=True)
+        state = _seqbook_to_hf(self.state_dict(), self)
+        if isinstance(self.embedding_hidden_mapping_in, nn.Identity):  # BERT: no projection
+            mapping = model.encoder.embedding_hidden_mapping_in
+            state["encoder.embedding_hidden_mapping_in.weight"] = torch.eye(mapping.in_features)
+            state["encoder.embedding_hidden_mapping_in.bias"] = torch.zeros(mapping.out_features)
+        model.load_state_dict(state, strict=True)
         weight = self.embeddings.word_embeddings.weight
         return model.to(device=weight.device, dtype=weight.dtype).eval()
 
@@ -406,6 +534,30 @@ def _seqbook_to_hf(ours: dict[str, Tensor], encoder: AlbertEncoder) -> dict[str,
     return out
 
 
+_BERT_NAMES = {  # BertLayer's names -> ours, within layer i
+    "attention.self.query.": "attention_blocks.{i}.query.",
+    "attention.self.key.": "attention_blocks.{i}.key.",
+    "attention.self.value.": "attention_blocks.{i}.value.",
+    "attention.output.dense.": "attention_blocks.{i}.dense.",
+    "attention.output.LayerNorm.": "attention_blocks.{i}.LayerNorm.",
+    "intermediate.dense.": "ffn_blocks.{i}.ffn.",
+    "output.dense.": "ffn_blocks.{i}.ffn_output.",
+    "output.LayerNorm.": "ffn_blocks.{i}.full_layer_layer_norm.",
+}
+
+
+def _bert_to_seqbook(bert: dict[str, Tensor]) -> dict[str, Tensor]:
+    out = {k: v for k, v in bert.items() if k.startswith("embeddings.") and "_ids" not in k}
+    out |= {k.replace("pooler.dense.", "pooler."): v for k, v in bert.items() if "pooler." in k}
+    for k, v in bert.items():
+        if not k.startswith("encoder.layer."):
+            continue
+        i, rest = k[len("encoder.layer.") :].split(".", 1)
+        prefix = next(p for p in _BERT_NAMES if rest.startswith(p))
+        out[_BERT_NAMES[prefix].format(i=i) + rest[len(prefix) :]] = v
+    return out
+
+
 # ----------------------------------------------------------------------------- parameter counts
 
 
@@ -435,9 +587,14 @@ def embedding_parameters(V: int, E: int, H: int) -> int:
     return V * E + E * H
 
 
-def count_parameters(config, sharing: str = "all", pooler: bool = True) -> ParameterCount:
-    """Closed-form parameter count for any configuration, without building a single weight."""
+def count_parameters(
+    config, sharing: str = "all", pooler: bool = True, projection: bool = True
+) -> ParameterCount:
+    """Closed-form parameter count for any configuration, without building a single weight.
+
+    `projection=False` (E == H only) counts no E -> H mapping, as in BERT."""
     schedule = sharing_schedule(config, sharing)
+    _check_projection(config, projection)
     V, E, H, I = (
         config.vocab_size,
         config.embedding_size,
@@ -451,17 +608,19 @@ def count_parameters(config, sharing: str = "all", pooler: bool = True) -> Param
     ffn_block = (H * I + I) + (I * H + H) + 2 * H  # W_1, W_2 with biases; LayerNorm
     return ParameterCount(
         embeddings=embeddings,
-        projection=E * H + H,
+        projection=(E * H + H) if projection else 0,
         attention=n_attention * attention_block,
         ffn=n_ffn * ffn_block,
         pooler=(H * H + H) if pooler else 0,
     )
 
 
-def count_parameters_meta(config, sharing: str = "all", pooler: bool = True) -> int:
+def count_parameters_meta(
+    config, sharing: str = "all", pooler: bool = True, projection: bool = True
+) -> int:
     """Parameter count by building the encoder on the meta device (shapes only, no memory)."""
     with torch.device("meta"):
-        encoder = AlbertEncoder(config, sharing=sharing, pooler=pooler)
+        encoder = AlbertEncoder(config, sharing=sharing, pooler=pooler, projection=projection)
     return sum(p.numel() for p in encoder.parameters())
 
 

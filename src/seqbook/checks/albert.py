@@ -13,6 +13,7 @@ from seqbook.checks import CheckReport, assert_close, run_cases
 __all__ = [
     "check_embedding_parameters",
     "check_encoder_forward",
+    "check_encoder_layer",
     "check_layer_distances",
     "check_mask_tokens",
     "check_parameter_count",
@@ -277,5 +278,42 @@ def check_encoder_forward(fn: Callable[..., torch.Tensor]) -> CheckReport:
             ("sharing='none'", case(2, "none", [5, 2], False)),
             ("sharing='attention'", case(3, "attention", [4, 4, 1], False)),
             ("gradient of the shared W^Q", case(4, "all", [5, 3], True)),
+        ],
+    )
+
+
+def check_encoder_layer(fn: Callable[..., torch.Tensor]) -> CheckReport:
+    """`fn(layer, hidden, attention_mask)` must return the output (B, T, H) of a
+    `seqbook.albert.AlbertLayer`, eq. (eq-albert-layer), computed from its weights (the attention
+    block, eq. (eq-albert-attention-block), then the feed-forward block, eq.
+    (eq-albert-ffn-block)); `attention_mask` is (B, T), 1 = real token, or None. Compared with
+    `layer(hidden, attention_mask)` in float64."""
+    from seqbook.albert import AlbertLayer
+
+    def case(seed: int, lengths: list[int] | None, act: str) -> Callable[[], None]:
+        def run() -> None:
+            torch.manual_seed(seed)
+            config = _config(seed, hidden_act=act)
+            layer = AlbertLayer(config).double().eval()
+            B, T = (2, 5) if lengths is None else (len(lengths), max(lengths))
+            g = torch.Generator().manual_seed(seed)
+            hidden = torch.randn(B, T, config.hidden_size, generator=g, dtype=torch.float64)
+            mask = None
+            if lengths is not None:
+                mask = (torch.arange(T) < torch.tensor(lengths)[:, None]).long()
+            with torch.no_grad():
+                want = layer(hidden, mask)
+                got = fn(layer, hidden.clone(), None if mask is None else mask.clone())
+            where = f"activation {act!r}, " + ("no mask" if mask is None else f"lengths {lengths}")
+            assert_close(got, want, f"layer output (B, T, H), {where}", atol=1e-9, rtol=1e-6)
+
+        return run
+
+    return run_cases(
+        "encoder_layer",
+        [
+            ("no mask, gelu_new", case(0, None, "gelu_new")),
+            ("padded batch, gelu_new", case(1, [6, 2, 4], "gelu_new")),
+            ("padded batch, exact gelu", case(2, [3, 5], "gelu")),
         ],
     )
