@@ -6,7 +6,7 @@
 - `sentence_order_pairs` / `next_sentence_pairs`: the SOP task of ALBERT and, for contrast, BERT's
   NSP. Label 0 = "in order" (SOP) / "is the next segment" (NSP), 1 = "swapped" / "random", the
   convention of transformers' `sentence_order_label` and `next_sentence_label`.
-- `AlbertForPretraining`: `seqbook.albert.AlbertEncoder` + the MLM head (decoding through the
+- `AlbertPretrainingModel`: `seqbook.albert.AlbertEncoder` + the MLM head (decoding through the
   tied E-dimensional embedding) + the SOP head; `to_hf()` gives `transformers.AlbertForPreTraining`.
 - `sop_loss`, eq. (eq-pretrain-sop-loss); `pretrain` (resumable) and `load_or_pretrain`.
 """
@@ -29,7 +29,7 @@ from seqbook.albert import ACTIVATIONS, AlbertEncoder
 
 __all__ = [
     "SPECIAL_TOKENS",
-    "AlbertForPretraining",
+    "AlbertPretrainingModel",
     "MLMHead",
     "PretrainHistory",
     "PretrainResult",
@@ -155,6 +155,7 @@ def mask_tokens(
     special_token_ids: Sequence[int],
     mlm_probability: float = 0.15,
     generator: torch.Generator | None = None,
+    word_starts: Tensor | None = None,
 ) -> tuple[Tensor, Tensor]:
     """Masked-LM corruption, eq. (eq-pretrain-mlm): returns `(corrupted_ids, labels)`.
 
@@ -162,6 +163,10 @@ def mask_tokens(
     probability `mlm_probability`. A selected token becomes `[MASK]` with probability 0.8, a
     random non-special token with 0.1, and stays unchanged with 0.1; its label is the original
     id. Every other label is -100, which the loss ignores.
+
+    Whole-word masking: with `word_starts` (bool, `input_ids`' shape, True at the first piece of
+    each word, e.g. pieces starting with "▁"), the draws are made per word, so a word's pieces
+    are selected, and replaced the same way, together.
     """
     if not isinstance(input_ids, Tensor) or input_ids.dtype != torch.long:
         raise TypeError(
@@ -182,9 +187,17 @@ def mask_tokens(
             f"[{int(input_ids.min())}, {int(input_ids.max())}]"
         )
     device = input_ids.device
+    if word_starts is not None:
+        if not isinstance(word_starts, Tensor) or word_starts.shape != input_ids.shape:
+            raise ValueError(
+                f"word_starts must be a bool tensor of input_ids' shape {tuple(input_ids.shape)}, "
+                f"got {getattr(word_starts, 'shape', type(word_starts).__name__)}"
+            )
+        word_index = (word_starts.long().cumsum(-1) - 1).clamp_min(0).to(device)  # word of a piece
 
     def uniform() -> Tensor:
-        return torch.rand(input_ids.shape, generator=generator).to(device)
+        u = torch.rand(input_ids.shape, generator=generator).to(device)
+        return u if word_starts is None else u.gather(-1, word_index)  # one draw per word
 
     candidate = ~torch.isin(input_ids, specials.to(device))  # (B, T): may be masked
     selected = candidate & (uniform() < mlm_probability)
@@ -329,7 +342,7 @@ def sop_loss(logits: Tensor, labels: Tensor, reduction: str = "mean") -> Tensor:
     return per_pair.sum() if reduction == "sum" else per_pair.mean()
 
 
-class AlbertForPretraining(nn.Module):
+class AlbertPretrainingModel(nn.Module):
     """An `AlbertEncoder` (with pooler) and the MLM and SOP heads; `to_hf()` exports it."""
 
     def __init__(self, config, sharing: str = "all") -> None:
@@ -358,7 +371,7 @@ class AlbertForPretraining(nn.Module):
         return self.predictions(hidden, self.encoder.embeddings.word_embeddings.weight)
 
     @classmethod
-    def from_hf(cls, model) -> AlbertForPretraining:
+    def from_hf(cls, model) -> AlbertPretrainingModel:
         """A copy of a `transformers.AlbertForPreTraining`."""
         from transformers import AlbertForPreTraining
 
@@ -441,7 +454,7 @@ def _collate(
     }
 
 
-def _losses(model: AlbertForPretraining, batch: dict[str, Tensor]) -> dict[str, Tensor]:
+def _losses(model: AlbertPretrainingModel, batch: dict[str, Tensor]) -> dict[str, Tensor]:
     """MLM + SOP (or NSP) loss and the counts behind both accuracies, for one batch."""
     hidden = model.encoder(batch["input_ids"], batch["attention_mask"], batch["token_type_ids"])
     selected = batch["mlm_labels"] != IGNORE_INDEX  # (B, T)
@@ -477,7 +490,7 @@ class PretrainHistory:
 
 
 def pretrain(
-    model: AlbertForPretraining,
+    model: AlbertPretrainingModel,
     tokenizer,
     pairs: Sequence[SegmentPair],
     *,
@@ -606,7 +619,7 @@ def pretrain(
 
 @torch.no_grad()
 def evaluate_pretraining(
-    model: AlbertForPretraining,
+    model: AlbertPretrainingModel,
     tokenizer,
     pairs: Sequence[SegmentPair],
     *,
@@ -657,7 +670,7 @@ def split_documents(
 
 @dataclass
 class PretrainResult:
-    model: AlbertForPretraining
+    model: AlbertPretrainingModel
     tokenizer: object
     history: dict[str, object]
     loaded: bool  # True: read from `directory`; False: trained now and saved there
@@ -718,7 +731,9 @@ def load_or_pretrain(
             hf = AlbertForPreTraining.from_pretrained(directory)
             tokenizer = AutoTokenizer.from_pretrained(directory)
         history = json.loads((directory / HISTORY_FILE).read_text())
-        return PretrainResult(AlbertForPretraining.from_hf(hf), tokenizer, history, True, directory)
+        return PretrainResult(
+            AlbertPretrainingModel.from_hf(hf), tokenizer, history, True, directory
+        )
 
     if documents is None:
         from seqbook.data import load_pretraining_corpus
@@ -739,7 +754,7 @@ def load_or_pretrain(
         tokenizer.save_pretrained(directory)
     config = albert_config(P, len(tokenizer), tokenizer)
     torch.manual_seed(seed)
-    model = AlbertForPretraining(config)
+    model = AlbertPretrainingModel(config)
     build = sentence_order_pairs if task == "sop" else next_sentence_pairs
     max_len = max_len if max_len is not None else P.max_len
     history = pretrain(
