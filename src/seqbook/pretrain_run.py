@@ -159,7 +159,7 @@ PRESETS: dict[str, PretrainSettings] = {
     ),
     # the shipped model (data/tiny-albert-imdb): about an hour of one thread
     "long": PretrainSettings(
-        phases=(Phase(9_000, 64, 32), Phase(1_500, 16, 128)),
+        phases=(Phase(7_000, 64, 32), Phase(1_200, 16, 128)),
         warmup_steps=500,
         eval_every=250,
         eval_blocks=256,
@@ -684,6 +684,112 @@ def run_pretraining(
     _atomic_write_text(out / RUN_FILE, json.dumps(record, indent=1))
     ckpt.unlink(missing_ok=True)
     return record
+
+
+# ----------------------------------------------------------------------------- loading
+
+
+@dataclass
+class PretrainedRun:
+    """A finished run: the model (float32, eval mode), its tokenizer, history rows and record."""
+
+    model: AlbertPretrainingModel
+    tokenizer: object
+    history: list[dict]
+    record: dict
+    directory: Path
+    loaded: bool  # True: read from `directory`; False: trained now
+
+
+def load_pretrained(directory: str | Path):
+    """(AlbertPretrainingModel in float32 and eval mode, tokenizer) from a saved run folder."""
+    from transformers import AlbertForPreTraining, AutoTokenizer
+
+    from seqbook.hf import quiet_transformers
+
+    directory = Path(directory)
+    if not (directory / "config.json").is_file():
+        raise ValueError(f"{directory} holds no saved model (no config.json)")
+    with quiet_transformers():
+        hf = AlbertForPreTraining.from_pretrained(directory, dtype=torch.float32)
+        tokenizer = AutoTokenizer.from_pretrained(directory)
+    return AlbertPretrainingModel.from_hf(hf).eval(), tokenizer
+
+
+def load_or_pretrain(
+    settings: PretrainSettings | str = "fast",
+    directory: str | Path | None = None,
+    progress: bool = True,
+) -> PretrainedRun:
+    """The run of `settings` (a `PretrainSettings` or a preset name) from `directory`, or
+    pretrained there now (resuming an interrupted run).
+
+    `directory` defaults to `cache_dir()/pretrain/tiny-albert-<settings.key()>`: a changed recipe
+    gets a new folder and recomputes, and the book's model never lands in a folder named after a
+    hub model. A folder holding a run of other settings raises (see `run_pretraining`).
+    """
+    if isinstance(settings, str):
+        if settings not in PRESETS:
+            raise ValueError(f"settings must be a PretrainSettings or one of {sorted(PRESETS)}")
+        settings = PRESETS[settings]
+    if not isinstance(settings, PretrainSettings):
+        raise TypeError(f"settings must be a PretrainSettings, got {type(settings).__name__}")
+    if directory is None:
+        from seqbook.data import cache_dir
+
+        directory = cache_dir() / "pretrain" / f"tiny-albert-{settings.key()}"
+    directory = Path(directory)
+    loaded = (directory / RUN_FILE).is_file()
+    record = run_pretraining(settings, directory, progress=progress)
+    model, tokenizer = load_pretrained(directory)
+    history = json.loads((directory / HISTORY_FILE).read_text())
+    return PretrainedRun(model, tokenizer, history, record, directory, loaded)
+
+
+# ----------------------------------------------------------------------------- the model card
+
+CARD_EVAL = {"blocks": 512, "block_len": 128, "seed": 2024}  # the card's fixed held-out subset
+
+
+def card_measurement(directory: str | Path, blocks: int | None = None) -> dict:
+    """Held-out MLM ([MASK]-only) and SOP accuracy of a saved run on the card's fixed, seeded
+    subset of test-split blocks (`CARD_EVAL`), deterministic on one machine; with the floors
+    and, for SOP, a 95 % Wilson interval."""
+    directory = Path(directory)
+    model, tokenizer = load_pretrained(directory)
+    record = json.loads((directory / RUN_FILE).read_text())
+    floor_id = tokenizer.convert_tokens_to_ids(record["floor_piece"])
+    test = build_stream(tokenizer, corpus_documents("test"))
+    n = blocks if blocks is not None else CARD_EVAL["blocks"]
+    held = HeldOut.build(
+        test, tokenizer, [CARD_EVAL["block_len"]], n, floor_id, seed=CARD_EVAL["seed"]
+    )
+    metrics = evaluate_blocks(
+        model, held.batches[CARD_EVAL["block_len"]], floor_id, tokenizer.mask_token_id
+    )
+    lo, hi = wilson_interval(round(metrics["sop_accuracy"] * n), n)
+    return metrics | {"sop_interval": [lo, hi]}
+
+
+def wilson_interval(successes: int, n: int, z: float = 1.96) -> tuple[float, float]:
+    """The Wilson score interval of a binomial proportion (95 % for z = 1.96)."""
+    if n < 1 or not 0 <= successes <= n:
+        raise ValueError(f"need 0 <= successes <= n and n >= 1, got {successes} and {n}")
+    p = successes / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * ((p * (1 - p) / n + z * z / (4 * n * n)) ** 0.5) / (1 + z * z / n)
+    return centre - half, centre + half
+
+
+def file_digests(directory: str | Path) -> dict[str, str]:
+    """sha256 of every shipped file of a model folder (the budgets sub-folders included)."""
+    directory = Path(directory)
+    out = {}
+    for f in sorted(directory.rglob("*")):
+        if f.is_file() and f.name not in ("README.md", ".gitignore", CHECKPOINT_FILE):
+            if not f.name.endswith(".tmp"):
+                out[str(f.relative_to(directory))] = hashlib.sha256(f.read_bytes()).hexdigest()
+    return out
 
 
 def hardware() -> dict:
