@@ -157,10 +157,11 @@ PRESETS: dict[str, PretrainSettings] = {
         eval_every=100,
         eval_blocks=256,
     ),
-    # the shipped model (data/tiny-albert-imdb): about an hour of one thread
+    # the shipped model (data/tiny-albert-imdb): about 20 CPU-minutes of one thread, which took
+    # about an hour of wall-clock on the 2-core machine it was built on, shared with other jobs
     "long": PretrainSettings(
-        phases=(Phase(7_000, 64, 32), Phase(1_200, 16, 128)),
-        warmup_steps=500,
+        phases=(Phase(4_500, 64, 32), Phase(700, 16, 128)),
+        warmup_steps=400,
         eval_every=250,
         eval_blocks=256,
     ),
@@ -439,14 +440,19 @@ def _atomic_write_text(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
-def prepare(settings: PretrainSettings, out: Path):
-    """The tokenizer (trained once, saved in `out`) and the train / held-out token streams."""
+def prepare(settings: PretrainSettings, out: Path, documents=None):
+    """The tokenizer (trained once, saved in `out`) and the train / held-out token streams.
+
+    `documents` = (train_docs, heldout_docs), lists of lists of sentences, replaces the IMDB
+    training / test reviews (for tests and other corpora)."""
     from transformers import AutoTokenizer
 
     from seqbook.hf import quiet_transformers
 
     out.mkdir(parents=True, exist_ok=True)
-    train_docs = corpus_documents("train", settings.train_docs)
+    if documents is None:
+        documents = (corpus_documents("train", settings.train_docs), corpus_documents("test"))
+    train_docs, heldout_docs = documents
     if (out / "tokenizer.json").is_file():
         with quiet_transformers():
             tokenizer = AutoTokenizer.from_pretrained(out)
@@ -460,7 +466,7 @@ def prepare(settings: PretrainSettings, out: Path):
         )
         tokenizer.save_pretrained(out)
     train = build_stream(tokenizer, train_docs)
-    test = build_stream(tokenizer, corpus_documents("test"))
+    test = build_stream(tokenizer, heldout_docs)
     return tokenizer, train, test
 
 
@@ -525,6 +531,7 @@ def run_pretraining(
     stop_after_seconds: float | None = None,
     progress: bool = True,
     log=None,
+    documents=None,
 ) -> dict:
     """Pretrain (or resume) the run `settings` in folder `out`; returns the run record.
 
@@ -534,6 +541,7 @@ def run_pretraining(
     (step 0 and the `snapshots` fractions) and, at the end, the final model (fp16 weights) and
     `run.json`. A run whose settings differ from the folder's raises instead of mixing.
     `stop_after_seconds` pauses the run (with a checkpoint) after that much time in this call.
+    `documents` replaces the corpus (see `prepare`).
     """
     from tqdm.auto import tqdm
 
@@ -554,7 +562,7 @@ def run_pretraining(
     if (out / RUN_FILE).is_file():
         return json.loads((out / RUN_FILE).read_text())
 
-    tokenizer, train, test = prepare(settings, out)
+    tokenizer, train, test = prepare(settings, out, documents)
     counts = np.bincount(train.ids, minlength=len(tokenizer))
     floor_id = int(counts.argmax())
     lens = [p.block_len for p in settings.phases]
@@ -720,6 +728,7 @@ def load_or_pretrain(
     settings: PretrainSettings | str = "fast",
     directory: str | Path | None = None,
     progress: bool = True,
+    documents=None,
 ) -> PretrainedRun:
     """The run of `settings` (a `PretrainSettings` or a preset name) from `directory`, or
     pretrained there now (resuming an interrupted run).
@@ -740,7 +749,7 @@ def load_or_pretrain(
         directory = cache_dir() / "pretrain" / f"tiny-albert-{settings.key()}"
     directory = Path(directory)
     loaded = (directory / RUN_FILE).is_file()
-    record = run_pretraining(settings, directory, progress=progress)
+    record = run_pretraining(settings, directory, progress=progress, documents=documents)
     model, tokenizer = load_pretrained(directory)
     history = json.loads((directory / HISTORY_FILE).read_text())
     return PretrainedRun(model, tokenizer, history, record, directory, loaded)
