@@ -1,0 +1,258 @@
+"""What pretraining buys downstream: the budget curve and the multi-seed comparison of chapter 8.
+
+Both exceed a chapter's time budget, so a command computes them once and writes a results file
+with its provenance (command, commit, hardware, seconds); the chapters read the file, and a
+test validates it. Every row is one fine-tuning run of the fixed recipe `RECIPE`
+(`seqbook.finetune.FinetuneSettings`), identified by its settings key (recipe + encoder
+weights): a rerun skips rows already present, so the command can be resumed.
+
+    python -m seqbook.pretrain_study budget --model data/tiny-albert-imdb \\
+        --out data/results/pretraining_budget.json
+    python -m seqbook.pretrain_study seeds --model data/tiny-albert-imdb \\
+        --out data/results/albert_bilstm_seeds.json --seeds 0 1 2
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from seqbook.finetune import FinetuneSettings, finetune
+
+# The fixed fine-tuning recipe of the budget curve and the seeds table (see chapter 8).
+RECIPE = {
+    "eval_subset": 1000,
+    "max_len": 128,
+    "truncation": "head_tail",
+    "batch_size": 32,
+    "epochs": 4,
+    "encoder_lr": 5e-4,
+    "head_lr": 2e-3,
+}
+
+VARIANTS = {
+    "fine-tuned, pretrained": {},
+    "fine-tuned, random init": {"random_init": True},
+    "frozen, pretrained": {"freeze_encoder": True},
+    "frozen, random init": {"freeze_encoder": True, "random_init": True},
+}
+MINILM_ROW = "frozen MiniLM-L6 (BERT pretrained at scale)"
+
+
+def git_commit() -> str:
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            capture_output=True,
+            text=True,
+            check=True,
+            cwd=Path(__file__).resolve().parent,
+        )
+        return out.stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def read_results(path: str | Path) -> dict:
+    """A results file: {"provenance": {...}, "rows": [...]}; an empty one if it is missing."""
+    path = Path(path)
+    if not path.is_file():
+        return {"provenance": {}, "rows": []}
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as err:
+        raise ValueError(f"{path} is not valid JSON (half-written?): delete it and rerun") from err
+
+
+def _write(path: Path, results: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(results, indent=1))
+    os.replace(tmp, path)
+
+
+def run_row(settings: FinetuneSettings, extra: dict, results: dict, path: Path, log) -> dict:
+    """Fine-tune `settings` unless the file already holds its key; append and save the row."""
+    key = settings.key()
+    for row in results["rows"]:
+        if row["key"] == key:
+            return row
+    t0 = time.perf_counter()
+    out = finetune(settings, progress=False)
+    best = out["history"].epochs[out["history"].best_epoch]
+    row = {
+        **extra,
+        "key": key,
+        "labels": settings.train_subset,
+        "seed": settings.seed,
+        "test_accuracy": out["test"]["accuracy"],
+        "test_f1": out["test"]["f1"],
+        "valid_accuracy": best.get("valid_accuracy"),
+        "best_epoch": out["history"].best_epoch + 1,
+        "seconds": round(time.perf_counter() - t0, 1),
+        "settings": out["settings"],
+    }
+    results["rows"].append(row)
+    results["provenance"]["seconds"] = round(
+        sum(r["seconds"] for r in results["rows"]) + results["provenance"].get("extra_seconds", 0),
+        1,
+    )
+    _write(path, results)
+    if log is not None:
+        log(row)
+    return row
+
+
+def _provenance(results: dict, argv: Sequence[str]) -> None:
+    from seqbook.pretrain_run import hardware
+
+    results["provenance"] |= {
+        "command": "python -m seqbook.pretrain_study " + " ".join(argv),
+        "commit": git_commit(),
+        "hardware": hardware(),
+        "recipe": RECIPE,
+        "note": "2-core CPU shared with other jobs; seconds are upper bounds",
+    }
+
+
+def budget_points(model: Path) -> list[tuple[int, Path]]:
+    """(step, folder) of every snapshot under `model/budgets` and of the final model."""
+    points = []
+    for d in sorted((model / "budgets").glob("step-*")):
+        points.append((int(d.name.split("-")[1]), d))
+    record = json.loads((model / "run.json").read_text()) if (model / "run.json").is_file() else {}
+    if record:
+        points.append((record["steps"], model))
+    return points
+
+
+def pretraining_metrics(folder: Path, blocks: int = 256) -> dict:
+    """Held-out MLM ([MASK]-only) and SOP accuracy of one snapshot at block lengths 32 and 128."""
+    from seqbook.pretrain_run import (
+        HeldOut,
+        build_stream,
+        corpus_documents,
+        evaluate_blocks,
+        load_pretrained,
+    )
+
+    model, tokenizer = load_pretrained(folder)
+    stream = build_stream(tokenizer, corpus_documents("test"))
+    floor_id = tokenizer.convert_tokens_to_ids("▁the")
+    held = HeldOut.build(stream, tokenizer, [32, 128], blocks, floor_id, seed=2024)
+    out = {}
+    for T, batch in held.batches.items():
+        m = evaluate_blocks(model, batch, floor_id, tokenizer.mask_token_id)
+        out |= {f"mlm_accuracy@{T}": m["mlm_accuracy"], f"sop_accuracy@{T}": m["sop_accuracy"]}
+    return out
+
+
+def budget_curve(model: Path, out: Path, labels: Sequence[int], seed: int, argv, log=None):
+    """Fine-tune every snapshot of the run in `model` at each label count (seed `seed`)."""
+    from seqbook.pretrain_run import PretrainSettings
+
+    results = read_results(out)
+    _provenance(results, argv)
+    settings = json.loads((model / "settings.json").read_text())
+    settings.pop("key", None)
+    run = PretrainSettings.from_dict(settings)
+    steps_tokens = {folder: (step, run.tokens_at(step)) for step, folder in budget_points(model)}
+    for folder, (step, tokens) in steps_tokens.items():
+        pre = None
+        for n in labels:
+            s = FinetuneSettings(str(folder), train_subset=n, seed=seed, **RECIPE)
+            if pre is None and not any(r["key"] == s.key() for r in results["rows"]):
+                pre = pretraining_metrics(folder)
+            extra = {"budget_step": step, "tokens": tokens, "variant": "fine-tuned"}
+            row = run_row(s, extra | (pre or {}), results, out, log)
+            if pre is None and "mlm_accuracy@128" in row:
+                pre = {k: row[k] for k in row if k.startswith(("mlm_accuracy@", "sop_accuracy@"))}
+    return results
+
+
+def seeds_table(model: Path, out: Path, seeds: Sequence[int], labels: int, argv, log=None):
+    """The chapter 8 comparison: each variant of `VARIANTS` and the frozen MiniLM row, per seed."""
+    from seqbook.data import bert_encoder_path
+
+    results = read_results(out)
+    _provenance(results, argv)
+    for seed in seeds:
+        for name, change in VARIANTS.items():
+            s = FinetuneSettings(str(model), train_subset=labels, seed=seed, **(RECIPE | change))
+            run_row(s, {"variant": name}, results, out, log)
+        s = FinetuneSettings(
+            str(bert_encoder_path()),
+            train_subset=labels,
+            seed=seed,
+            **(RECIPE | {"freeze_encoder": True}),
+        )
+        run_row(s, {"variant": MINILM_ROW}, results, out, log)
+    return results
+
+
+def summarise(results: dict, by: Sequence[str] = ("variant",)) -> list[dict]:
+    """Mean, sample standard deviation, min and max of test accuracy per group of rows."""
+    groups: dict[tuple, list[float]] = {}
+    for r in results["rows"]:
+        groups.setdefault(tuple(r.get(k) for k in by), []).append(r["test_accuracy"])
+    out = []
+    for key, accs in groups.items():
+        a = np.array(accs)
+        out.append(
+            dict(zip(by, key, strict=True))
+            | {
+                "n": len(a),
+                "mean": float(a.mean()),
+                "std": float(a.std(ddof=1)) if len(a) > 1 else float("nan"),
+                "min": float(a.min()),
+                "max": float(a.max()),
+            }
+        )
+    return out
+
+
+def main(argv: Sequence[str] | None = None) -> dict:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = argparse.ArgumentParser(prog="python -m seqbook.pretrain_study")
+    parser.add_argument("what", choices=["budget", "seeds"])
+    parser.add_argument("--model", default="data/tiny-albert-imdb")
+    parser.add_argument("--out", required=True)
+    parser.add_argument("--labels", type=int, nargs="+", default=None)
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    args = parser.parse_args(argv)
+
+    def log(row: dict) -> None:
+        print(  # noqa: T201
+            f"{row.get('variant')} step={row.get('budget_step')} labels={row['labels']} "
+            f"seed={row['seed']}: test {row['test_accuracy']:.4f} ({row['seconds']:.0f} s)",
+            flush=True,
+        )
+
+    model, out = Path(args.model), Path(args.out)
+    if args.what == "budget":
+        return budget_curve(model, out, args.labels or [500, 2000], args.seeds[0], argv, log)
+    return seeds_table(model, out, args.seeds, (args.labels or [2000])[0], argv, log)
+
+
+if __name__ == "__main__":
+    main()
+
+
+__all__ = [
+    "MINILM_ROW",
+    "RECIPE",
+    "VARIANTS",
+    "budget_curve",
+    "budget_points",
+    "read_results",
+    "seeds_table",
+    "summarise",
+]
