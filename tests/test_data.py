@@ -125,10 +125,48 @@ def test_empty_text_is_a_clear_error():
         data.ReviewDataset(["a", "  "], [0, 1], vocab, max_len=5)
 
 
-def test_labels_must_be_binary_and_match_texts():
+@pytest.mark.parametrize(
+    "labels, match",
+    [
+        ([2], r"labels\[0\] must lie in \[0, 2\), got 2"),
+        ([7], r"labels\[0\] must lie in \[0, 2\), got 7"),
+        ([0.7], r"labels\[0\] must be an integer class id, got 0.7"),  # once silently 0
+        ([True], r"labels\[0\] must be an integer class id, got True"),
+        (["1"], r"labels\[0\] must be an integer class id, got '1'"),
+    ],
+)
+def test_labels_must_be_integer_class_ids(labels, match):
     vocab = data.Vocab.build([["a", "a"]])
-    with pytest.raises(ValueError, match="labels must be 0 or 1"):
-        data.ReviewDataset(["a"], [2], vocab, max_len=5)
+    with pytest.raises(ValueError, match=match):
+        data.ReviewDataset(["a"], labels, vocab, max_len=5)
+
+
+def test_integral_labels_of_any_integer_type_are_accepted():
+    vocab = data.Vocab.build([["a", "a"]])
+    ds = data.ReviewDataset(["a", "a", "a"], torch.tensor([0, 1, 1]), vocab, max_len=5)
+    assert ds.labels == [0, 1, 1]
+    assert data.ReviewDataset(["a"], [1.0], vocab, max_len=5).labels == [1]
+
+
+def test_vocab_build_rejects_strings_instead_of_token_lists():
+    # a list of texts used to be read as lists of characters, giving a vocabulary of letters
+    with pytest.raises(TypeError, match=r"token_lists\[0\] must be a list of tokens, got a str"):
+        data.Vocab.build(["a great film", "a dull film"])
+    with pytest.raises(TypeError, match="token_lists must be a list of token lists, got a str"):
+        data.Vocab.build("a great film")
+
+
+def test_caches_are_keyed_by_what_produced_them(monkeypatch):
+    key = data._split_key()
+    monkeypatch.setattr(data, "SPLIT_SEED", data.SPLIT_SEED + 1)
+    assert data._split_key() != key
+    monkeypatch.setattr(data, "SPLIT_SEED", data.SPLIT_SEED - 1)
+    monkeypatch.setattr(data, "DATA_VERSION", data.DATA_VERSION + 1)
+    assert data._split_key() != key
+
+
+def test_texts_and_labels_must_match():
+    vocab = data.Vocab.build([["a", "a"]])
     with pytest.raises(ValueError, match="equal length"):
         data.ReviewDataset(["a", "a"], [1], vocab, max_len=5)
 

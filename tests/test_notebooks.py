@@ -41,6 +41,38 @@ def test_notebook_opens_with_runtime_and_environment_stamp(path):
     assert source(code[0]).startswith("# Colab set-up:"), "run `python scripts/colab_cell.py`"
     assert "environment_stamp()" in source(code[1])
     assert "seed_everything(" in source(code[1])
+    assert "configure_threads(" in source(code[1]), "threads are chosen by configure_threads()"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_no_notebook_hard_codes_the_thread_count(path):
+    for c in cells(path):
+        if c["cell_type"] == "code":
+            assert "set_num_threads" not in source(c), "use seqbook.runtime.configure_threads"
+
+
+STRAY = [
+    re.compile(r"Loading weights"),  # transformers' loading report / progress bar
+    re.compile(r"Some weights of .* were not (used|initialized)"),
+    re.compile(r"^\d+$"),  # a bare number echoed by a set-up call
+]
+
+
+def output_text(output):
+    if output["output_type"] == "stream":
+        return "".join(output["text"])
+    return "".join(output.get("data", {}).get("text/plain", ""))
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_no_stray_outputs_are_stored(path):
+    for i, c in enumerate(cells(path)):
+        if c["cell_type"] != "code":
+            continue
+        for o in c["outputs"]:
+            text = output_text(o).strip()
+            for pattern in STRAY:
+                assert not pattern.search(text), f"cell {i} stores a stray output: {text[:80]!r}"
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)

@@ -15,20 +15,55 @@ def tmp_cache(tmp_path, monkeypatch):
     return tmp_path
 
 
-def test_record_result_replaces_the_same_key_and_keeps_profiles_apart(tmp_cache, monkeypatch):
-    results.record_result("ch1", "tfidf", {"test_accuracy": 0.8})
-    results.record_result("ch1", "tfidf", {"test_accuracy": 0.9})
+def test_record_results_replaces_a_chapters_rows_and_keeps_profiles_apart(tmp_cache, monkeypatch):
+    results.record_results("ch5", {"bilstm-w2v": {"test_accuracy": 0.8}, "bilstm": {"a": 0.1}})
+    results.record_results("ch1", {"tfidf": {"test_accuracy": 0.9}})
+    results.record_results("ch5", {"bilstm-glove": {"test_accuracy": 0.85}})
     monkeypatch.setenv("SEQBOOK_PROFILE", "full")
-    results.record_result("ch1", "tfidf", {"test_accuracy": 0.7})
+    results.record_results("ch1", {"tfidf": {"test_accuracy": 0.7}})
     monkeypatch.setenv("SEQBOOK_PROFILE", "fast")
     table = results.load_results()
-    assert table["test_accuracy"].tolist() == [0.9]
-    assert len(results.load_results(all_profiles=True)) == 2
+    # the rerun of ch5 dropped both of its old rows; ch1 kept its row
+    assert sorted(zip(table["chapter"], table["model"], strict=True)) == [
+        ("ch1", "tfidf"),
+        ("ch5", "bilstm-glove"),
+    ]
+    assert len(results.load_results(all_profiles=True)) == 3
 
 
-def test_record_result_rejects_non_numbers(tmp_cache):
-    with pytest.raises(TypeError, match="metrics must be numbers"):
-        results.record_result("ch1", "x", {"acc": "high"})
+@pytest.mark.parametrize(
+    "rows, error, match",
+    [
+        ({"x": {"acc": "high"}}, TypeError, "must be finite numbers"),
+        ({"x": {"acc": float("nan")}}, TypeError, "must be finite numbers"),
+        ({"x": {"acc": True}}, TypeError, "must be finite numbers"),
+        ({"x": {}}, ValueError, "non-empty dict"),
+        ({}, ValueError, "rows must be a non-empty dict"),
+    ],
+)
+def test_record_results_rejects_bad_rows(tmp_cache, rows, error, match):
+    with pytest.raises(error, match=match):
+        results.record_results("ch1", rows)
+
+
+def test_a_truncated_results_file_names_the_file_to_delete(tmp_cache):
+    results.results_path().write_text('[{"profile": "fast", "chap')
+    with pytest.raises(ValueError, match=r"results.json is not valid JSON.*delete it"):
+        results.load_results()
+
+
+def test_check_band_passes_inside_and_names_the_value_outside():
+    assert results.check_band("test accuracy", 0.86, (0.84, 0.89)) == (
+        "test accuracy in [0.84, 0.89]: yes"
+    )
+    with pytest.raises(
+        results.OutOfBand, match=r"test accuracy = 0.5 lies outside .*\[0.84, 0.89\]"
+    ):
+        results.check_band("test accuracy", 0.5, (0.84, 0.89))
+    with pytest.raises(ValueError, match="low < high"):
+        results.check_band("x", 0.5, (0.9, 0.1))
+    with pytest.raises(TypeError, match="must be a number"):
+        results.check_band("x", "0.5", (0.1, 0.9))
 
 
 def test_heatmap_checks_label_counts():
@@ -65,3 +100,25 @@ def test_plot_history_draws_train_and_valid_curves():
 def test_confusion_matrix_counts():
     ax = viz.confusion_matrix_plot([0, 0, 1, 1, 1], [0, 1, 1, 1, 0], ["neg", "pos"])
     assert ax.images[0].get_array().tolist() == [[1, 1], [1, 2]]
+
+
+def test_glue_stores_the_formatted_text_for_myst_nb(monkeypatch):
+    import myst_nb
+
+    stored = {}
+    monkeypatch.setattr(myst_nb, "glue", lambda name, value, display: stored.update({name: value}))
+    assert viz.glue("ch1_acc", 0.87654, ".3f") is None  # nothing for a cell to echo
+    viz.glue("ch1_count", 19998, ",")
+    assert stored == {"ch1_acc": "0.877", "ch1_count": "19,998"}
+    with pytest.raises(ValueError, match="lowercase identifier"):
+        viz.glue("Ch1 acc", 0.5)
+
+
+def test_glue_runtime_names_seconds_and_threads(monkeypatch):
+    import myst_nb
+
+    stored = {}
+    monkeypatch.setattr(myst_nb, "glue", lambda name, value, display: stored.update({name: value}))
+    text = viz.glue_runtime()
+    assert stored == {"runtime": text}
+    assert text.endswith(("CPU thread", "CPU threads", "cuda", "mps")) and " s on " in text

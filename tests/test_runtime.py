@@ -13,7 +13,7 @@ def draws():
 
 
 def test_seed_everything_reproduces_python_numpy_and_torch_draws():
-    runtime.seed_everything(7)
+    assert runtime.seed_everything(7) is None  # nothing for a notebook cell to echo
     first = draws()
     runtime.seed_everything(7)
     assert draws() == first
@@ -65,3 +65,35 @@ def test_environment_stamp_names_versions_device_and_profile():
 @pytest.mark.cuda
 def test_get_device_prefers_cuda():
     assert runtime.get_device().type == "cuda"
+
+
+def test_configure_threads_follows_the_work_and_the_environment(monkeypatch):
+    monkeypatch.delenv(runtime.THREADS_ENV, raising=False)
+    assert runtime.configure_threads(work="stepwise") == 1 == torch.get_num_threads()
+    expected = min(runtime.available_cpus(), runtime.MAX_THREADS)
+    assert runtime.configure_threads() == expected == torch.get_num_threads()
+    assert runtime.configure_threads(3) == 3 == torch.get_num_threads()
+    monkeypatch.setenv(runtime.THREADS_ENV, "2")
+    assert runtime.configure_threads(work="stepwise") == 2
+
+
+@pytest.mark.parametrize(
+    "kwargs, env, match",
+    [
+        ({"n": 0}, None, "n must be a positive int"),
+        ({"work": "gpu"}, None, "work must be 'batched' or 'stepwise'"),
+        ({}, "two", r"\$SEQBOOK_THREADS must be a positive integer, got 'two'"),
+        ({}, "0", r"\$SEQBOOK_THREADS must be a positive integer"),
+    ],
+)
+def test_configure_threads_rejects_bad_counts(monkeypatch, kwargs, env, match):
+    monkeypatch.delenv(runtime.THREADS_ENV, raising=False)
+    if env is not None:
+        monkeypatch.setenv(runtime.THREADS_ENV, env)
+    with pytest.raises(ValueError, match=match):
+        runtime.configure_threads(**kwargs)
+
+
+def test_environment_stamp_names_the_thread_count():
+    torch.set_num_threads(1)
+    assert "threads 1 " in runtime.environment_stamp()

@@ -1,3 +1,5 @@
+import dataclasses
+
 import pytest
 import torch
 from torch import nn
@@ -191,3 +193,113 @@ def test_fit_rejects_an_unknown_schedule():
     model = torch.nn.Linear(2, 2)
     with pytest.raises(ValueError, match="schedule must be 'constant' or 'linear'"):
         train.fit(model, [], epochs=1, lr=0.1, schedule="cosine", monitor="train_loss")
+
+
+@pytest.mark.parametrize("precision", ["bf16", "no"])
+def test_fit_with_an_explicit_precision_validates_and_evaluates(precision):
+    # explicit precisions used to fail at the first validation pass ("AcceleratorState has
+    # already been initialized"): evaluate asked for a second, "auto" accelerator
+    h, model, valid = fit_toy(epochs=2, mixed_precision=precision)
+    assert train.accelerator().mixed_precision == precision
+    assert "valid_accuracy" in h.epochs[-1]
+    best = h.epochs[h.best_epoch - 1]["valid_accuracy"]  # fit restores the best epoch's weights
+    assert train.evaluate(model, valid)["accuracy"] == pytest.approx(best)
+    fit_toy(epochs=1, mixed_precision="auto")  # switching back works too
+    assert train.accelerator().mixed_precision == "no" or torch.cuda.is_available()
+
+
+def test_resume_after_an_interruption_equals_an_uninterrupted_run(tmp_path):
+    items = toy_batches()
+    options = {"epochs": 4, "lr": 0.05, "monitor": "train_loss", "progress": False}
+
+    def run(checkpoint=None, resume=False, epochs=4):
+        seed_everything(0)
+        model = BagOfEmbeddings()
+        data = loader(items)  # a fresh, identically seeded shuffle per run
+        h = train.fit(
+            model,
+            data,
+            **{**options, "epochs": epochs},
+            checkpoint_path=checkpoint,
+            resume=resume,
+            schedule="linear",
+        )
+        return h, model
+
+    full_history, full_model = run()
+    path = tmp_path / "ckpt.pt"
+    calls = {"n": 0}
+
+    def dies_in_epoch_3(model, batch):  # 4 batches an epoch: call 9 opens epoch 3
+        calls["n"] += 1
+        if calls["n"] == 9:
+            raise KeyboardInterrupt
+        return train.default_forward(model, batch)
+
+    seed_everything(0)
+    model = BagOfEmbeddings()
+    with pytest.raises(KeyboardInterrupt):
+        train.fit(
+            model,
+            loader(items),
+            **options,
+            checkpoint_path=path,
+            schedule="linear",
+            forward=dies_in_epoch_3,
+        )
+    assert train.load_checkpoint(path, BagOfEmbeddings())[1] == 2
+    seed_everything(123)  # the resumed process starts from other random states
+    resumed_history, resumed_model = run(checkpoint=path, resume=True)
+    assert [e["epoch"] for e in resumed_history.epochs] == [1, 2, 3, 4]
+    assert without_seconds(resumed_history) == without_seconds(full_history)
+    for a, b in zip(
+        full_model.state_dict().values(), resumed_model.state_dict().values(), strict=True
+    ):
+        assert torch.equal(a, b)
+
+
+def test_run_experiment_returns_a_typed_record_that_round_trips(tmp_path):
+    @dataclasses.dataclass
+    class Settings:
+        epochs: int = 2
+        lr: float = 0.05
+
+    items = toy_batches()
+    s = Settings()
+    model, record = train.run_experiment(
+        "bag",
+        BagOfEmbeddings,
+        loader(items[:48]),
+        loader(items[48:], shuffle=False),
+        loader(items[48:], shuffle=False),
+        settings=s,
+        seed=3,
+        epochs=s.epochs,
+        lr=s.lr,
+        progress=False,
+    )
+    assert record.settings == {"epochs": 2, "lr": 0.05} and record.seed == 3
+    assert len(record.history) == 2 and record.seconds > 0
+    assert record.parameters == sum(p.numel() for p in model.parameters())
+    assert set(record.test) == {"test_loss", "test_accuracy", "test_f1"}
+    path = record.save(tmp_path / "run.json")
+    assert train.RunRecord.load(path) == record
+    with pytest.raises(ValueError, match=r"needs the fields \['history'"):
+        train.RunRecord.from_dict({k: v for k, v in record.to_dict().items() if k != "history"})
+
+
+def test_settings_parser_is_built_from_the_dataclass():
+    @dataclasses.dataclass
+    class Settings:
+        steps: int = 100
+        lr: float = 1e-3
+        task: str = "sop"
+        dropout: bool = False
+        subset: int | None = None
+
+    parser = train.settings_parser(Settings)
+    args = parser.parse_args(["--steps", "7", "--lr", "0.01", "--dropout", "--subset", "5"])
+    assert train.settings_from_args(Settings, args) == Settings(7, 0.01, "sop", True, 5)
+    assert train.settings_from_args(Settings, parser.parse_args([])) == Settings()
+    with pytest.raises(SystemExit):
+        parser.parse_args(["--steps", "many"])

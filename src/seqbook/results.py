@@ -1,15 +1,22 @@
-"""The book's results file: chapters record headline test metrics, later chapters read them.
+"""The book's results file, and the bands that trained figures are checked against.
 
-Rows are keyed by (profile, chapter, model) so fast and full runs never mix.
+Chapters record headline test metrics, later chapters read them. Rows are keyed by
+(profile, chapter, model) so fast and full runs never mix, and a chapter records all its rows
+at once: rerunning it replaces every row it wrote before, so no stale row survives a change of
+models.
+
+A trained figure (an accuracy, a loss) depends on the machine's floating-point path, so the
+book checks it against a band (`check_band`) rather than printing it for an exact comparison.
 """
 
 from __future__ import annotations
 
-import json
+import math
 from pathlib import Path
 
 import pandas as pd
 
+from seqbook.cache import read_json, write_json
 from seqbook.data import cache_dir
 from seqbook.runtime import profile
 
@@ -18,22 +25,34 @@ def results_path() -> Path:
     return cache_dir() / "results.json"
 
 
-def record_result(chapter: str, model: str, metrics: dict[str, float]) -> dict[str, object]:
-    """Store (or replace) one model's metrics for the active profile; return the row."""
-    if not metrics:
-        raise ValueError("metrics must hold at least one value, got an empty dict")
-    bad = {k: v for k, v in metrics.items() if not isinstance(v, int | float)}
+def _check_metrics(model: str, metrics: object) -> None:
+    if not isinstance(metrics, dict) or not metrics:
+        raise ValueError(f"metrics of {model!r} must be a non-empty dict, got {metrics!r}")
+    bad = {
+        k: v
+        for k, v in metrics.items()
+        if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v)
+    }
     if bad:
-        raise TypeError(f"metrics must be numbers, got {bad}")
-    rows = [
-        r
-        for r in _read()
-        if (r["profile"], r["chapter"], r["model"]) != (profile().name, chapter, model)
-    ]
-    row = {"profile": profile().name, "chapter": chapter, "model": model, **metrics}
-    rows.append(row)
-    results_path().write_text(json.dumps(rows, indent=1))
-    return row
+        raise TypeError(f"metrics of {model!r} must be finite numbers, got {bad}")
+
+
+def record_results(chapter: str, rows: dict[str, dict[str, float]]) -> list[dict[str, object]]:
+    """Replace every row of `chapter` (for the active profile) by `rows` ({model: metrics});
+    return the new rows. The file is rewritten atomically."""
+    if not isinstance(chapter, str) or not chapter:
+        raise ValueError(f"chapter must be a non-empty str, got {chapter!r}")
+    if not isinstance(rows, dict) or not rows:
+        raise ValueError(f"rows must be a non-empty dict {{model: metrics}}, got {rows!r}")
+    for model, metrics in rows.items():
+        if not isinstance(model, str) or not model:
+            raise ValueError(f"model names must be non-empty str, got {model!r}")
+        _check_metrics(model, metrics)
+    name = profile().name
+    kept = [r for r in _read() if (r["profile"], r["chapter"]) != (name, chapter)]
+    new = [{"profile": name, "chapter": chapter, "model": m, **v} for m, v in rows.items()]
+    write_json(results_path(), kept + new)
+    return new
 
 
 def load_results(all_profiles: bool = False) -> pd.DataFrame:
@@ -46,4 +65,31 @@ def load_results(all_profiles: bool = False) -> pd.DataFrame:
 
 def _read() -> list[dict[str, object]]:
     path = results_path()
-    return json.loads(path.read_text()) if path.is_file() else []
+    return read_json(path) if path.is_file() else []
+
+
+class OutOfBand(AssertionError):
+    """A trained figure left the band the book documents for it."""
+
+
+def check_band(name: str, value: float, band: tuple[float, float]) -> str:
+    """Check that `value` lies in `band` = (low, high); return a one-line verdict whose text is
+    the same on every machine, or raise `OutOfBand` naming the value.
+
+    A band is the spread measured across seeds and CPU kernels (e.g. `ATEN_CPU_CAPABILITY=
+    default`) with a margin, and never so wide that a model at chance would pass.
+    """
+    if not isinstance(band, tuple | list) or len(band) != 2:
+        raise ValueError(f"band must be a (low, high) pair, got {band!r}")
+    low, high = band
+    if not low < high:
+        raise ValueError(f"band must have low < high, got {band!r}")
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise TypeError(f"{name} must be a number, got {type(value).__name__}")
+    if not low <= value <= high:
+        raise OutOfBand(
+            f"{name} = {value:.4g} lies outside its documented band [{low:g}, {high:g}]: "
+            "on this machine the result moved further than the spread measured across seeds "
+            "and CPU kernels, which points to a changed recipe or a broken model"
+        )
+    return f"{name} in [{low:g}, {high:g}]: yes"

@@ -9,19 +9,24 @@ replace that call; it may return logits or a dict with "loss" (and optionally "l
 
 from __future__ import annotations
 
+import argparse
 import copy
-import functools
+import dataclasses
 import math
+import random
 import time
+import typing
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
+from seqbook.cache import read_json, torch_load, torch_save, write_json
 from seqbook.runtime import seed_everything
 
 Forward = Callable[[nn.Module, dict[str, torch.Tensor]], object]
@@ -51,19 +56,37 @@ def default_forward(model: nn.Module, batch: dict[str, torch.Tensor]) -> torch.T
     return model(**{k: v for k, v in batch.items() if k != "labels"})
 
 
-@functools.cache
-def accelerator(mixed_precision: str = "auto"):
-    """One Accelerator per process: bf16 (or fp16) autocast on CUDA under "auto", none elsewhere."""
-    from accelerate import Accelerator
+_ACCELERATOR = None  # one per process; replaced only when another precision is asked for
 
+
+def _resolve_precision(mixed_precision: str) -> str:
     if mixed_precision not in ("auto", "no", "fp16", "bf16"):
         raise ValueError(f"mixed_precision must be auto, no, fp16 or bf16, got {mixed_precision!r}")
-    if mixed_precision == "auto":
-        if torch.cuda.is_available():
-            mixed_precision = "bf16" if torch.cuda.is_bf16_supported() else "fp16"
-        else:
-            mixed_precision = "no"
-    return Accelerator(mixed_precision=mixed_precision)
+    if mixed_precision != "auto":
+        return mixed_precision
+    if torch.cuda.is_available():
+        return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+    return "no"
+
+
+def accelerator(mixed_precision: str | None = None):
+    """The process's Accelerator. `None` reuses the current one (creating an "auto" one if there
+    is none); "auto" means bf16 (or fp16) autocast on CUDA and none elsewhere; an explicit
+    precision other than the current one replaces it (Accelerate keeps one state per process)."""
+    global _ACCELERATOR
+    from accelerate import Accelerator
+    from accelerate.state import AcceleratorState, GradientState
+
+    if mixed_precision is None and _ACCELERATOR is not None:
+        return _ACCELERATOR
+    wanted = _resolve_precision(mixed_precision or "auto")
+    if _ACCELERATOR is not None and _ACCELERATOR.mixed_precision == wanted:
+        return _ACCELERATOR
+    if _ACCELERATOR is not None:
+        AcceleratorState._reset_state(reset_partial_state=True)
+        GradientState._reset_state()
+    _ACCELERATOR = Accelerator(mixed_precision=wanted)
+    return _ACCELERATOR
 
 
 def _loss_and_scores(out: object, batch: dict[str, torch.Tensor]):
@@ -193,11 +216,14 @@ def fit(
         if not params:
             raise ValueError("model has no trainable parameters (is everything frozen?)")
         optimizer = torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
+    shuffler = getattr(getattr(train_loader, "sampler", None), "generator", None)
     model, optimizer, train_loader = acc.prepare(model, optimizer, train_loader)
     history = History(monitor=monitor)
     start = 1
     if resume and checkpoint_path is not None and Path(checkpoint_path).is_file():
-        history, start = load_checkpoint(checkpoint_path, acc.unwrap_model(model), optimizer)
+        history, start = load_checkpoint(
+            checkpoint_path, acc.unwrap_model(model), optimizer, shuffler
+        )
         start += 1
     base_lrs = [group.get("initial_lr", group["lr"]) for group in optimizer.param_groups]
     for group, base in zip(optimizer.param_groups, base_lrs, strict=True):
@@ -241,7 +267,9 @@ def fit(
         else:
             stale += 1
         if checkpoint_path is not None:
-            save_checkpoint(checkpoint_path, acc.unwrap_model(model), optimizer, history, epoch)
+            save_checkpoint(
+                checkpoint_path, acc.unwrap_model(model), optimizer, history, epoch, shuffler
+            )
         if patience is not None and stale >= patience:
             break
     model = acc.unwrap_model(model)
@@ -262,12 +290,38 @@ def lr_factor(step: int, total_steps: int, schedule: str = "linear", warmup: flo
     return max(0.0, (total_steps - step) / max(total_steps - warmup_steps, 1))
 
 
+def _rng_state(shuffler: torch.Generator | None) -> dict[str, object]:
+    """Every random state a resumed run must continue from: Python, NumPy, torch (CPU and CUDA)
+    and the training loader's shuffling generator."""
+    return {
+        "python": random.getstate(),
+        "numpy": np.random.get_state(),  # noqa: NPY002 - the global state seed_everything seeds
+        "torch": torch.get_rng_state(),
+        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
+        "shuffler": shuffler.get_state() if shuffler is not None else None,
+    }
+
+
+def _set_rng_state(state: dict[str, object], shuffler: torch.Generator | None) -> None:
+    random.setstate(state["python"])
+    np.random.set_state(state["numpy"])  # noqa: NPY002
+    torch.set_rng_state(state["torch"])
+    if state["cuda"] is not None and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+    if shuffler is not None and state["shuffler"] is not None:
+        shuffler.set_state(state["shuffler"])
+
+
 def save_checkpoint(
-    path: str | Path, model: nn.Module, optimizer, history: History, epoch: int
+    path: str | Path,
+    model: nn.Module,
+    optimizer,
+    history: History,
+    epoch: int,
+    shuffler: torch.Generator | None = None,
 ) -> None:
-    """Save weights, optimizer state, history and epoch to `path`."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """Save weights, optimizer state, history, epoch and random states to `path`, atomically
+    (a run killed while saving keeps its previous checkpoint)."""
     state = {
         "model": model.state_dict(),
         "optimizer": optimizer.state_dict() if optimizer is not None else None,
@@ -278,18 +332,163 @@ def save_checkpoint(
         },
         "best_state": history.best_state,
         "epoch": epoch,
+        "rng": _rng_state(shuffler),
     }
-    torch.save(state, path)
+    torch_save(state, path)
 
 
-def load_checkpoint(path: str | Path, model: nn.Module, optimizer=None) -> tuple[History, int]:
-    """Load a checkpoint into `model` (and `optimizer`); return (history, last epoch)."""
+def load_checkpoint(
+    path: str | Path, model: nn.Module, optimizer=None, shuffler: torch.Generator | None = None
+) -> tuple[History, int]:
+    """Load a checkpoint into `model` (and `optimizer`, and the random states, so the run
+    continues exactly as an uninterrupted one); return (history, last epoch)."""
     path = Path(path)
     if not path.is_file():
         raise ValueError(f"checkpoint path must be an existing file, got {str(path)!r}")
-    state = torch.load(path, map_location="cpu", weights_only=False)
+    state = torch_load(path)
     model.load_state_dict(state["model"])
     if optimizer is not None and state["optimizer"] is not None:
         optimizer.load_state_dict(state["optimizer"])
+    if "rng" in state:
+        _set_rng_state(state["rng"], shuffler)
     history = History(**state["history"], best_state=state["best_state"])
     return history, state["epoch"]
+
+
+# --------------------------------------------------------------------------- typed runs
+@dataclass
+class RunRecord:
+    """Everything one training run produced, in a form that can be saved, compared and tabled."""
+
+    name: str
+    settings: dict[str, object]  # what produced the run (a settings dataclass, as a dict)
+    history: list[dict[str, float]]  # one row per epoch (or per evaluation, for step-based runs)
+    test: dict[str, float]  # test metrics of the kept weights
+    seconds: float  # wall-clock training time
+    parameters: int  # trainable parameters
+    profile: str
+    version: str  # seqbook version
+    seed: int
+    best_epoch: int = 0
+
+    def to_dict(self) -> dict[str, object]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, object]) -> RunRecord:
+        names = {f.name for f in dataclasses.fields(cls)}
+        missing = names - set(data) - {"best_epoch"}
+        if missing:
+            raise ValueError(f"a run record needs the fields {sorted(missing)}, got {sorted(data)}")
+        return cls(**{k: v for k, v in data.items() if k in names})
+
+    def save(self, path: str | Path) -> Path:
+        """Write the record as JSON, atomically."""
+        return write_json(path, self.to_dict())
+
+    @classmethod
+    def load(cls, path: str | Path) -> RunRecord:
+        data = read_json(path)
+        if not isinstance(data, dict):
+            raise ValueError(f"{path} must hold a JSON object (a run record), got {type(data)}")
+        return cls.from_dict(data)
+
+
+def settings_dict(settings: object) -> dict[str, object]:
+    """A settings dataclass (or a dict) as a plain dict."""
+    if dataclasses.is_dataclass(settings) and not isinstance(settings, type):
+        return dataclasses.asdict(settings)
+    if isinstance(settings, dict):
+        return dict(settings)
+    raise TypeError(f"settings must be a dataclass instance or a dict, got {type(settings)}")
+
+
+def trainable_parameters(model: nn.Module) -> int:
+    """Number of parameters that receive gradients."""
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+def run_experiment(
+    name: str,
+    build: Callable[[], nn.Module],
+    train_loader,
+    valid_loader=None,
+    test_loader=None,
+    *,
+    settings: object,
+    seed: int = 0,
+    forward: Forward | None = None,
+    **fit_options,
+) -> tuple[nn.Module, RunRecord]:
+    """Seed, build a fresh model, `fit` it, time it and score it on `test_loader`: the one
+    "seed, build, fit, time, evaluate" every chapter runs. `fit_options` go to `fit` (epochs,
+    lr, ...). Returns the model (best weights) and its `RunRecord`."""
+    from seqbook import __version__
+    from seqbook.runtime import profile
+
+    seed_everything(seed)
+    model = build()
+    start = time.perf_counter()
+    history = fit(model, train_loader, valid_loader, forward=forward, seed=seed, **fit_options)
+    seconds = time.perf_counter() - start
+    test = evaluate(model, test_loader, forward, prefix="test_") if test_loader is not None else {}
+    record = RunRecord(
+        name=name,
+        settings=settings_dict(settings),
+        history=history.epochs,
+        test=test,
+        seconds=seconds,
+        parameters=trainable_parameters(model),
+        profile=profile().name,
+        version=__version__,
+        seed=seed,
+        best_epoch=history.best_epoch,
+    )
+    return model, record
+
+
+# --------------------------------------------------------------------------- settings on the CLI
+def settings_parser(settings_cls: type, description: str = "") -> argparse.ArgumentParser:
+    """An argparse parser with one `--option` per field of the settings dataclass (underscores
+    become dashes), typed and defaulted from the fields: the CLI cannot drift from the settings."""
+    if not (dataclasses.is_dataclass(settings_cls) and isinstance(settings_cls, type)):
+        raise TypeError(f"settings_cls must be a dataclass type, got {settings_cls!r}")
+    parser = argparse.ArgumentParser(description=description)
+    hints = typing.get_type_hints(settings_cls)
+    for f in dataclasses.fields(settings_cls):
+        kind = hints[f.name]
+        default = f.default if f.default is not dataclasses.MISSING else None
+        if f.default_factory is not dataclasses.MISSING:  # type: ignore[misc]
+            default = f.default_factory()  # type: ignore[misc]
+        flag = "--" + f.name.replace("_", "-")
+        base = _base_type(kind)
+        if base is bool:
+            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=default)
+        else:
+            parser.add_argument(
+                flag,
+                type=base,
+                default=default,
+                required=default is None and not _optional(kind),
+                help=f"default: {default}",
+            )
+    return parser
+
+
+def settings_from_args(settings_cls: type, args: argparse.Namespace):
+    """The settings dataclass filled from parsed `settings_parser` arguments."""
+    return settings_cls(**{f.name: getattr(args, f.name) for f in dataclasses.fields(settings_cls)})
+
+
+def _optional(kind: object) -> bool:
+    return type(None) in typing.get_args(kind)
+
+
+def _base_type(kind: object) -> type:
+    args = [a for a in typing.get_args(kind) if a is not type(None)]
+    base = args[0] if args else kind
+    if base not in (int, float, str, bool):
+        raise TypeError(
+            f"settings fields must be int, float, str or bool (or optional), got {kind}"
+        )
+    return base

@@ -1,4 +1,5 @@
-"""Pictures the chapters share: training curves, heatmaps, confusion matrices."""
+"""Pictures the chapters share (training curves, heatmaps, confusion matrices), and `glue`, which
+hands numbers a cell measured to the chapter's prose."""
 
 from __future__ import annotations
 
@@ -136,3 +137,31 @@ def confusion_matrix_plot(y_true, y_pred, class_names: Sequence[str], title: str
         ylabel="true",
         x_rotation=0,
     )
+
+
+def glue(name: str, value: object, fmt: str = "") -> None:
+    """Store `value`, formatted with `fmt`, under `name` for the prose: a Markdown cell writes
+    ``{glue:text}`name` `` and the built book shows the number this run measured. Nothing is
+    displayed. Outside a Jupyter Book build (myst-nb not installed, e.g. on Colab) nothing is
+    stored either."""
+    if not isinstance(name, str) or not name.replace("_", "").isalnum() or not name.islower():
+        raise ValueError(f"name must be a lowercase identifier like 'ch5_test_acc', got {name!r}")
+    text = format(value, fmt)
+    try:
+        from myst_nb import glue as myst_glue
+    except ImportError:
+        return
+    myst_glue(name, text, display=False)
+
+
+def glue_runtime() -> str:
+    """Glue the notebook's runtime so far (from its first seqbook import) as "runtime", with the
+    threads and device it ran on; the last cell of every chapter calls it. Returns the text."""
+    from seqbook.runtime import elapsed_seconds, get_device
+
+    device = get_device()
+    n = torch.get_num_threads()
+    where = f"{n} CPU thread{'s' if n != 1 else ''}" if device.type == "cpu" else device.type
+    text = f"{elapsed_seconds():.0f} s on {where}"
+    glue("runtime", text)
+    return text

@@ -1,0 +1,99 @@
+"""seqbook.cache: digests that change with what produced a value, writes that cannot be torn."""
+
+import dataclasses
+import json
+import multiprocessing
+import os
+import signal
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from seqbook import cache
+
+
+@dataclasses.dataclass
+class Settings:
+    steps: int = 10
+    lr: float = 1e-3
+    task: str = "sop"
+
+
+def test_digest_is_stable_and_changes_with_any_setting():
+    base = cache.digest(Settings())
+    assert base == cache.digest(Settings()) and len(base) == 16
+    assert cache.digest({"b": 1, "a": 2}) == cache.digest({"a": 2, "b": 1})  # key order
+    changed = {cache.digest(Settings(steps=11)), cache.digest(Settings(lr=2e-3))}
+    changed.add(cache.digest(Settings(task="nsp")))
+    assert base not in changed and len(changed) == 3
+    # the same values in another dataclass type are another key
+    other = dataclasses.make_dataclass(
+        "Other", [("steps", int, 10), ("lr", float, 1e-3), ("task", str, "sop")]
+    )
+    assert cache.digest(other()) != base
+
+
+def test_digest_rejects_what_it_cannot_canonicalise():
+    with pytest.raises(TypeError, match="digest takes .* got Tensor"):
+        cache.digest({"w": torch.ones(2)})
+
+
+def test_atomic_write_replaces_whole_and_an_error_keeps_the_old_file(tmp_path):
+    path = tmp_path / "results.json"
+    cache.write_json(path, {"v": 1})
+    with pytest.raises(RuntimeError), cache.atomic_path(path) as tmp:
+        tmp.write_text('{"v": 2, "half')
+        raise RuntimeError("killed mid-write")
+    assert json.loads(path.read_text()) == {"v": 1}
+    assert [p.name for p in tmp_path.iterdir()] == ["results.json"]  # no temporary left behind
+
+
+def _write_slowly(path: str) -> None:
+    with cache.atomic_path(path) as tmp, open(tmp, "w") as f:
+        f.write('{"v": 2, ')
+        f.flush()
+        time.sleep(60)  # killed here
+        f.write("}")
+
+
+def test_a_killed_writer_leaves_the_previous_file_intact(tmp_path):
+    path = tmp_path / "metrics.json"
+    cache.write_json(path, {"v": 1})
+    proc = multiprocessing.get_context("fork").Process(target=_write_slowly, args=(str(path),))
+    proc.start()
+    deadline = time.time() + 20
+    while not any(p.name.endswith(".tmp") for p in tmp_path.iterdir()) and time.time() < deadline:
+        time.sleep(0.05)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.join()
+    assert cache.read_json(path) == {"v": 1}
+
+
+def test_a_torn_file_raises_an_error_naming_it(tmp_path):
+    path = tmp_path / "metrics.json"
+    path.write_text('{"v": 1, ')
+    with pytest.raises(ValueError, match=r"metrics.json is not valid JSON.*delete it and rerun"):
+        cache.read_json(path)
+    ckpt = tmp_path / "ckpt.pt"
+    cache.torch_save({"w": torch.arange(1000.0)}, ckpt)
+    ckpt.write_bytes(ckpt.read_bytes()[:200])
+    with pytest.raises(ValueError, match=r"ckpt.pt could not be read.*delete it and rerun"):
+        cache.torch_load(ckpt)
+
+
+def test_keyed_directories_match_only_their_own_key(tmp_path):
+    key = cache.digest(Settings())
+    assert not cache.keyed(tmp_path, key)
+    cache.mark_keyed(tmp_path, key)
+    assert cache.keyed(tmp_path, key)
+    assert not cache.keyed(tmp_path, cache.digest(Settings(steps=11)))
+
+
+def test_file_digest_is_sha256(tmp_path):
+    import hashlib
+
+    p = Path(tmp_path / "x.bin")
+    p.write_bytes(b"abc" * 1000)
+    assert cache.file_digest(p) == hashlib.sha256(b"abc" * 1000).hexdigest()
