@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import hashlib
 import json
 import time
 from collections.abc import Sequence
@@ -254,12 +253,9 @@ class FinetuneSettings:
 
     def key(self) -> str:
         """sha256 (16 hex digits) of the settings and of the encoder's weight files."""
-        return _digest({"settings": self.to_dict(), "encoder_files": encoder_fingerprint(self)})
+        from seqbook.cache import digest
 
-
-def _digest(obj) -> str:
-    text = json.dumps(obj, sort_keys=True, separators=(",", ":"), default=str)
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
+        return digest({"settings": self.to_dict(), "encoder_files": encoder_fingerprint(self)})
 
 
 def encoder_fingerprint(settings: FinetuneSettings) -> str:
@@ -269,12 +265,10 @@ def encoder_fingerprint(settings: FinetuneSettings) -> str:
     source = resolve_encoder(settings.encoder)
     if not isinstance(source, Path):
         return str(source)
-    h = hashlib.sha256()
-    for f in sorted(source.glob("*")):
-        if f.suffix in (".safetensors", ".bin", ".json") and f.is_file():
-            h.update(f.name.encode())
-            h.update(f.read_bytes())
-    return h.hexdigest()
+    from seqbook.cache import digest, file_digest
+
+    files = sorted(f for f in source.glob("*") if f.suffix in (".safetensors", ".bin", ".json"))
+    return digest({f.name: file_digest(f) for f in files if f.is_file()})
 
 
 def build_classifier(settings: FinetuneSettings):

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import subprocess
 import sys
 import time
@@ -63,20 +62,16 @@ def git_commit() -> str:
 
 def read_results(path: str | Path) -> dict:
     """A results file: {"provenance": {...}, "rows": [...]}; an empty one if it is missing."""
+    from seqbook.cache import read_json
+
     path = Path(path)
-    if not path.is_file():
-        return {"provenance": {}, "rows": []}
-    try:
-        return json.loads(path.read_text())
-    except json.JSONDecodeError as err:
-        raise ValueError(f"{path} is not valid JSON (half-written?): delete it and rerun") from err
+    return read_json(path) if path.is_file() else {"provenance": {}, "rows": []}
 
 
 def _write(path: Path, results: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(results, indent=1))
-    os.replace(tmp, path)
+    from seqbook.cache import write_json
+
+    write_json(path, results)
 
 
 def run_row(settings: FinetuneSettings, extra: dict, results: dict, path: Path, log) -> dict:
