@@ -346,21 +346,21 @@ def test_classifier_runs_on_cuda_with_mixed_precision():
     assert logits.shape == (2, 2) and torch.isfinite(logits).all()
 
 
+def tiny_recipe(directory, **changes):
+    """A fine-tuning recipe small enough for a test: 16 reviews, 24 pieces, 4 LSTM units."""
+    from seqbook.finetune import FinetuneSettings
+
+    sizes = dict(train_subset=16, eval_subset=8, max_len=24, batch_size=8, epochs=1, hidden_size=4)
+    return FinetuneSettings(str(directory), **(sizes | changes))
+
+
 def test_load_or_train_trains_once_then_loads_and_retrains_when_the_recipe_changes(
     saved_encoder, tmp_path
 ):
-    from seqbook.finetune import FinetuneSettings, load_or_train
+    from seqbook.finetune import load_or_train
 
     directory, tokenizer = saved_encoder
-    s = FinetuneSettings(
-        str(directory),
-        train_subset=16,
-        eval_subset=8,
-        max_len=24,
-        batch_size=8,
-        epochs=1,
-        hidden_size=4,
-    )
+    s = tiny_recipe(directory)
     first = load_or_train(s, tmp_path / "run", progress=False)
     second = load_or_train(s, tmp_path / "run", progress=False)
     assert not first["cached"] and second["cached"]
@@ -375,19 +375,10 @@ def test_load_or_train_trains_once_then_loads_and_retrains_when_the_recipe_chang
 
 
 def test_a_frozen_encoder_is_trained_on_cached_features_and_stays_unchanged(saved_encoder):
-    from seqbook.finetune import FinetuneSettings, finetune
+    from seqbook.finetune import finetune
 
     directory, _ = saved_encoder
-    s = FinetuneSettings(
-        str(directory),
-        train_subset=16,
-        eval_subset=8,
-        max_len=24,
-        batch_size=8,
-        epochs=2,
-        hidden_size=4,
-        freeze_encoder=True,
-    )
+    s = tiny_recipe(directory, epochs=2, freeze_encoder=True)
     before = load_encoder(directory).state_dict()
     out = finetune(s, progress=False)
     after = out["model"].encoder.state_dict()

@@ -158,12 +158,13 @@ class PretrainSettings:
 PRESETS: dict[str, PretrainSettings] = {
     # chapter 7's live run: a few minutes of one thread, enough to show the plateau
     "fast": PretrainSettings(
-        phases=(Phase(700, 64, 32), Phase(100, 16, 128)),
-        warmup_steps=80,
-        train_docs=6000,
-        tokenizer_sentences=20_000,
-        eval_every=100,
-        eval_blocks=256,
+        phases=(Phase(400, 32, 32), Phase(60, 8, 128)),
+        warmup_steps=40,
+        train_docs=4000,
+        tokenizer_sentences=10_000,
+        eval_every=50,
+        eval_blocks=128,
+        snapshots=(),
     ),
     # the shipped model (data/tiny-albert-imdb): about 15 CPU-minutes of one thread, which took
     # about an hour of wall-clock on the 2-core machine it was built on, shared with other jobs
@@ -763,6 +764,24 @@ def load_or_pretrain(
     return PretrainedRun(model, tokenizer, history, record, directory, loaded)
 
 
+@torch.no_grad()
+def fill_mask(model: AlbertPretrainingModel, tokenizer, text: str, k: int = 5) -> list[list[str]]:
+    """The `k` most likely pieces at every `[MASK]` of `text`, best first (one list per mask)."""
+    if "[MASK]" not in text:
+        raise ValueError(f"text must contain [MASK], got {text!r}")
+    enc = tokenizer(text, return_tensors="pt", return_token_type_ids=True)
+    ids = enc["input_ids"]
+    if ids.shape[1] > model.config.max_position_embeddings:
+        raise ValueError(
+            f"text has {ids.shape[1]} pieces, more than the model's "
+            f"{model.config.max_position_embeddings} positions"
+        )
+    hidden = model.encoder(ids, None, enc["token_type_ids"])  # (1, T, H)
+    at = ids[0] == tokenizer.mask_token_id
+    top = model.mlm_logits(hidden[0, at]).topk(k, dim=-1).indices  # (masks, k)
+    return [tokenizer.convert_ids_to_tokens(row.tolist()) for row in top]
+
+
 # ----------------------------------------------------------------------------- the model card
 
 CARD_EVAL = {"blocks": 512, "block_len": 128, "seed": 2024}  # the card's fixed held-out subset
@@ -803,10 +822,117 @@ def file_digests(directory: str | Path) -> dict[str, str]:
     directory = Path(directory)
     out = {}
     for f in sorted(directory.rglob("*")):
-        if f.is_file() and f.name not in ("README.md", ".gitignore", CHECKPOINT_FILE):
+        if f.is_file() and f.name not in ("README.md", "card.json", ".gitignore", CHECKPOINT_FILE):
             if not f.name.endswith(".tmp"):
                 out[str(f.relative_to(directory))] = hashlib.sha256(f.read_bytes()).hexdigest()
     return out
+
+
+CARD_FILE = "card.json"
+
+
+def write_card(directory: str | Path, command: str, commit: str, notes: str = "") -> dict:
+    """Measure a finished run on the card's fixed held-out subset and write `card.json` (the
+    figures, the provenance and the sha256 of every shipped file) and `README.md` (the same,
+    for people)."""
+    directory = Path(directory)
+    record = json.loads((directory / RUN_FILE).read_text())
+    measured = card_measurement(directory)
+    card = {
+        "command": command,
+        "commit": commit,
+        "hardware": record["hardware"],
+        "seconds": record["seconds"],
+        "steps": record["steps"],
+        "tokens": record["tokens"],
+        "eval": dict(CARD_EVAL),
+        "floor_piece": record["floor_piece"],
+        **{k: measured[k] for k in ("mlm_accuracy", "mlm_floor", "mlm_loss", "mask_positions")},
+        "mlm_accuracy_all_selected": measured["mlm_accuracy_all_selected"],
+        "sop_accuracy": measured["sop_accuracy"],
+        "sop_interval": measured["sop_interval"],
+        "sop_floor": measured["sop_floor"],
+        "notes": notes,
+    }
+    _atomic_write_text(directory / CARD_FILE, json.dumps(card, indent=1))
+    card["files"] = file_digests(directory)
+    card["files"].pop(CARD_FILE, None)
+    _atomic_write_text(directory / CARD_FILE, json.dumps(card, indent=1))
+    s = json.loads((directory / "settings.json").read_text())
+    phases = ", then ".join(
+        f"{p['steps']:,} steps of {p['batch_size']} x {p['block_len']} pieces" for p in s["phases"]
+    )
+    lines = [
+        "# tiny-albert-imdb: the book's own pretrained ALBERT",
+        "",
+        "A 4-layer ALBERT (all layers sharing one set of weights; E = {e}, H = {h}, {heads} heads,"
+        " feed-forward {ff}, vocabulary {v:,}, {pos} positions) pretrained with masked-language"
+        " modelling and sentence-order prediction on the IMDB training reviews of"
+        " `seqbook.data` (never the validation or test reviews).".format(
+            e=s["embedding_size"],
+            h=s["hidden_size"],
+            heads=s["num_heads"],
+            ff=s["intermediate_size"],
+            v=s["vocab_size"],
+            pos=s["max_position_embeddings"],
+        ),
+        "",
+        "## How it was made",
+        "",
+        f"- command: `{command}` (from a checkout of the book, `PYTHONPATH=src`,"
+        " `OMP_NUM_THREADS=1`)",
+        f"- code: commit `{commit}`",
+        f"- recipe: {phases}; AdamW, peak learning rate {s['lr']}, linear warm-up over"
+        f" {s['warmup_steps']} steps, linear decay to zero at the last step; masking rate"
+        f" {s['mlm_probability']}, {'whole-word' if s['whole_word'] else 'piece'} masking;"
+        " no dropout; packed blocks; seed 0",
+        f"- hardware: {record['hardware']['cpu']}, {record['hardware']['cores']} cores, torch"
+        f" {record['hardware']['torch']} on {record['hardware']['torch_threads']} thread; the"
+        " machine was shared with other jobs, so the time is an upper bound",
+        f"- training time: {record['seconds']:.0f} s for {record['steps']:,} steps,"
+        f" {record['tokens']:,} training pieces seen",
+        "",
+        "## Held-out figures",
+        "",
+        f"Measured on a fixed, seeded subset of the IMDB **test** reviews: {CARD_EVAL['blocks']}"
+        f" blocks of {CARD_EVAL['block_len']} pieces, masking seed {CARD_EVAL['seed']}"
+        " (`seqbook.pretrain_run.card_measurement`).",
+        "",
+        "| figure | value |",
+        "|---|---|",
+        f"| MLM accuracy, `[MASK]` positions only ({measured['mask_positions']:,}) |"
+        f" {measured['mlm_accuracy']:.4f} |",
+        f"| floor: always `{record['floor_piece']}` | {measured['mlm_floor']:.4f} |",
+        f"| MLM loss at `[MASK]` positions (nats) | {measured['mlm_loss']:.3f} |",
+        f"| MLM accuracy counting every selected position | "
+        f"{measured['mlm_accuracy_all_selected']:.4f} |",
+        f"| SOP accuracy ({CARD_EVAL['blocks']} pairs) | {measured['sop_accuracy']:.4f}"
+        f" (95 % interval {measured['sop_interval'][0]:.3f}-{measured['sop_interval'][1]:.3f}) |",
+        f"| SOP floor (majority label) | {measured['sop_floor']:.4f} |",
+        "",
+        notes,
+        "",
+        "## Loading",
+        "",
+        "```python",
+        "import torch",
+        "from transformers import AlbertModel, AutoTokenizer",
+        "",
+        'model = AlbertModel.from_pretrained("data/tiny-albert-imdb", dtype=torch.float32)',
+        'tokenizer = AutoTokenizer.from_pretrained("data/tiny-albert-imdb")',
+        "```",
+        "",
+        "Weights are stored in fp16; pass `dtype=torch.float32` (transformers would otherwise keep"
+        " fp16). `budgets/step-NNNNN/` hold the same model after NNNNN steps (the budget curve of"
+        " chapter 8).",
+        "",
+        "## Files (sha256)",
+        "",
+        *[f"- `{name}`: `{h}`" for name, h in card["files"].items()],
+        "",
+    ]
+    _atomic_write_text(directory / "README.md", "\n".join(lines))
+    return card
 
 
 def hardware() -> dict:
@@ -841,6 +967,9 @@ def main(argv: Sequence[str] | None = None) -> dict:
     parser.add_argument("--probe", action="store_true", help="only print the throughput")
     parser.add_argument("--stop-after-seconds", type=float, default=None)
     parser.add_argument("--no-progress", action="store_true")
+    parser.add_argument(
+        "--card", action="store_true", help="after the run, measure it and write its model card"
+    )
     args = parser.parse_args(argv)
     settings = PRESETS[args.preset]
     changes: dict = {}
@@ -890,6 +1019,12 @@ def main(argv: Sequence[str] | None = None) -> dict:
         log=log,
     )
     print(json.dumps({k: v for k, v in record.items() if k != "settings"}, indent=1))  # noqa: T201
+    if args.card and not record.get("paused"):
+        from seqbook.pretrain_study import git_commit
+
+        command = f"python -m seqbook.pretrain_run --preset {args.preset} --out {args.out}"
+        card = write_card(out, command, git_commit())
+        print(f"model card written: MLM {card['mlm_accuracy']:.4f}")  # noqa: T201
     return record
 
 
