@@ -24,7 +24,8 @@ from pathlib import Path
 
 import numpy as np
 
-from seqbook.finetune import FinetuneSettings, finetune
+from seqbook.finetune import FinetuneSettings, load_or_train
+from seqbook.pretrain_run import BUDGETS_DIR
 
 # The fixed fine-tuning recipe of the budget curve and the seeds table (see chapter 8).
 RECIPE = {
@@ -32,7 +33,7 @@ RECIPE = {
     "max_len": 128,
     "truncation": "head_tail",
     "batch_size": 32,
-    "epochs": 4,
+    "epochs": 3,
     "encoder_lr": 5e-4,
     "head_lr": 2e-3,
 }
@@ -81,8 +82,9 @@ def run_row(settings: FinetuneSettings, extra: dict, results: dict, path: Path, 
         if row["key"] == key:
             return row
     t0 = time.perf_counter()
-    out = finetune(settings, progress=False)
-    best = out["history"].epochs[out["history"].best_epoch]
+    out = load_or_train(settings, progress=False)  # cached by key: a crash loses no training
+    history = out["history"]
+    best = history.epochs[history.best_epoch - 1]  # best_epoch is 1-based
     row = {
         **extra,
         "key": key,
@@ -91,8 +93,8 @@ def run_row(settings: FinetuneSettings, extra: dict, results: dict, path: Path, 
         "test_accuracy": out["test"]["accuracy"],
         "test_f1": out["test"]["f1"],
         "valid_accuracy": best.get("valid_accuracy"),
-        "best_epoch": out["history"].best_epoch + 1,
-        "seconds": round(time.perf_counter() - t0, 1),
+        "best_epoch": history.best_epoch,
+        "seconds": round(out["seconds"] if out["cached"] else time.perf_counter() - t0, 1),
         "settings": out["settings"],
     }
     results["rows"].append(row)
@@ -109,8 +111,12 @@ def run_row(settings: FinetuneSettings, extra: dict, results: dict, path: Path, 
 def _provenance(results: dict, argv: Sequence[str]) -> None:
     from seqbook.pretrain_run import hardware
 
+    argv = list(argv)
+    canonical = argv[: argv.index("--variants")] if "--variants" in argv else argv
+    invocations = results["provenance"].get("invocations", [])
     results["provenance"] |= {
-        "command": "python -m seqbook.pretrain_study " + " ".join(argv),
+        "command": "python -m seqbook.pretrain_study " + " ".join(canonical),
+        "invocations": [*invocations, " ".join(argv)],
         "commit": git_commit(),
         "hardware": hardware(),
         "recipe": RECIPE,
@@ -173,23 +179,38 @@ def budget_curve(model: Path, out: Path, labels: Sequence[int], seed: int, argv,
     return results
 
 
-def seeds_table(model: Path, out: Path, seeds: Sequence[int], labels: int, argv, log=None):
-    """The chapter 8 comparison: each variant of `VARIANTS` and the frozen MiniLM row, per seed."""
+def seeds_table(
+    model: Path,
+    out: Path,
+    seeds: Sequence[int],
+    labels: int,
+    argv,
+    log=None,
+    variants: Sequence[str] | None = None,
+):
+    """The chapter 8 comparison: each variant of `VARIANTS` and the frozen MiniLM row, per seed
+    (only `variants`, if given). A random-init variant takes its architecture and tokenizer
+    from the run's step-0 snapshot (the same as the final model's) and draws fresh weights from
+    its seed, so it does not wait for, or depend on, the final weights."""
     from seqbook.data import bert_encoder_path
 
     results = read_results(out)
     _provenance(results, argv)
+    wanted = list(variants) if variants else [*VARIANTS, MINILM_ROW]
+    unknown = set(wanted) - {*VARIANTS, MINILM_ROW}
+    if unknown:
+        raise ValueError(f"variants must be among {[*VARIANTS, MINILM_ROW]}, got {sorted(unknown)}")
+    step0 = model / BUDGETS_DIR / "step-00000"
     for seed in seeds:
-        for name, change in VARIANTS.items():
-            s = FinetuneSettings(str(model), train_subset=labels, seed=seed, **(RECIPE | change))
+        for name in wanted:
+            if name == MINILM_ROW:
+                encoder, change = str(bert_encoder_path()), {"freeze_encoder": True}
+            else:
+                change = VARIANTS[name]
+                random = change.get("random_init", False) and step0.is_dir()
+                encoder = str(step0 if random else model)
+            s = FinetuneSettings(encoder, train_subset=labels, seed=seed, **(RECIPE | change))
             run_row(s, {"variant": name}, results, out, log)
-        s = FinetuneSettings(
-            str(bert_encoder_path()),
-            train_subset=labels,
-            seed=seed,
-            **(RECIPE | {"freeze_encoder": True}),
-        )
-        run_row(s, {"variant": MINILM_ROW}, results, out, log)
     return results
 
 
@@ -222,6 +243,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
     parser.add_argument("--out", required=True)
     parser.add_argument("--labels", type=int, nargs="+", default=None)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--variants", nargs="+", default=None, help="seeds: only these rows")
     args = parser.parse_args(argv)
 
     def log(row: dict) -> None:
@@ -234,7 +256,8 @@ def main(argv: Sequence[str] | None = None) -> dict:
     model, out = Path(args.model), Path(args.out)
     if args.what == "budget":
         return budget_curve(model, out, args.labels or [500, 2000], args.seeds[0], argv, log)
-    return seeds_table(model, out, args.seeds, (args.labels or [2000])[0], argv, log)
+    labels = (args.labels or [2000])[0]
+    return seeds_table(model, out, args.seeds, labels, argv, log, args.variants)
 
 
 if __name__ == "__main__":
