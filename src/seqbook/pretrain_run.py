@@ -700,7 +700,7 @@ def run_pretraining(
     }
     _atomic_write_text(out / RUN_FILE, json.dumps(record, indent=1))
     ckpt.unlink(missing_ok=True)
-    return record
+    return json.loads((out / RUN_FILE).read_text())  # as a later call will read it
 
 
 # ----------------------------------------------------------------------------- loading
@@ -963,6 +963,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
     parser.add_argument("--out", required=True, help="folder for the run (resumable)")
     parser.add_argument("--mlm-probability", type=float, default=None)
     parser.add_argument("--whole-word", action="store_true")
+    parser.add_argument("--vocab-size", type=int, default=None)
     parser.add_argument("--steps-scale", type=float, default=1.0, help="scale every phase's steps")
     parser.add_argument("--probe", action="store_true", help="only print the throughput")
     parser.add_argument("--stop-after-seconds", type=float, default=None)
@@ -977,6 +978,8 @@ def main(argv: Sequence[str] | None = None) -> dict:
         changes["mlm_probability"] = args.mlm_probability
     if args.whole_word:
         changes["whole_word"] = True
+    if args.vocab_size is not None:
+        changes["vocab_size"] = args.vocab_size
     if args.steps_scale != 1.0:
         phases = tuple(
             Phase(max(1, round(p.steps * args.steps_scale)), p.batch_size, p.block_len)

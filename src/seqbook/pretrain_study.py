@@ -23,6 +23,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from seqbook.finetune import FinetuneSettings, load_or_train
 from seqbook.pretrain_run import BUDGETS_DIR
@@ -214,6 +215,102 @@ def seeds_table(
     return results
 
 
+@torch.no_grad()
+def mean_features(encoder_dir: str | Path, texts: Sequence[str], random_seed: int | None = None):
+    """Mean-pooled last-layer states (N, H) of an encoder over `texts` (head + tail truncation
+    to 128 pieces); with `random_seed`, the same architecture with fresh weights."""
+    from seqbook.finetune import collate_tokenized, tokenize_reviews
+    from seqbook.hf import load_encoder, load_tokenizer
+
+    tokenizer = load_tokenizer(encoder_dir)
+    encoder = load_encoder(
+        encoder_dir, random_init=random_seed is not None, seed=random_seed or 0
+    ).eval()
+    ids = tokenize_reviews(tokenizer, list(texts), RECIPE["max_len"])["input_ids"]
+    out = []
+    for i in range(0, len(ids), 64):
+        batch = collate_tokenized([(torch.tensor(x), 0) for x in ids[i : i + 64]])
+        h = encoder(
+            input_ids=batch["input_ids"], attention_mask=batch["attention_mask"].long()
+        ).last_hidden_state
+        m = batch["attention_mask"].unsqueeze(-1).float()
+        out.append(((h * m).sum(1) / m.sum(1)).numpy())
+    return np.concatenate(out)
+
+
+def probe_accuracy(train_x, train_y, test_x, test_y) -> float:
+    """Test accuracy of a standardised logistic-regression probe (C = 1) on fixed features."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    clf = make_pipeline(StandardScaler(), LogisticRegression(C=1.0, max_iter=2000))
+    clf.fit(train_x, train_y)
+    return float(clf.score(test_x, test_y))
+
+
+def probe_curve(model: Path, out: Path, labels: Sequence[int], seeds: Sequence[int], argv, log):
+    """The cheap budget curve: frozen mean-pooled features of every snapshot (and of random
+    encoders, one per seed, and of the MiniLM BERT) under a logistic-regression probe trained on
+    the first `n` of 2,000 labelled training reviews, scored on the test subset."""
+    from seqbook.data import bert_encoder_path, load_split
+    from seqbook.pretrain_run import PretrainSettings
+
+    results = read_results(out)
+    _provenance(results, argv)
+    results["provenance"]["recipe"] = {
+        "features": "mean of the last layer over real tokens, head+tail truncation to 128",
+        "probe": "StandardScaler + LogisticRegression(C=1)",
+        "train": f"first n of load_split('train', limit={max(labels)})",
+        "test": f"load_split('test', limit={RECIPE['eval_subset']})",
+    }
+    train = load_split("train", limit=max(labels))
+    test = load_split("test", limit=RECIPE["eval_subset"])
+    settings = json.loads((model / "settings.json").read_text())
+    settings.pop("key", None)
+    run = PretrainSettings.from_dict(settings)
+    done = {(r["encoder"], r.get("random_seed")) for r in results["rows"]}
+    jobs = [(str(folder), None, step) for step, folder in budget_points(model)]
+    jobs += [(str(model / BUDGETS_DIR / "step-00000"), seed, 0) for seed in seeds]
+    jobs += [(str(bert_encoder_path()), None, None)]
+    for encoder, seed, step in jobs:
+        if (encoder, seed) in done:
+            continue
+        t0 = time.perf_counter()
+        x_train = mean_features(encoder, train["text"], seed)
+        x_test = mean_features(encoder, test["text"], seed)
+        name = (
+            MINILM_ROW.replace("frozen ", "")
+            if step is None
+            else f"random init (seed {seed})"
+            if seed is not None
+            else f"step {step}"
+        )
+        feature_seconds = time.perf_counter() - t0
+        for i, n in enumerate(labels):
+            t1 = time.perf_counter()
+            row = {
+                "variant": name,
+                "encoder": encoder,
+                "random_seed": seed,
+                "budget_step": step,
+                "tokens": run.tokens_at(step) if step is not None else None,
+                "labels": n,
+                "seed": 0,
+                "key": f"{encoder}|{seed}|{n}",
+                "test_accuracy": probe_accuracy(
+                    x_train[:n], train["label"][:n], x_test, test["label"]
+                ),
+            }
+            row["seconds"] = round(time.perf_counter() - t1 + (feature_seconds if i == 0 else 0), 1)
+            results["rows"].append(row)
+            if log is not None:
+                log(row)
+        results["provenance"]["seconds"] = round(sum(r["seconds"] for r in results["rows"]), 1)
+        _write(out, results)
+    return results
+
+
 def summarise(results: dict, by: Sequence[str] = ("variant",)) -> list[dict]:
     """Mean, sample standard deviation, min and max of test accuracy per group of rows."""
     groups: dict[tuple, list[float]] = {}
@@ -238,7 +335,7 @@ def summarise(results: dict, by: Sequence[str] = ("variant",)) -> list[dict]:
 def main(argv: Sequence[str] | None = None) -> dict:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = argparse.ArgumentParser(prog="python -m seqbook.pretrain_study")
-    parser.add_argument("what", choices=["budget", "seeds"])
+    parser.add_argument("what", choices=["budget", "seeds", "probe"])
     parser.add_argument("--model", default="data/tiny-albert-imdb")
     parser.add_argument("--out", required=True)
     parser.add_argument("--labels", type=int, nargs="+", default=None)
@@ -254,6 +351,8 @@ def main(argv: Sequence[str] | None = None) -> dict:
         )
 
     model, out = Path(args.model), Path(args.out)
+    if args.what == "probe":
+        return probe_curve(model, out, args.labels or [500, 2000], args.seeds, argv, log)
     if args.what == "budget":
         return budget_curve(model, out, args.labels or [500, 2000], args.seeds[0], argv, log)
     labels = (args.labels or [2000])[0]
