@@ -1,5 +1,7 @@
-"""The ALBERT + BiLSTM classifier (seqbook.models) and its pipeline (seqbook.finetune)."""
+"""The ALBERT + BiLSTM classifier (seqbook.albert_bilstm), encoder loading (seqbook.hf) and the
+fine-tuning pipeline (seqbook.finetune)."""
 
+import dataclasses
 import json
 import os
 import subprocess
@@ -9,6 +11,7 @@ import pytest
 import torch
 from torch import nn
 
+from seqbook.albert_bilstm import AlbertBiLSTMClassifier, EncoderLinearClassifier
 from seqbook.checks.albert_bilstm import (
     check_albert_bilstm_logits,
     check_lengths_from_mask,
@@ -23,13 +26,8 @@ from seqbook.finetune import (
     review_batches,
     tokenize_reviews,
 )
-from seqbook.models import (
-    AlbertBiLSTMClassifier,
-    EncoderLinearClassifier,
-    count_parameters,
-    lengths_from_mask,
-    load_encoder,
-)
+from seqbook.hf import load_encoder, resolve_encoder
+from seqbook.models import count_parameters, lengths_from_mask
 from seqbook.pretraining import train_tokenizer
 
 SENTENCES = [
@@ -348,32 +346,61 @@ def test_classifier_runs_on_cuda_with_mixed_precision():
     assert logits.shape == (2, 2) and torch.isfinite(logits).all()
 
 
-def test_load_or_train_trains_once_then_loads_the_saved_run(saved_encoder, tmp_path):
+def tiny_recipe(directory, **changes):
+    """A fine-tuning recipe small enough for a test: 16 reviews, 24 pieces, 4 LSTM units."""
+    from seqbook.finetune import FinetuneSettings
+
+    sizes = dict(train_subset=16, eval_subset=8, max_len=24, batch_size=8, epochs=1, hidden_size=4)
+    return FinetuneSettings(str(directory), **(sizes | changes))
+
+
+def test_load_or_train_trains_once_then_loads_and_retrains_when_the_recipe_changes(
+    saved_encoder, tmp_path
+):
     from seqbook.finetune import load_or_train
-    from seqbook.train import History
 
     directory, tokenizer = saved_encoder
-    calls = []
-
-    def train():
-        calls.append(1)
-        torch.manual_seed(0)
-        model = AlbertBiLSTMClassifier(load_encoder(directory), hidden_size=4)
-        history = History(epochs=[{"epoch": 1, "valid_accuracy": 0.5}], best_epoch=1)
-        test = {"loss": 0.7, "accuracy": 0.5, "f1": 0.4}
-        return {
-            "model": model,
-            "tokenizer": tokenizer,
-            "history": history,
-            "test": test,
-            "seconds": 1.0,
-            "settings": {"hidden_size": 4},
-        }
-
-    first = load_or_train(tmp_path / "run", train)
-    second = load_or_train(tmp_path / "run", train)
-    assert calls == [1] and not first["cached"] and second["cached"]
+    s = tiny_recipe(directory)
+    first = load_or_train(s, tmp_path / "run", progress=False)
+    second = load_or_train(s, tmp_path / "run", progress=False)
+    assert not first["cached"] and second["cached"]
     assert second["test"] == first["test"] and second["history"].epochs == first["history"].epochs
     assert second["parameters"] == first["parameters"]
     probs = predict_proba(second["model"], tokenizer, ["great cast"], max_len=8)
     torch.testing.assert_close(probs, predict_proba(first["model"], tokenizer, ["great cast"], 8))
+    changed = dataclasses.replace(s, head_lr=1e-2)
+    assert changed.key() != s.key()
+    third = load_or_train(changed, tmp_path / "run", progress=False)
+    assert not third["cached"] and third["settings"]["head_lr"] == 1e-2
+
+
+def test_a_frozen_encoder_is_trained_on_cached_features_and_stays_unchanged(saved_encoder):
+    from seqbook.finetune import finetune
+
+    directory, _ = saved_encoder
+    s = tiny_recipe(directory, epochs=2, freeze_encoder=True)
+    before = load_encoder(directory).state_dict()
+    out = finetune(s, progress=False)
+    after = out["model"].encoder.state_dict()
+    assert all(torch.equal(before[k], after[k]) for k in before)
+    assert len(out["history"].epochs) == 2 and 0.0 <= out["test"]["accuracy"] <= 1.0
+
+
+def test_head_tail_truncation_keeps_the_opening_quarter_and_the_ending(saved_encoder):
+    _, tokenizer = saved_encoder
+    text = " ".join(SENTENCES[:6])
+    full = tokenizer(text)["input_ids"]
+    out = tokenize_reviews(tokenizer, [text], max_len=18, truncation="head_tail")["input_ids"][0]
+    assert len(out) == 18 and out[:5] == full[:5] and out[5:] == full[-13:]
+    head = tokenize_reviews(tokenizer, [text], max_len=18, truncation="head")["input_ids"][0]
+    assert head == full[:17] + full[-1:]
+    with pytest.raises(ValueError, match="truncation must be one of"):
+        tokenize_reviews(tokenizer, [text], max_len=18, truncation="tail")
+
+
+def test_an_encoder_that_is_not_here_is_an_error_not_a_download_or_a_pretraining(tmp_path):
+    with pytest.raises(ValueError, match="the book downloads nothing"):
+        resolve_encoder("someone/not-a-cached-model")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ValueError, match="holds no config.json"):
+        resolve_encoder(tmp_path / "empty")

@@ -1,29 +1,23 @@
-"""seqbook.pretraining: tokenizer, MLM masking, SOP/NSP pairs, heads, loss, the loop, saving."""
+"""seqbook.pretraining: tokenizer, MLM masking, SOP/NSP pairs, heads and losses."""
 
 from __future__ import annotations
 
-import dataclasses
 import random
 import re
 
 import pytest
 import torch
 import torch.nn.functional as F
-from transformers import AlbertConfig, AlbertForPreTraining, AlbertModel, AutoTokenizer
+from transformers import AlbertConfig, AlbertForPreTraining, AutoTokenizer
 
 from seqbook.pretraining import (
-    AlbertForPretraining,
-    albert_config,
-    load_or_pretrain,
+    AlbertPretrainingModel,
     mask_tokens,
     next_sentence_pairs,
-    pretrain,
     sentence_order_pairs,
     sop_loss,
-    split_documents,
     train_tokenizer,
 )
-from seqbook.runtime import profile
 
 WORDS = "the a cat dog sat ran on under mat park film movie was good bad very and then".split()
 
@@ -40,21 +34,6 @@ def synthetic_documents(n_docs: int = 40, seed: int = 0) -> list[list[str]]:
         ]
         for d in range(n_docs)
     ]
-
-
-def tiny_profile():
-    return dataclasses.replace(
-        profile("fast"),
-        albert_embedding=8,
-        albert_hidden=16,
-        albert_layers=2,
-        albert_heads=2,
-        albert_intermediate=32,
-        albert_vocab=80,
-        pretrain_steps=8,
-        batch_size=8,
-        max_len=32,
-    )
 
 
 @pytest.fixture(scope="module")
@@ -147,6 +126,25 @@ def test_masking_is_reproducible_with_a_generator():
     assert torch.equal(a[1], b[1]) and torch.equal(a[2], b[2])
 
 
+def test_whole_word_masking_selects_and_replaces_a_words_pieces_together():
+    g = torch.Generator().manual_seed(0)
+    ids = torch.randint(5, 50, (64, 40), generator=g)
+    starts = torch.rand(64, 40, generator=g) < 0.4  # True at a word's first piece
+    starts[:, 0] = True
+    kw = dict(mask_token_id=4, vocab_size=50, special_token_ids=[0, 1, 2, 3, 4])
+    corrupted, labels = mask_tokens(ids, **kw, mlm_probability=0.3, generator=g, word_starts=starts)
+    word = starts.long().cumsum(-1)
+    selected, masked = labels != -100, corrupted == 4
+    for b in range(64):
+        for w in word[b].unique():
+            at = word[b] == w
+            assert selected[b, at].all() or not selected[b, at].any()
+            assert masked[b, at].all() or not masked[b, at].any()
+    assert 0.2 < selected.float().mean() < 0.4  # about 30 % of the words, so of the pieces
+    with pytest.raises(ValueError, match="word_starts must be a bool tensor"):
+        mask_tokens(ids, **kw, word_starts=starts[:, :3])
+
+
 def test_masking_rejects_ids_outside_the_vocabulary():
     with pytest.raises(ValueError, match=r"input_ids must lie in \[0, vocab_size=10\)"):
         mask_tokens(
@@ -236,7 +234,7 @@ def hf_pretraining_model() -> AlbertForPreTraining:
 
 def test_pretraining_model_matches_transformers_heads():
     hf = hf_pretraining_model()
-    ours = AlbertForPretraining.from_hf(hf).eval()
+    ours = AlbertPretrainingModel.from_hf(hf).eval()
     ids = torch.randint(5, 60, (3, 10))
     mask = torch.ones_like(ids)
     mask[1, 7:] = 0
@@ -251,116 +249,13 @@ def test_pretraining_model_matches_transformers_heads():
 
 
 def test_mlm_head_decodes_through_the_tied_embedding():
-    model = AlbertForPretraining(hf_pretraining_model().config)
+    model = AlbertPretrainingModel(hf_pretraining_model().config)
     V, E = model.config.vocab_size, model.config.embedding_size
     assert not any(p.shape == (V, E) for p in model.predictions.parameters())  # no own decoder
     mlm, _ = model(torch.randint(5, V, (2, 6)))
     mlm[..., 7].sum().backward()
     grad = model.encoder.embeddings.word_embeddings.weight.grad
     assert grad[7].abs().sum() > 0  # the output side reaches row 7 of the input embedding
-
-
-# ----------------------------------------------------------------------------- the loop
-
-
-def tiny_model(tokenizer, seed: int = 0) -> AlbertForPretraining:
-    torch.manual_seed(seed)
-    return AlbertForPretraining(albert_config(tiny_profile(), len(tokenizer), tokenizer))
-
-
-def test_pretrain_resumed_run_equals_an_uninterrupted_one(documents, tokenizer, tmp_path):
-    pairs = sentence_order_pairs(documents)
-    kw = dict(steps=6, batch_size=4, max_len=24, log_every=3, progress=False)
-    straight = tiny_model(tokenizer)
-    h1 = pretrain(straight, tokenizer, pairs, **kw)
-    resumed = tiny_model(tokenizer)
-    ckpt = tmp_path / "ckpt.pt"
-    pretrain(resumed, tokenizer, pairs, **kw, checkpoint_path=ckpt, stop_after=3)
-    fresh = tiny_model(tokenizer, seed=123)  # a new process: other initial weights
-    h2 = pretrain(fresh, tokenizer, pairs, **kw, checkpoint_path=ckpt)
-    for k, v in straight.state_dict().items():
-        torch.testing.assert_close(fresh.state_dict()[k], v, atol=0, rtol=0)
-    assert [r["loss"] for r in h2.records] == [r["loss"] for r in h1.records]
-
-
-def test_pretrain_reduces_the_mlm_loss(documents, tokenizer):
-    model = tiny_model(tokenizer)
-    history = pretrain(
-        model,
-        tokenizer,
-        sentence_order_pairs(documents),
-        steps=40,
-        batch_size=16,
-        max_len=32,
-        lr=1e-2,
-        log_every=10,
-        progress=False,
-    )
-    first, last = history.records[0], history.records[-1]
-    assert last["mlm_loss"] < first["mlm_loss"] - 0.5
-    assert last["mlm_accuracy"] > first["mlm_accuracy"]
-
-
-def test_pretrain_rejects_a_tokenizer_of_another_size(documents, tokenizer):
-    n = len(tokenizer)
-    model = AlbertForPretraining(albert_config(tiny_profile(), n + 1))
-    with pytest.raises(
-        ValueError, match=f"the tokenizer has {n} tokens but the model's vocab_size"
-    ):
-        pretrain(model, tokenizer, sentence_order_pairs(documents), steps=1, progress=False)
-
-
-@pytest.mark.parametrize("task", ["sop", "nsp"])
-def test_load_or_pretrain_saves_then_loads_hugging_face_files(documents, tmp_path, task):
-    first = load_or_pretrain(tmp_path, documents, profile=tiny_profile(), task=task, progress=False)
-    assert not first.loaded and first.history["settings"]["task"] == task
-    assert not (tmp_path / "checkpoint.pt").exists()
-    second = load_or_pretrain(tmp_path, documents=None, profile=tiny_profile(), progress=False)
-    assert second.loaded and second.history == first.history
-
-    model = AlbertModel.from_pretrained(tmp_path).eval()
-    tokenizer = AutoTokenizer.from_pretrained(tmp_path)
-    enc = tokenizer(["the cat sat on the mat", "a movie"], padding=True, return_tensors="pt")
-    real = enc["attention_mask"].bool()
-    with torch.no_grad():
-        want = first.model.encoder(**enc)
-        got = model(**enc).last_hidden_state
-        again = second.model.encoder(**enc)
-    torch.testing.assert_close(got[real], want[real], atol=2e-5, rtol=1e-4)
-    torch.testing.assert_close(again, want)
-
-
-def test_load_or_pretrain_rejects_an_unknown_task(tmp_path):
-    with pytest.raises(ValueError, match="task must be 'sop' or 'nsp'"):
-        load_or_pretrain(tmp_path, [["a."]], task="mlm")
-
-
-def test_load_or_pretrain_resumes_with_the_tokenizer_of_an_interrupted_run(documents, tmp_path):
-    earlier = train_tokenizer((s for doc in documents for s in doc), 50)
-    earlier.save_pretrained(tmp_path)  # as left behind by a run that was stopped
-    result = load_or_pretrain(tmp_path, documents, profile=tiny_profile(), progress=False)
-    assert len(result.tokenizer) == len(earlier) != tiny_profile().albert_vocab
-    assert result.model.config.vocab_size == len(earlier)
-
-
-def test_split_documents_holds_out_whole_documents_reproducibly(documents):
-    train, test = split_documents(documents, 0.1, seed=3)
-    assert len(test) == 4 and len(train) == len(documents) - 4
-    assert {id(d) for d in train}.isdisjoint(id(d) for d in test)
-    assert sorted(map(id, train + test)) == sorted(map(id, documents))
-    again = split_documents(documents, 0.1, seed=3)
-    assert again == (train, test) and split_documents(documents, 0.1, seed=4) != (train, test)
-    with pytest.raises(ValueError, match=r"held_out must lie in \(0, 1\)"):
-        split_documents(documents, 1.0)
-
-
-def test_load_or_pretrain_vocab_size_overrides_the_profile(documents, tmp_path):
-    result = load_or_pretrain(
-        tmp_path, documents, profile=tiny_profile(), vocab_size=60, warmup=0.5, progress=False
-    )
-    assert len(result.tokenizer) == 60 == result.model.config.vocab_size
-    assert result.history["settings"]["vocab_size"] == 60
-    assert result.history["settings"]["warmup"] == 0.5
 
 
 def test_check_masked_accuracy_accepts_the_reference_and_rejects_counting_every_position():

@@ -17,9 +17,11 @@ Command line (the same code the chapter runs; `accelerate launch` spreads it ove
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -27,30 +29,35 @@ from torch import Tensor, nn
 from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
+from seqbook.albert_bilstm import HEAD_FILE, AlbertBiLSTMClassifier, EncoderLinearClassifier
 from seqbook.data import collate_batch
-from seqbook.models import (
-    HEAD_FILE,
-    AlbertBiLSTMClassifier,
-    check_tokenizer_matches,
-    load_encoder,
-    quiet_transformers,
-)
+from seqbook.hf import check_tokenizer_matches, load_encoder, load_tokenizer, quiet_transformers
 
 METRICS_FILE = "metrics.json"
 
 
 # --------------------------------------------------------------------------- tokenisation
-def tokenize_reviews(tokenizer, texts: Sequence[str], max_len: int) -> dict[str, list]:
-    """Encode raw `texts` with the encoder's `tokenizer`: `[CLS] pieces [SEP]`, cut to
-    `max_len` tokens (the tail of a longer review is dropped and counted, never silently).
+TRUNCATIONS = ("head", "head_tail")
 
+
+def tokenize_reviews(
+    tokenizer, texts: Sequence[str], max_len: int, truncation: str = "head_tail"
+) -> dict[str, list]:
+    """Encode raw `texts` with the encoder's `tokenizer`: `[CLS] pieces [SEP]`, at most
+    `max_len` tokens; a longer review is cut explicitly and counted, never silently.
+
+    `truncation="head"` keeps the first `max_len - 2` pieces; `"head_tail"` (what worked best
+    for BERT on IMDB, Sun et al. 2019) keeps the first quarter of the budget from the review's
+    start and the rest from its end, where reviewers tend to state their verdict.
     Returns lists `input_ids`, `lengths` and `truncated` (bool per text). Empty or
     whitespace-only texts are rejected: they would be a review with no evidence at all.
     """
     if isinstance(texts, str):
         raise TypeError("texts must be a sequence of strings, got a single str (wrap it: [text])")
-    if isinstance(max_len, bool) or not isinstance(max_len, int) or max_len < 3:
-        raise ValueError(f"max_len must be an int >= 3 ([CLS], a token, [SEP]), got {max_len!r}")
+    if isinstance(max_len, bool) or not isinstance(max_len, int) or max_len < 4:
+        raise ValueError(f"max_len must be an int >= 4 ([CLS], tokens, [SEP]), got {max_len!r}")
+    if truncation not in TRUNCATIONS:
+        raise ValueError(f"truncation must be one of {TRUNCATIONS}, got {truncation!r}")
     texts = list(texts)
     for i, text in enumerate(texts):
         if not isinstance(text, str):
@@ -59,8 +66,12 @@ def tokenize_reviews(tokenizer, texts: Sequence[str], max_len: int) -> dict[str,
             raise ValueError(f"texts[{i}] is empty (or only whitespace): nothing to classify")
     with quiet_transformers():  # the untruncated pass would warn about over-long reviews
         full = tokenizer(texts, add_special_tokens=True, truncation=False)["input_ids"]
-    cut = tokenizer(texts, add_special_tokens=True, truncation=True, max_length=max_len)
-    ids = cut["input_ids"]
+    head = (max_len - 2) // 4 if truncation == "head_tail" else max_len - 2
+    tail = max_len - 2 - head
+    ids = [
+        f if len(f) <= max_len else f[: 1 + head] + (f[len(f) - 1 - tail :] if tail else f[-1:])
+        for f in full
+    ]
     return {
         "input_ids": ids,
         "lengths": [len(x) for x in ids],
@@ -71,13 +82,20 @@ def tokenize_reviews(tokenizer, texts: Sequence[str], max_len: int) -> dict[str,
 class TokenizedReviews(Dataset):
     """Reviews tokenised once by the encoder's tokenizer; items are (ids LongTensor, label)."""
 
-    def __init__(self, texts: Sequence[str], labels: Sequence[int], tokenizer, max_len: int):
+    def __init__(
+        self,
+        texts: Sequence[str],
+        labels: Sequence[int],
+        tokenizer,
+        max_len: int,
+        truncation: str = "head_tail",
+    ):
         texts, labels = list(texts), [int(y) for y in labels]
         if len(texts) != len(labels):
             raise ValueError(
                 f"texts and labels must have the same length, got {len(texts)} and {len(labels)}"
             )
-        encoded = tokenize_reviews(tokenizer, texts, max_len)
+        encoded = tokenize_reviews(tokenizer, texts, max_len, truncation)
         self.ids = [torch.tensor(x, dtype=torch.long) for x in encoded["input_ids"]]
         self.truncated = encoded["truncated"]
         self.labels = labels
@@ -102,10 +120,16 @@ def collate_tokenized(items: Sequence[tuple[Tensor, int]], pad_id: int = 0) -> d
 
 
 def review_batches(
-    df, tokenizer, max_len: int, batch_size: int, shuffle: bool = False, seed: int = 0
+    df,
+    tokenizer,
+    max_len: int,
+    batch_size: int,
+    shuffle: bool = False,
+    seed: int = 0,
+    truncation: str = "head_tail",
 ) -> DataLoader:
     """A DataLoader of padded batches over a frame with columns text, label."""
-    dataset = TokenizedReviews(df["text"], df["label"], tokenizer, max_len)
+    dataset = TokenizedReviews(df["text"], df["label"], tokenizer, max_len, truncation)
     return DataLoader(
         dataset,
         batch_size=batch_size,
@@ -161,13 +185,18 @@ def encoder_features(
 # --------------------------------------------------------------------------- prediction
 @torch.no_grad()
 def predict_proba(
-    model: nn.Module, tokenizer, texts: Sequence[str], max_len: int, batch_size: int = 32
+    model: nn.Module,
+    tokenizer,
+    texts: Sequence[str],
+    max_len: int,
+    batch_size: int = 32,
+    truncation: str = "head_tail",
 ) -> Tensor:
     """Class probabilities (N, C) for raw `texts` (a str is taken as one text)."""
     if isinstance(texts, str):
         texts = [texts]
     check_tokenizer_matches(tokenizer, model.encoder)
-    encoded = tokenize_reviews(tokenizer, texts, max_len)
+    encoded = tokenize_reviews(tokenizer, texts, max_len, truncation)
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
     device = next(model.parameters()).device
     was_training = model.training
@@ -186,125 +215,167 @@ def predict_proba(
 
 
 # --------------------------------------------------------------------------- one training run
-def resolve_encoder(name_or_path: str) -> str:
-    """A name starting with "tiny-albert" (the fast profile's `albert_name`) means the book's own
-    model of that name under `seqbook.data.cache_dir()`; anything else is a Hugging Face name or
-    directory."""
-    if name_or_path.startswith("tiny-albert") and not Path(name_or_path).exists():
-        from seqbook.data import cache_dir
+@dataclass(frozen=True)
+class FinetuneSettings:
+    """One fine-tuning recipe; `key()` names it together with the encoder's weights, so a run
+    cached under that key is recomputed whenever the recipe or the encoder changes."""
 
-        local = cache_dir() / name_or_path
-        if not (local / "config.json").is_file():
-            raise ValueError(
-                f"encoder {name_or_path!r} is the book's own ALBERT, but {local} holds no saved "
-                "model: run the pretraining chapter (or seqbook.pretraining.load_or_pretrain()) "
-                "first"
-            )
-        return str(local)
-    return name_or_path
+    encoder: str  # folder (or cached hub name) of the encoder and its tokenizer
+    train_subset: int | None = 2000
+    eval_subset: int | None = 1000
+    max_len: int = 128
+    truncation: str = "head_tail"
+    batch_size: int = 32
+    epochs: int = 4
+    encoder_lr: float = 1e-3
+    head_lr: float = 3e-3
+    head: str = "bilstm"  # "bilstm" (AlbertBiLSTMClassifier) or "linear" (mean of the states)
+    hidden_size: int = 64
+    num_layers: int = 1
+    pooling: str = "mean"
+    dropout: float = 0.1
+    freeze_encoder: bool = False
+    random_init: bool = False
+    warmup: float = 0.1
+    mixed_precision: str = "auto"
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.truncation not in TRUNCATIONS:
+            raise ValueError(f"truncation must be one of {TRUNCATIONS}, got {self.truncation!r}")
+        if self.head not in ("bilstm", "linear"):
+            raise ValueError(f"head must be 'bilstm' or 'linear', got {self.head!r}")
+        if isinstance(self.epochs, bool) or not isinstance(self.epochs, int) or self.epochs < 1:
+            raise ValueError(f"epochs must be a positive int, got {self.epochs!r}")
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    def key(self) -> str:
+        """sha256 (16 hex digits) of the settings and of the encoder's weight files."""
+        from seqbook.cache import digest
+
+        return digest({"settings": self.to_dict(), "encoder_files": encoder_fingerprint(self)})
 
 
-def train_albert_bilstm(
-    encoder: str,
-    output_dir: str | Path | None = None,
-    *,
-    train_subset: int | None,
-    eval_subset: int | None,
-    max_len: int,
-    batch_size: int,
-    epochs: int,
-    encoder_lr: float = 2e-5,
-    head_lr: float = 1e-3,
-    hidden_size: int = 64,
-    num_layers: int = 1,
-    pooling: str = "mean",
-    dropout: float = 0.1,
-    freeze_encoder: bool = False,
-    random_init: bool = False,
-    warmup: float = 0.1,
-    mixed_precision: str = "auto",
-    seed: int = 0,
-    progress: bool = True,
-) -> dict:
-    """Fine-tune `encoder` + BiLSTM on IMDB's training split (a seeded, balanced subset of
-    `train_subset` reviews), select the epoch on validation, score the test split.
+def encoder_fingerprint(settings: FinetuneSettings) -> str:
+    """sha256 of the encoder folder's weights, config and tokenizer (the hub name if not a
+    folder); a model card or history written beside them changes nothing."""
+    from seqbook.hf import resolve_encoder
+
+    source = resolve_encoder(settings.encoder)
+    if not isinstance(source, Path):
+        return str(source)
+    from seqbook.cache import digest, file_digest
+
+    names = ("config.json", "tokenizer.json", "tokenizer_config.json")  # what shapes the model
+    files = sorted(
+        f for f in source.glob("*") if f.suffix in (".safetensors", ".bin") or f.name in names
+    )
+    return digest({f.name: file_digest(f) for f in files if f.is_file()})
+
+
+def build_classifier(settings: FinetuneSettings):
+    """(classifier, tokenizer) for `settings`: the encoder (pretrained, or re-initialised with
+    `random_init`), seeded, under the chosen head."""
+    from seqbook.runtime import seed_everything
+
+    seed_everything(settings.seed)
+    tokenizer = load_tokenizer(settings.encoder)
+    enc = load_encoder(settings.encoder, random_init=settings.random_init, seed=settings.seed)
+    check_tokenizer_matches(tokenizer, enc)
+    torch.manual_seed(settings.seed)
+    if settings.head == "bilstm":
+        model = AlbertBiLSTMClassifier(
+            enc,
+            settings.hidden_size,
+            settings.num_layers,
+            settings.pooling,
+            dropout=settings.dropout,
+            freeze_encoder=settings.freeze_encoder,
+        )
+    else:
+        model = EncoderLinearClassifier(
+            enc, "mean", dropout=settings.dropout, freeze_encoder=settings.freeze_encoder
+        )
+    return model, tokenizer
+
+
+def finetune(settings: FinetuneSettings, progress: bool = True) -> dict:
+    """Fine-tune on IMDB's training split (a seeded, balanced subset of `train_subset`
+    reviews), keep the epoch that is best on validation, score the test split.
 
     Returns {"model", "tokenizer", "history", "test" (loss/accuracy/f1), "settings",
-    "seconds"}; with `output_dir`, the classifier and tokenizer are saved there
-    (`AlbertBiLSTMClassifier.from_pretrained(output_dir)`) with `metrics.json`.
+    "seconds", "truncated_share"}.
     """
-    from transformers import AutoTokenizer
-
     from seqbook.data import load_split
-    from seqbook.runtime import seed_everything
-    from seqbook.train import accelerator, evaluate, fit
+    from seqbook.train import evaluate, fit
 
-    settings = {  # what metrics.json records about the run
-        "encoder": encoder,
-        "train_subset": train_subset,
-        "eval_subset": eval_subset,
-        "max_len": max_len,
-        "batch_size": batch_size,
-        "epochs": epochs,
-        "encoder_lr": encoder_lr,
-        "head_lr": head_lr,
-        "hidden_size": hidden_size,
-        "num_layers": num_layers,
-        "pooling": pooling,
-        "dropout": dropout,
-        "freeze_encoder": freeze_encoder,
-        "random_init": random_init,
-        "warmup": warmup,
-        "mixed_precision": mixed_precision,
-        "seed": seed,
-    }
-    path = resolve_encoder(encoder)
-    seed_everything(seed)
-    with quiet_transformers():
-        tokenizer = AutoTokenizer.from_pretrained(path)
-    enc = load_encoder(path, random_init=random_init, seed=seed)
-    check_tokenizer_matches(tokenizer, enc)
-    model = AlbertBiLSTMClassifier(
-        enc, hidden_size, num_layers, pooling, dropout=dropout, freeze_encoder=freeze_encoder
-    )
+    model, tokenizer = build_classifier(settings)
+    s = settings
     loaders = {
         split: review_batches(
-            load_split(split, limit=train_subset if split == "train" else eval_subset),
+            load_split(split, limit=s.train_subset if split == "train" else s.eval_subset),
             tokenizer,
-            max_len,
-            batch_size,
+            s.max_len,
+            s.batch_size,
             shuffle=split == "train",
-            seed=seed,
+            seed=s.seed,
+            truncation=s.truncation,
         )
         for split in ("train", "valid", "test")
     }
-    optimizer = torch.optim.AdamW(model.param_groups(encoder_lr, head_lr, weight_decay=0.01))
+    truncated = loaders["train"].dataset.truncated
     t0 = time.perf_counter()
+    if s.freeze_encoder:  # fixed features: run the encoder once, not once per epoch
+        loaders = {
+            split: DataLoader(
+                encoder_features(model.encoder, loader, pad_to=s.max_len, progress=False),
+                batch_size=s.batch_size,
+                shuffle=split == "train",
+                generator=torch.Generator().manual_seed(s.seed),
+            )
+            for split, loader in loaders.items()
+        }
+    optimizer = torch.optim.AdamW(model.param_groups(s.encoder_lr, s.head_lr, weight_decay=0.01))
     history = fit(
         model,
         loaders["train"],
         loaders["valid"],
-        epochs=epochs,
-        lr=head_lr,
+        epochs=s.epochs,
+        lr=s.head_lr,
         optimizer=optimizer,
         schedule="linear",
-        warmup=warmup,
-        mixed_precision=mixed_precision,
-        seed=seed,
+        warmup=s.warmup,
+        mixed_precision=s.mixed_precision,
+        seed=s.seed,
         progress=progress,
     )
     seconds = time.perf_counter() - t0
     test = evaluate(model, loaders["test"])
-    result = {
+    return {
         "model": model,
         "tokenizer": tokenizer,
         "history": history,
         "test": test,
-        "settings": settings,
+        "settings": s.to_dict(),
+        "key": s.key(),
         "seconds": seconds,
-        "truncated_share": sum(loaders["train"].dataset.truncated) / len(loaders["train"].dataset),
+        "truncated_share": sum(truncated) / len(truncated),
     }
-    if output_dir is not None and accelerator(mixed_precision).is_main_process:
+
+
+def train_albert_bilstm(
+    encoder: str, output_dir: str | Path | None = None, *, progress: bool = True, **options
+) -> dict:
+    """`finetune(FinetuneSettings(encoder, **options))`; with `output_dir`, the classifier and
+    tokenizer are saved there (`AlbertBiLSTMClassifier.from_pretrained(output_dir)`) with
+    `metrics.json`."""
+    from seqbook.train import accelerator
+
+    settings = FinetuneSettings(encoder, **options)
+    result = finetune(settings, progress=progress)
+    if output_dir is not None and accelerator(settings.mixed_precision).is_main_process:
         save_run(output_dir, result)
     return result
 
@@ -321,6 +392,7 @@ def save_run(directory: str | Path, result: dict) -> None:
         model.save_pretrained(directory, result.get("tokenizer"))
     history = result["history"]
     record = {
+        "key": result.get("key"),
         "settings": result.get("settings", {}),
         "test": result["test"],
         "seconds": result["seconds"],
@@ -334,26 +406,36 @@ def save_run(directory: str | Path, result: dict) -> None:
     (directory / METRICS_FILE).write_text(json.dumps(record, indent=2))
 
 
-def load_or_train(directory: str | Path, train: Callable[[], dict]) -> dict:
-    """The run saved in `directory` if there is one (its metrics, history and, where saved, the
-    classifier), else `train()` (a dict with model, history, test, seconds, settings), saved
-    there. `result["cached"]` says which happened."""
+def load_or_train(
+    settings: FinetuneSettings, directory: str | Path | None = None, progress: bool = True
+) -> dict:
+    """The run of `settings` saved in `directory` (default `cache_dir()/finetune/<key>`) if its
+    stored key matches `settings.key()` (recipe and encoder weights), else `finetune(settings)`,
+    saved there. `result["cached"]` says which happened; a run saved under other settings is
+    never reused."""
+    from seqbook.models import count_parameters
     from seqbook.train import History
 
+    if not isinstance(settings, FinetuneSettings):
+        raise TypeError(f"settings must be a FinetuneSettings, got {type(settings).__name__}")
+    key = settings.key()
+    if directory is None:
+        from seqbook.data import cache_dir
+
+        directory = cache_dir() / "finetune" / key
     directory = Path(directory)
     if (directory / METRICS_FILE).is_file():
         record = json.loads((directory / METRICS_FILE).read_text())
-        model = (
-            AlbertBiLSTMClassifier.from_pretrained(directory)
-            if (directory / HEAD_FILE).is_file()
-            else None
-        )
-        history = History(epochs=record["history"], best_epoch=record["best_epoch"])
-        return {**record, "model": model, "history": history, "cached": True}
-    result = train()
+        if record.get("key") == key:
+            model = (
+                AlbertBiLSTMClassifier.from_pretrained(directory)
+                if (directory / HEAD_FILE).is_file()
+                else None
+            )
+            history = History(epochs=record["history"], best_epoch=record["best_epoch"])
+            return {**record, "model": model, "history": history, "cached": True}
+    result = finetune(settings, progress=progress)
     save_run(directory, result)
-    from seqbook.models import count_parameters
-
     return {
         **result,
         "parameters": count_parameters(result["model"]),
@@ -363,64 +445,48 @@ def load_or_train(directory: str | Path, train: Callable[[], dict]) -> dict:
 
 
 def main(argv: Sequence[str] | None = None) -> dict:
-    """The command line: every size defaults to the active profile's."""
-    from seqbook.runtime import PROFILES, profile
-
+    """The command line; unset options keep `FinetuneSettings`' defaults."""
     parser = argparse.ArgumentParser(
         prog="python -m seqbook.finetune",
         description="Fine-tune an ALBERT (+ BiLSTM) sentiment classifier on IMDB.",
     )
-    parser.add_argument("--profile", choices=sorted(PROFILES), default=None)
-    parser.add_argument("--encoder", default=None, help="HF name or directory (profile default)")
+    parser.add_argument(
+        "--encoder", default="tiny-albert-imdb", help="folder or cached hub name of the encoder"
+    )
     parser.add_argument("--output", required=True, help="directory for the saved classifier")
     parser.add_argument("--train-subset", type=int, default=None)
     parser.add_argument("--eval-subset", type=int, default=None)
     parser.add_argument("--all-data", action="store_true", help="use every review (no subsets)")
-    parser.add_argument("--max-len", type=int, default=None)
-    parser.add_argument("--batch-size", type=int, default=None)
-    parser.add_argument("--epochs", type=int, default=None)
-    parser.add_argument("--encoder-lr", type=float, default=None)
-    parser.add_argument("--head-lr", type=float, default=1e-3)
-    parser.add_argument("--hidden-size", type=int, default=64)
-    parser.add_argument("--num-layers", type=int, default=1)
-    parser.add_argument("--pooling", default="mean")
-    parser.add_argument("--dropout", type=float, default=0.1)
+    for name, kind in (
+        ("max-len", int),
+        ("batch-size", int),
+        ("epochs", int),
+        ("encoder-lr", float),
+        ("head-lr", float),
+        ("hidden-size", int),
+        ("num-layers", int),
+        ("dropout", float),
+        ("seed", int),
+    ):
+        parser.add_argument(f"--{name}", type=kind, default=None)
+    parser.add_argument("--truncation", choices=TRUNCATIONS, default=None)
+    parser.add_argument("--head", choices=["bilstm", "linear"], default=None)
+    parser.add_argument("--pooling", default=None)
     parser.add_argument("--freeze-encoder", action="store_true")
     parser.add_argument("--random-init", action="store_true")
-    parser.add_argument("--mixed-precision", default="auto", choices=["auto", "no", "fp16", "bf16"])
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--mixed-precision", default=None, choices=["auto", "no", "fp16", "bf16"])
     parser.add_argument("--no-progress", action="store_true")
-    args = parser.parse_args(argv)
-
-    P = profile(args.profile) if args.profile else profile()
-    train_subset = args.train_subset if args.train_subset is not None else P.train_subset
-    eval_subset = args.eval_subset if args.eval_subset is not None else P.eval_subset
-    if args.all_data:
-        train_subset = eval_subset = None
-    result = train_albert_bilstm(
-        args.encoder or P.albert_name,
-        args.output,
-        train_subset=train_subset,
-        eval_subset=eval_subset,
-        max_len=args.max_len or P.max_len,
-        batch_size=args.batch_size or P.batch_size,
-        epochs=args.epochs or P.finetune_epochs,
-        encoder_lr=args.encoder_lr if args.encoder_lr is not None else P.encoder_lr,
-        head_lr=args.head_lr,
-        hidden_size=args.hidden_size,
-        num_layers=args.num_layers,
-        pooling=args.pooling,
-        dropout=args.dropout,
-        freeze_encoder=args.freeze_encoder,
-        random_init=args.random_init,
-        mixed_precision=args.mixed_precision,
-        seed=args.seed,
-        progress=not args.no_progress,
-    )
+    args = vars(parser.parse_args(argv))
+    output, progress = args.pop("output"), not args.pop("no_progress")
+    all_data = args.pop("all_data")
+    options = {k: v for k, v in args.items() if v is not None and v is not False}
+    if all_data:
+        options |= {"train_subset": None, "eval_subset": None}
+    result = train_albert_bilstm(options.pop("encoder"), output, progress=progress, **options)
     test = result["test"]
-    print(
+    print(  # noqa: T201 - the command's one line of output
         f"test accuracy {test['accuracy']:.4f}  F1 {test['f1']:.4f}  "
-        f"training {result['seconds']:.0f} s  -> {args.output}"
+        f"training {result['seconds']:.0f} s  -> {output}"
     )
     return result
 

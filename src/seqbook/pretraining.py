@@ -6,20 +6,20 @@
 - `sentence_order_pairs` / `next_sentence_pairs`: the SOP task of ALBERT and, for contrast, BERT's
   NSP. Label 0 = "in order" (SOP) / "is the next segment" (NSP), 1 = "swapped" / "random", the
   convention of transformers' `sentence_order_label` and `next_sentence_label`.
-- `AlbertForPretraining`: `seqbook.albert.AlbertEncoder` + the MLM head (decoding through the
+- `AlbertPretrainingModel`: `seqbook.albert.AlbertEncoder` + the MLM head (decoding through the
   tied E-dimensional embedding) + the SOP head; `to_hf()` gives `transformers.AlbertForPreTraining`.
-- `sop_loss`, eq. (eq-pretrain-sop-loss); `pretrain` (resumable) and `load_or_pretrain`.
+- `sop_loss`, eq. (eq-pretrain-sop-loss).
+
+The run that spends CPU on these objectives (packed blocks, schedule, held-out evaluation,
+checkpoints, `load_or_pretrain`) is `seqbook.pretrain_run`.
 """
 
 from __future__ import annotations
 
 import json
-import math
 import random
-import time
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass, field
-from pathlib import Path
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -29,22 +29,16 @@ from seqbook.albert import ACTIVATIONS, AlbertEncoder
 
 __all__ = [
     "SPECIAL_TOKENS",
-    "AlbertForPretraining",
+    "AlbertPretrainingModel",
     "MLMHead",
-    "PretrainHistory",
-    "PretrainResult",
     "SOPHead",
     "SegmentPair",
     "albert_config",
     "encode_pairs",
-    "evaluate_pretraining",
-    "load_or_pretrain",
     "mask_tokens",
     "next_sentence_pairs",
-    "pretrain",
     "sentence_order_pairs",
     "sop_loss",
-    "split_documents",
     "train_tokenizer",
 ]
 
@@ -155,6 +149,7 @@ def mask_tokens(
     special_token_ids: Sequence[int],
     mlm_probability: float = 0.15,
     generator: torch.Generator | None = None,
+    word_starts: Tensor | None = None,
 ) -> tuple[Tensor, Tensor]:
     """Masked-LM corruption, eq. (eq-pretrain-mlm): returns `(corrupted_ids, labels)`.
 
@@ -162,6 +157,10 @@ def mask_tokens(
     probability `mlm_probability`. A selected token becomes `[MASK]` with probability 0.8, a
     random non-special token with 0.1, and stays unchanged with 0.1; its label is the original
     id. Every other label is -100, which the loss ignores.
+
+    Whole-word masking: with `word_starts` (bool, `input_ids`' shape, True at the first piece of
+    each word, e.g. pieces starting with "▁"), the draws are made per word, so a word's pieces
+    are selected, and replaced the same way, together.
     """
     if not isinstance(input_ids, Tensor) or input_ids.dtype != torch.long:
         raise TypeError(
@@ -182,9 +181,17 @@ def mask_tokens(
             f"[{int(input_ids.min())}, {int(input_ids.max())}]"
         )
     device = input_ids.device
+    if word_starts is not None:
+        if not isinstance(word_starts, Tensor) or word_starts.shape != input_ids.shape:
+            raise ValueError(
+                f"word_starts must be a bool tensor of input_ids' shape {tuple(input_ids.shape)}, "
+                f"got {getattr(word_starts, 'shape', type(word_starts).__name__)}"
+            )
+        word_index = (word_starts.long().cumsum(-1) - 1).clamp_min(0).to(device)  # word of a piece
 
     def uniform() -> Tensor:
-        return torch.rand(input_ids.shape, generator=generator).to(device)
+        u = torch.rand(input_ids.shape, generator=generator).to(device)
+        return u if word_starts is None else u.gather(-1, word_index)  # one draw per word
 
     candidate = ~torch.isin(input_ids, specials.to(device))  # (B, T): may be masked
     selected = candidate & (uniform() < mlm_probability)
@@ -329,7 +336,7 @@ def sop_loss(logits: Tensor, labels: Tensor, reduction: str = "mean") -> Tensor:
     return per_pair.sum() if reduction == "sum" else per_pair.mean()
 
 
-class AlbertForPretraining(nn.Module):
+class AlbertPretrainingModel(nn.Module):
     """An `AlbertEncoder` (with pooler) and the MLM and SOP heads; `to_hf()` exports it."""
 
     def __init__(self, config, sharing: str = "all") -> None:
@@ -358,7 +365,7 @@ class AlbertForPretraining(nn.Module):
         return self.predictions(hidden, self.encoder.embeddings.word_embeddings.weight)
 
     @classmethod
-    def from_hf(cls, model) -> AlbertForPretraining:
+    def from_hf(cls, model) -> AlbertPretrainingModel:
         """A copy of a `transformers.AlbertForPreTraining`."""
         from transformers import AlbertForPreTraining
 
@@ -410,363 +417,3 @@ def encode_pairs(tokenizer, pairs: Sequence[SegmentPair], max_len: int) -> list[
         {"input_ids": i, "token_type_ids": t, "label": p.label}
         for i, t, p in zip(enc["input_ids"], enc["token_type_ids"], pairs, strict=True)
     ]
-
-
-def _collate(
-    items: Sequence[dict], tokenizer, mlm_probability: float, generator: torch.Generator
-) -> dict[str, Tensor]:
-    B, T = len(items), max(len(x["input_ids"]) for x in items)
-    ids = torch.full((B, T), tokenizer.pad_token_id, dtype=torch.long)
-    types = torch.zeros(B, T, dtype=torch.long)
-    attention = torch.zeros(B, T, dtype=torch.long)
-    for b, x in enumerate(items):
-        n = len(x["input_ids"])
-        ids[b, :n] = torch.tensor(x["input_ids"])
-        types[b, :n] = torch.tensor(x["token_type_ids"])
-        attention[b, :n] = 1
-    corrupted, labels = mask_tokens(
-        ids,
-        mask_token_id=tokenizer.mask_token_id,
-        vocab_size=len(tokenizer),
-        special_token_ids=tokenizer.all_special_ids,
-        mlm_probability=mlm_probability,
-        generator=generator,
-    )
-    return {
-        "input_ids": corrupted,
-        "attention_mask": attention,
-        "token_type_ids": types,
-        "mlm_labels": labels,
-        "order_labels": torch.tensor([x["label"] for x in items]),
-    }
-
-
-def _losses(model: AlbertForPretraining, batch: dict[str, Tensor]) -> dict[str, Tensor]:
-    """MLM + SOP (or NSP) loss and the counts behind both accuracies, for one batch."""
-    hidden = model.encoder(batch["input_ids"], batch["attention_mask"], batch["token_type_ids"])
-    selected = batch["mlm_labels"] != IGNORE_INDEX  # (B, T)
-    targets = batch["mlm_labels"][selected]  # (M,)
-    mlm_logits = model.mlm_logits(hidden[selected])  # (M, V): only the masked positions
-    mlm = F.cross_entropy(mlm_logits, targets) if len(targets) else hidden.sum() * 0.0
-    order_logits = model.sop_classifier(model.encoder.pool(hidden))  # (B, 2)
-    order = sop_loss(order_logits, batch["order_labels"])
-    return {
-        "loss": mlm + order,
-        "mlm_loss": mlm,
-        "sop_loss": order,
-        "mlm_correct": (mlm_logits.argmax(-1) == targets).sum(),
-        "mlm_total": torch.tensor(len(targets)),
-        "sop_correct": (order_logits.argmax(-1) == batch["order_labels"]).sum(),
-        "sop_total": torch.tensor(len(batch["order_labels"])),
-    }
-
-
-# ----------------------------------------------------------------------------- the loop
-
-
-@dataclass
-class PretrainHistory:
-    """One record per logging interval (means over its steps) and the run's settings."""
-
-    records: list[dict[str, float]] = field(default_factory=list)
-    settings: dict[str, object] = field(default_factory=dict)
-    evaluation: dict[str, float] = field(default_factory=dict)
-
-    def to_dict(self) -> dict[str, object]:
-        return asdict(self)
-
-
-def pretrain(
-    model: AlbertForPretraining,
-    tokenizer,
-    pairs: Sequence[SegmentPair],
-    *,
-    steps: int,
-    batch_size: int = 32,
-    max_len: int = 128,
-    lr: float = 1e-3,
-    weight_decay: float = 0.01,
-    warmup: float = 0.1,
-    mlm_probability: float = 0.15,
-    clip_grad_norm: float = 1.0,
-    seed: int = 0,
-    log_every: int = 10,
-    checkpoint_path: str | Path | None = None,
-    checkpoint_every: int = 50,
-    stop_after: int | None = None,
-    device: torch.device | str | None = None,
-    progress: bool = True,
-) -> PretrainHistory:
-    """Train MLM + SOP (or MLM + NSP: pass `next_sentence_pairs`) for `steps` steps.
-
-    AdamW (the paper uses LAMB with far larger batches) with linear warm-up over `warmup` of the
-    steps, then linear decay. Step `s` draws its batch and its masking from a generator seeded by
-    `(seed, s)`, so a run resumed from `checkpoint_path` (written every `checkpoint_every` steps
-    and at the end) continues exactly as if it had never stopped (on the CPU; on a GPU up to
-    dropout's random numbers). `stop_after` ends this call (with a checkpoint) after that many
-    steps; call again with the same arguments to go on.
-    """
-    from tqdm.auto import tqdm
-
-    if not isinstance(steps, int) or steps < 1:
-        raise ValueError(f"steps must be a positive int, got {steps!r}")
-    if len(pairs) < 1:
-        raise ValueError("pairs is empty: build them with sentence_order_pairs(documents)")
-    if len(tokenizer) != model.config.vocab_size:
-        raise ValueError(
-            f"the tokenizer has {len(tokenizer)} tokens but the model's vocab_size is "
-            f"{model.config.vocab_size}"
-        )
-    device = torch.device(device) if device is not None else next(model.parameters()).device
-    model.to(device)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
-    warm = max(1, int(warmup * steps))
-    schedule = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda s: min((s + 1) / warm, max(0.0, (steps - s) / max(1, steps - warm)))
-    )
-    history = PretrainHistory(
-        settings={
-            "steps": steps,
-            "batch_size": batch_size,
-            "max_len": max_len,
-            "lr": lr,
-            "warmup": warmup,
-            "mlm_probability": mlm_probability,
-            "seed": seed,
-            "pairs": len(pairs),
-        }
-    )
-    start, elapsed = 0, 0.0
-    path = Path(checkpoint_path) if checkpoint_path is not None else None
-    if path is not None and path.is_file():
-        state = torch.load(path, map_location=device, weights_only=False)
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        schedule.load_state_dict(state["schedule"])
-        start, elapsed = state["step"], state["seconds"]
-        history.records = state["records"]
-
-    def save(step: int) -> None:
-        if path is None:
-            return
-        path.parent.mkdir(parents=True, exist_ok=True)
-        state = {
-            "model": model.state_dict(),
-            "optimizer": optimizer.state_dict(),
-            "schedule": schedule.state_dict(),
-            "step": step,
-            "seconds": elapsed,
-            "records": history.records,
-        }
-        torch.save(state, path.with_suffix(".tmp"))
-        path.with_suffix(".tmp").replace(path)  # never leave a half-written checkpoint
-
-    end = steps if stop_after is None else min(steps, start + stop_after)
-    model.train()
-    window: dict[str, float] = {}
-    bar = tqdm(range(start, end), initial=start, total=steps, disable=not progress)
-    for step in bar:
-        t0 = time.perf_counter()
-        g = torch.Generator().manual_seed(seed * 1_000_003 + step)
-        idx = torch.randint(len(pairs), (batch_size,), generator=g).tolist()
-        items = encode_pairs(tokenizer, [pairs[i] for i in idx], max_len)  # only what is used
-        batch = _collate(items, tokenizer, mlm_probability, g)
-        batch = {k: v.to(device) for k, v in batch.items()}
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed * 1_000_003 + step)  # dropout, reproducible per step
-            out = _losses(model, batch)
-            optimizer.zero_grad(set_to_none=True)
-            out["loss"].backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), clip_grad_norm)
-        optimizer.step()
-        schedule.step()
-        elapsed += time.perf_counter() - t0
-        for k, v in out.items():
-            window[k] = window.get(k, 0.0) + float(v.detach())
-        window["n"] = window.get("n", 0) + 1
-        if (step + 1) % log_every == 0 or step + 1 == steps:
-            n = window.pop("n")
-            record = {
-                "step": step + 1,
-                "loss": window["loss"] / n,
-                "mlm_loss": window["mlm_loss"] / n,
-                "sop_loss": window["sop_loss"] / n,
-                "mlm_accuracy": window["mlm_correct"] / max(1.0, window["mlm_total"]),
-                "sop_accuracy": window["sop_correct"] / max(1.0, window["sop_total"]),
-                "seconds": elapsed,
-            }
-            history.records.append(record)
-            window = {}
-            bar.set_postfix(loss=f"{record['loss']:.3f}", mlm_acc=f"{record['mlm_accuracy']:.3f}")
-        if (step + 1) % checkpoint_every == 0 or step + 1 == end:
-            save(step + 1)
-    model.eval()
-    return history
-
-
-@torch.no_grad()
-def evaluate_pretraining(
-    model: AlbertForPretraining,
-    tokenizer,
-    pairs: Sequence[SegmentPair],
-    *,
-    batch_size: int = 64,
-    max_len: int = 128,
-    mlm_probability: float = 0.15,
-    seed: int = 0,
-) -> dict[str, float]:
-    """MLM accuracy (on the masked positions) and SOP/NSP accuracy on held-out pairs, with a
-    fixed masking seed so that two evaluations of one model agree."""
-    model.eval()
-    device = next(model.parameters()).device
-    encoded = encode_pairs(tokenizer, pairs, max_len)
-    g = torch.Generator().manual_seed(seed)
-    sums: dict[str, float] = {}
-    for i in range(0, len(encoded), batch_size):
-        batch = _collate(encoded[i : i + batch_size], tokenizer, mlm_probability, g)
-        out = _losses(model, {k: v.to(device) for k, v in batch.items()})
-        for k in ("mlm_correct", "mlm_total", "sop_correct", "sop_total"):
-            sums[k] = sums.get(k, 0.0) + float(out[k])
-        sums["mlm_loss"] = sums.get("mlm_loss", 0.0) + float(out["mlm_loss"] * out["mlm_total"])
-    return {
-        "mlm_accuracy": sums["mlm_correct"] / max(1.0, sums["mlm_total"]),
-        "mlm_loss": sums["mlm_loss"] / max(1.0, sums["mlm_total"]),
-        "sop_accuracy": sums["sop_correct"] / max(1.0, sums["sop_total"]),
-        "pairs": float(len(encoded)),
-    }
-
-
-# ----------------------------------------------------------------------------- load or pretrain
-
-
-def split_documents(
-    documents: Sequence[Sequence[str]], held_out: float = 0.05, *, seed: int = 0
-) -> tuple[list, list]:
-    """A seeded split into `(train_docs, test_docs)` by whole documents, `held_out` of them
-    (at least one) held out; the split `load_or_pretrain` trains and evaluates on."""
-    if not 0.0 < held_out < 1.0:
-        raise ValueError(f"held_out must lie in (0, 1), got {held_out}")
-    rng = random.Random(seed)
-    order = list(range(len(documents)))
-    rng.shuffle(order)
-    n_held = max(1, math.ceil(held_out * len(documents)))
-    if len(documents) - n_held < 2:
-        raise ValueError(f"documents must hold at least 3 documents, got {len(documents)}")
-    return [documents[i] for i in order[n_held:]], [documents[i] for i in order[:n_held]]
-
-
-@dataclass
-class PretrainResult:
-    model: AlbertForPretraining
-    tokenizer: object
-    history: dict[str, object]
-    loaded: bool  # True: read from `directory`; False: trained now and saved there
-    directory: Path
-
-
-HISTORY_FILE = "pretraining_history.json"
-
-
-def load_or_pretrain(
-    directory: str | Path | None = None,
-    documents: Sequence[Sequence[str]] | None = None,
-    *,
-    profile=None,
-    task: str = "sop",
-    steps: int | None = None,
-    batch_size: int | None = None,
-    max_len: int | None = None,
-    lr: float = 1e-3,
-    warmup: float = 0.1,
-    vocab_size: int | None = None,
-    held_out: float = 0.05,
-    tokenizer_sentences: int | None = 30_000,
-    seed: int = 0,
-    device: torch.device | str | None = None,
-    progress: bool = True,
-) -> PretrainResult:
-    """Load the tiny ALBERT saved in `directory`, or pretrain it there if it is not saved yet.
-
-    `directory` defaults to `seqbook.data.cache_dir() / profile.albert_name`; `documents` to
-    `seqbook.data.load_pretraining_corpus()`. The directory ends up holding a Hugging Face
-    `AlbertForPreTraining` (`config.json`, weights), its tokenizer and `pretraining_history.json`:
-    `AlbertModel.from_pretrained(directory)` and `AutoTokenizer.from_pretrained(directory)` load
-    it. An interrupted run resumes from `directory/checkpoint.pt`. The tokenizer is trained on
-    a seeded sample of `tokenizer_sentences` training sentences (None: all of them; unigram
-    training time grows with the corpus, as SentencePiece's `input_sentence_size` acknowledges).
-    `vocab_size` overrides the profile's `albert_vocab`; `lr` and `warmup` go to `pretrain`; the
-    documents are split with `split_documents(documents, held_out, seed=seed)`. Training runs on
-    `device` (default `seqbook.runtime.get_device()`); the returned model is on the CPU.
-    """
-    from transformers import AlbertForPreTraining, AutoTokenizer
-
-    from seqbook.runtime import get_device
-    from seqbook.runtime import profile as active_profile
-
-    P = profile if profile is not None else active_profile()
-    if task not in ("sop", "nsp"):
-        raise ValueError(f"task must be 'sop' or 'nsp', got {task!r}")
-    if directory is None:
-        from seqbook.data import cache_dir
-
-        directory = cache_dir() / P.albert_name
-    directory = Path(directory)
-    if (directory / HISTORY_FILE).is_file() and (directory / "config.json").is_file():
-        from seqbook.models import quiet_transformers
-
-        with quiet_transformers():
-            hf = AlbertForPreTraining.from_pretrained(directory)
-            tokenizer = AutoTokenizer.from_pretrained(directory)
-        history = json.loads((directory / HISTORY_FILE).read_text())
-        return PretrainResult(AlbertForPretraining.from_hf(hf), tokenizer, history, True, directory)
-
-    if documents is None:
-        from seqbook.data import load_pretraining_corpus
-
-        documents = load_pretraining_corpus()
-    directory.mkdir(parents=True, exist_ok=True)
-    train_docs, test_docs = split_documents(documents, held_out, seed=seed)
-    rng = random.Random(seed)  # draws the tokenizer's sentence sample
-
-    if (directory / "tokenizer.json").is_file():  # an interrupted run: keep its tokenizer
-        tokenizer = AutoTokenizer.from_pretrained(directory)
-    else:
-        sentences = [s for doc in train_docs for s in doc]
-        if tokenizer_sentences is not None and len(sentences) > tokenizer_sentences:
-            sentences = rng.sample(sentences, tokenizer_sentences)
-        V = vocab_size if vocab_size is not None else P.albert_vocab
-        tokenizer = train_tokenizer(sentences, V, model_max_length=512)
-        tokenizer.save_pretrained(directory)
-    config = albert_config(P, len(tokenizer), tokenizer)
-    torch.manual_seed(seed)
-    model = AlbertForPretraining(config)
-    build = sentence_order_pairs if task == "sop" else next_sentence_pairs
-    max_len = max_len if max_len is not None else P.max_len
-    history = pretrain(
-        model,
-        tokenizer,
-        build(train_docs, seed=seed),
-        steps=steps if steps is not None else P.pretrain_steps,
-        batch_size=batch_size if batch_size is not None else P.batch_size,
-        max_len=max_len,
-        lr=lr,
-        warmup=warmup,
-        seed=seed,
-        checkpoint_path=directory / "checkpoint.pt",
-        device=device if device is not None else get_device(),
-        progress=progress,
-    )
-    history.settings |= {
-        "task": task,
-        "profile": P.name,
-        "documents": len(train_docs),
-        "vocab_size": len(tokenizer),
-    }
-    held_pairs = build(test_docs, seed=seed + 1) if len(test_docs) > 1 or task == "sop" else []
-    held_pairs = held_pairs[:1000]  # enough for accuracies to +-3 points, in seconds
-    if held_pairs:
-        history.evaluation = evaluate_pretraining(model, tokenizer, held_pairs, max_len=max_len)
-    model.cpu().to_hf().save_pretrained(directory)
-    (directory / HISTORY_FILE).write_text(json.dumps(history.to_dict(), indent=1))
-    (directory / "checkpoint.pt").unlink(missing_ok=True)
-    return PretrainResult(model.eval(), tokenizer, history.to_dict(), False, directory)

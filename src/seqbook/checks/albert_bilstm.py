@@ -12,9 +12,10 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
+from seqbook.albert_bilstm import AlbertBiLSTMClassifier
 from seqbook.checks import CheckReport, assert_close, run_cases
 from seqbook.lstm import LSTM
-from seqbook.models import AlbertBiLSTMClassifier, lengths_from_mask, mean_pool
+from seqbook.models import lengths_from_mask, mean_pool
 
 
 def _gen(seed: int) -> torch.Generator:

@@ -1,0 +1,293 @@
+"""ALBERT + BiLSTM: classifiers on a Hugging Face encoder, eq. (eq-albert-bilstm-model).
+
+- `EncoderClassifier`: what every classifier on an encoder shares (freezing, two learning
+  rates, turning a batch into encoder states).
+- `AlbertBiLSTMClassifier`: h = ALBERT(x), u = BiLSTM(h), y = f(pool(u)); saved and loaded
+  with `save_pretrained` / `from_pretrained`.
+- `EncoderLinearClassifier`: one linear layer on [CLS] or on the mean state, the baseline head.
+
+Loading encoders and tokenizers lives in `seqbook.hf`.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from seqbook.attention import AttentionPooling
+from seqbook.hf import check_tokenizer_matches, load_encoder, quiet_transformers
+from seqbook.lstm import LSTM, _describe
+from seqbook.models import _check_options, lengths_from_mask, mean_pool, pool
+
+ENCODER_DIR = "encoder"  # sub-directory of a saved classifier holding the Hugging Face encoder
+HEAD_FILE = "head.pt"  # the rest of a saved classifier: its settings and the head's weights
+
+
+class EncoderClassifier(nn.Module):
+    """What every classifier on a Hugging Face encoder shares: the encoder, freezing it, one
+    learning rate for it and one for the rest, and turning a batch into encoder states.
+
+    `encoder` is any model whose output has `last_hidden_state` (e.g. an `AlbertModel` from
+    `AutoModel.from_pretrained(name_or_path)`). A frozen encoder has fixed weights and always
+    runs in eval mode (no dropout), so a head trained on it sees fixed features.
+    """
+
+    def __init__(self, encoder: nn.Module, freeze_encoder: bool = False) -> None:
+        super().__init__()
+        config = getattr(encoder, "config", None)
+        if not isinstance(encoder, nn.Module) or not isinstance(
+            getattr(config, "hidden_size", None), int
+        ):
+            raise TypeError(
+                "encoder must be a Hugging Face model with config.hidden_size (e.g. "
+                f"AutoModel.from_pretrained(name_or_path)), got {type(encoder).__name__}"
+            )
+        self.encoder = encoder
+        self.settings: dict[str, object] = {"freeze_encoder": bool(freeze_encoder)}
+        self.freeze_encoder(freeze_encoder)
+
+    @property
+    def encoder_frozen(self) -> bool:
+        return bool(self.settings["freeze_encoder"])
+
+    def freeze_encoder(self, frozen: bool = True):
+        """Fix (or release) the encoder's weights; a frozen encoder always runs in eval mode."""
+        self.settings["freeze_encoder"] = bool(frozen)
+        self.encoder.requires_grad_(not frozen)
+        if frozen:
+            self.encoder.eval()
+        return self
+
+    def train(self, mode: bool = True):
+        """Set training mode (`mode`) for every sub-module, except that a frozen encoder stays
+        in eval mode."""
+        super().train(mode)
+        if self.encoder_frozen:
+            self.encoder.eval()
+        return self
+
+    def param_groups(self, encoder_lr: float, head_lr: float, weight_decay: float = 0.0):
+        """Optimizer parameter groups: the encoder's trainable weights at `encoder_lr`, all
+        other trainable weights at `head_lr` (a fine-tuned encoder usually wants a learning rate
+        10-100 times smaller than a freshly initialised head). Frozen weights are left out."""
+        for name, value in (("encoder_lr", encoder_lr), ("head_lr", head_lr)):
+            if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+                raise ValueError(f"{name} must be a non-negative number, got {value!r}")
+        encoder_ids = {id(p) for p in self.encoder.parameters()}
+        enc = [p for p in self.encoder.parameters() if p.requires_grad]
+        rest = [p for p in self.parameters() if p.requires_grad and id(p) not in encoder_ids]
+        groups = [{"params": rest, "lr": head_lr, "weight_decay": weight_decay}]
+        if enc:
+            groups.insert(0, {"params": enc, "lr": encoder_lr, "weight_decay": weight_decay})
+        return groups
+
+    def encoder_states(
+        self,
+        input_ids: Tensor | None = None,
+        attention_mask: Tensor | None = None,
+        token_type_ids: Tensor | None = None,
+        encoder_states: Tensor | None = None,
+    ) -> tuple[Tensor, Tensor, Tensor]:
+        """(h (B, T, H_enc), mask (B, T) bool, lengths (B,)) for a batch, eq.
+        (eq-albert-bilstm-encoder). Pass `encoder_states` (B, T, H_enc) instead of `input_ids`
+        to reuse encoder outputs computed once (a frozen encoder); `attention_mask` is then
+        required."""
+        if attention_mask is None:
+            if input_ids is None:
+                raise ValueError("attention_mask is required when input_ids is not given")
+            if not isinstance(input_ids, Tensor) or input_ids.dim() != 2:
+                raise ValueError(
+                    f"input_ids must be a tensor of shape (B, T), got {_describe(input_ids)}"
+                )
+            attention_mask = torch.ones_like(input_ids, dtype=torch.bool)
+        lengths = lengths_from_mask(attention_mask)  # (B,)
+        mask = attention_mask.bool()
+        if encoder_states is None:
+            if input_ids is None:
+                raise ValueError("give either input_ids or encoder_states, got neither")
+            self._check_ids(input_ids, mask)
+            kwargs = {"token_type_ids": token_type_ids} if token_type_ids is not None else {}
+            h = self.encoder(
+                input_ids=input_ids, attention_mask=mask.long(), **kwargs
+            ).last_hidden_state  # (B, T, H_enc)
+            return h, mask, lengths
+        if input_ids is not None:
+            raise ValueError("give either input_ids or encoder_states, not both")
+        H = self.encoder.config.hidden_size
+        if not isinstance(encoder_states, Tensor) or encoder_states.dim() != 3:
+            raise ValueError(
+                f"encoder_states must be a tensor of shape (B, T, {H}), got "
+                f"{_describe(encoder_states)}"
+            )
+        if tuple(encoder_states.shape) != (*mask.shape, H):
+            raise ValueError(
+                f"encoder_states must have shape {(*mask.shape, H)} (attention_mask's (B, T) "
+                f"and the encoder's hidden size), got {tuple(encoder_states.shape)}"
+            )
+        return encoder_states, mask, lengths
+
+    def _check_ids(self, input_ids: Tensor, mask: Tensor) -> None:
+        if input_ids.dtype not in (torch.long, torch.int):
+            raise ValueError(f"input_ids must be an integer tensor, got dtype {input_ids.dtype}")
+        if tuple(input_ids.shape) != tuple(mask.shape):
+            raise ValueError(
+                f"attention_mask must have input_ids' shape {tuple(input_ids.shape)}, got "
+                f"{tuple(mask.shape)}"
+            )
+        V = self.encoder.config.vocab_size
+        if input_ids.numel() and (input_ids.min() < 0 or input_ids.max() >= V):
+            raise ValueError(
+                f"input_ids must lie in [0, {V}) (the encoder's vocabulary), got values from "
+                f"{int(input_ids.min())} to {int(input_ids.max())}: was the text tokenized "
+                "with the encoder's own tokenizer?"
+            )
+
+
+class AlbertBiLSTMClassifier(EncoderClassifier):
+    """h = ALBERT(x), u = BiLSTM(h), y = f(u): the book's sentiment system, eq.
+    (eq-albert-bilstm-model).
+
+        input_ids, attention_mask (B, T) -> encoder (B, T, H_enc) -> stacked BiLSTM over the
+        first lengths[b] states (B, T, 2H) -> pooling (B, 2H) -> dropout -> linear (B, C)
+
+    `encoder` is any Hugging Face model whose output has `last_hidden_state` (an `AlbertModel`
+    from `AutoModel.from_pretrained(name_or_path)`: the book's own tiny ALBERT or
+    `albert-base-v2`). The BiLSTM is `seqbook.lstm.LSTM`, given the lengths derived from the
+    mask (eq. (eq-albert-bilstm-lengths)), so padding never enters either direction. `pooling`
+    is "mean", "max", "last" or "attention" (as in `BiLSTMClassifier`). `freeze_encoder=True`
+    fixes the encoder (see `EncoderClassifier`).
+    """
+
+    def __init__(
+        self,
+        encoder: nn.Module,
+        hidden_size: int = 64,
+        num_layers: int = 1,
+        pooling: str = "mean",
+        num_classes: int = 2,
+        dropout: float = 0.1,
+        freeze_encoder: bool = False,
+    ) -> None:
+        super().__init__(encoder, freeze_encoder)
+        _check_options(
+            pooling,
+            dropout,
+            hidden_size=hidden_size,
+            num_layers=num_layers,
+            num_classes=num_classes,
+        )
+        self.settings.update(
+            hidden_size=hidden_size,
+            num_layers=num_layers,
+            pooling=pooling,
+            num_classes=num_classes,
+            dropout=float(dropout),
+        )
+        self.pooling = pooling
+        self.lstm = LSTM(
+            encoder.config.hidden_size, hidden_size, num_layers, bidirectional=True, dropout=dropout
+        )
+        self.attention = AttentionPooling(2 * hidden_size) if pooling == "attention" else None
+        self.dropout = nn.Dropout(dropout)
+        self.head = nn.Linear(2 * hidden_size, num_classes)
+
+    def encode(
+        self,
+        input_ids: Tensor | None = None,
+        attention_mask: Tensor | None = None,
+        token_type_ids: Tensor | None = None,
+        encoder_states: Tensor | None = None,
+    ) -> dict[str, Tensor | None]:
+        """Every intermediate tensor: encoder states h (B, T, H_enc), BiLSTM outputs u
+        (B, T, 2H) (eq. (eq-albert-bilstm-bilstm)), pooled z (B, 2H) (eq.
+        (eq-albert-bilstm-pool)), attention-pooling weights (B, T) or None, lengths (B,)."""
+        h, mask, lengths = self.encoder_states(
+            input_ids, attention_mask, token_type_ids, encoder_states
+        )
+        u, (h_n, _) = self.lstm(self.dropout(h.float()), lengths)  # (B, T, 2H)
+        z, weights = pool(self.pooling, u, h_n, mask, self.attention)
+        return {"h": h, "u": u, "z": z, "weights": weights, "lengths": lengths}
+
+    def forward(
+        self,
+        input_ids: Tensor | None = None,
+        attention_mask: Tensor | None = None,
+        token_type_ids: Tensor | None = None,
+        encoder_states: Tensor | None = None,
+    ) -> Tensor:
+        """Logits (B, num_classes), eq. (eq-albert-bilstm-output)."""
+        z = self.encode(input_ids, attention_mask, token_type_ids, encoder_states)["z"]
+        return self.head(self.dropout(z))
+
+    # -- saving and loading --------------------------------------------------------------------
+    def save_pretrained(self, directory, tokenizer=None) -> None:
+        """Write the whole classifier: `directory/encoder` (a Hugging Face directory, with the
+        tokenizer if given) and `directory/head.pt` (settings and the other weights)."""
+        from pathlib import Path
+
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        if tokenizer is not None:
+            check_tokenizer_matches(tokenizer, self.encoder)
+        with quiet_transformers():
+            self.encoder.save_pretrained(directory / ENCODER_DIR)
+            if tokenizer is not None:
+                tokenizer.save_pretrained(directory / ENCODER_DIR)
+        head = {k: v for k, v in self.state_dict().items() if not k.startswith("encoder.")}
+        torch.save({"settings": self.settings, "state_dict": head}, directory / HEAD_FILE)
+
+    @classmethod
+    def from_pretrained(cls, directory) -> AlbertBiLSTMClassifier:
+        """Load a classifier written by `save_pretrained` (the encoder through
+        `AutoModel.from_pretrained`)."""
+        from pathlib import Path
+
+        directory = Path(directory)
+        if not (directory / HEAD_FILE).is_file() or not (directory / ENCODER_DIR).is_dir():
+            raise ValueError(
+                f"directory must hold {ENCODER_DIR}/ and {HEAD_FILE} (written by "
+                f"save_pretrained), got {str(directory)!r}"
+            )
+        saved = torch.load(directory / HEAD_FILE, map_location="cpu", weights_only=True)
+        model = cls(load_encoder(directory / ENCODER_DIR), **saved["settings"])
+        missing, unexpected = model.load_state_dict(saved["state_dict"], strict=False)
+        missing = [k for k in missing if not k.startswith("encoder.")]
+        if missing or unexpected:
+            raise ValueError(
+                f"{HEAD_FILE} does not match the classifier: missing {missing}, "
+                f"unexpected {unexpected}"
+            )
+        return model
+
+
+class EncoderLinearClassifier(EncoderClassifier):
+    """The simplest head on an encoder: one linear layer on the first token's state
+    ([CLS], eq. (eq-albert-bilstm-cls)) or on the mean of the real tokens' states; the baseline
+    the BiLSTM head is measured against."""
+
+    def __init__(
+        self,
+        encoder: nn.Module,
+        pooling: str = "first",
+        num_classes: int = 2,
+        dropout: float = 0.1,
+        freeze_encoder: bool = False,
+    ) -> None:
+        super().__init__(encoder, freeze_encoder)
+        if pooling not in ("first", "mean"):
+            raise ValueError(f"pooling must be 'first' or 'mean', got {pooling!r}")
+        self.pooling = pooling
+        self.dropout = nn.Dropout(dropout)
+        self.head = nn.Linear(encoder.config.hidden_size, num_classes)
+
+    def forward(
+        self,
+        input_ids: Tensor | None = None,
+        attention_mask: Tensor | None = None,
+        token_type_ids: Tensor | None = None,
+        encoder_states: Tensor | None = None,
+    ) -> Tensor:
+        h, mask, _ = self.encoder_states(input_ids, attention_mask, token_type_ids, encoder_states)
+        h = h.float()  # (B, T, H)
+        z = h[:, 0] if self.pooling == "first" else mean_pool(h, mask)  # (B, H)
+        return self.head(self.dropout(z))

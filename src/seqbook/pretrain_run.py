@@ -1,0 +1,1035 @@
+"""The pretraining run: packed in-domain blocks, the schedule, held-out evaluation, checkpoints.
+
+`seqbook.pretraining` holds the objectives (tokenizer, masking, SOP/NSP pairs, heads, losses);
+this module spends CPU on them well:
+
+- in-domain text: the IMDB *training* reviews, sentence-split (`seqbook.data`), tokenised once
+  into one stream of pieces (`TokenStream`);
+- every example is a full block of `block_len` pieces, `[CLS] A [SEP] B [SEP]`, A and B two
+  consecutive stretches of one review cut at a sentence boundary, swapped with probability 1/2
+  (sentence-order prediction); no padding, so no attention mask and no wasted positions;
+- MLM logits only at the selected positions; no dropout while pretraining;
+- many small steps (the escape from the unigram plateau is counted in optimiser steps), linear
+  warm-up then linear decay that reaches zero exactly at the last step, and a final phase at the
+  length fine-tuning reads, so every position embedding it uses is trained;
+- held-out evaluation on *test-split* reviews: MLM accuracy counted only where the input shows
+  `[MASK]` (a position left unchanged can be copied), against the floor of always guessing the
+  most frequent piece; SOP accuracy against the share of in-order pairs;
+- atomic, resumable checkpoints and snapshots of the model at fixed fractions of the budget.
+
+Command line (the shipped model, `data/tiny-albert-imdb`, is the `long` preset)::
+
+    python -m seqbook.pretrain_run --preset long --out data/tiny-albert-imdb
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import hashlib
+import json
+import os
+import platform
+import random
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from seqbook.pretraining import (
+    IGNORE_INDEX,
+    AlbertPretrainingModel,
+    mask_tokens,
+    sop_loss,
+    train_tokenizer,
+)
+
+HISTORY_FILE = "history.json"
+RUN_FILE = "run.json"
+CHECKPOINT_FILE = "checkpoint.pt"
+BUDGETS_DIR = "budgets"
+
+
+# ----------------------------------------------------------------------------- settings
+
+
+@dataclass(frozen=True)
+class Phase:
+    """`steps` optimiser steps of `batch_size` blocks of `block_len` pieces."""
+
+    steps: int
+    batch_size: int
+    block_len: int
+
+
+@dataclass(frozen=True)
+class PretrainSettings:
+    """Everything that decides a pretraining run; `key()` names it (a changed recipe recomputes)."""
+
+    phases: tuple[Phase, ...]
+    lr: float = 3e-3
+    warmup_steps: int = 300
+    mlm_probability: float = 0.15
+    whole_word: bool = False
+    weight_decay: float = 0.01
+    clip_grad_norm: float = 1.0
+    vocab_size: int = 8000
+    embedding_size: int = 64
+    hidden_size: int = 128
+    num_layers: int = 4
+    num_heads: int = 4
+    intermediate_size: int = 256
+    max_position_embeddings: int = 128
+    tokenizer_sentences: int = 30_000
+    train_docs: int | None = None  # IMDB training reviews used (None: all)
+    seed: int = 0
+    eval_every: int = 250
+    eval_blocks: int = 256
+    snapshots: tuple[float, ...] = (0.125, 0.25, 0.5)
+
+    def __post_init__(self) -> None:
+        if not self.phases:
+            raise ValueError("phases must hold at least one Phase, got none")
+        for p in self.phases:
+            if p.block_len > self.max_position_embeddings or p.block_len < 8:
+                raise ValueError(
+                    f"block_len must lie in [8, max_position_embeddings="
+                    f"{self.max_position_embeddings}], got {p.block_len}"
+                )
+        if not 0.0 < self.mlm_probability < 1.0:
+            raise ValueError(f"mlm_probability must lie in (0, 1), got {self.mlm_probability}")
+        if not 0 <= self.warmup_steps < self.total_steps:
+            raise ValueError(
+                f"warmup_steps must lie in [0, {self.total_steps}), got {self.warmup_steps}"
+            )
+
+    @property
+    def total_steps(self) -> int:
+        return sum(p.steps for p in self.phases)
+
+    @property
+    def total_tokens(self) -> int:
+        return sum(p.steps * p.batch_size * p.block_len for p in self.phases)
+
+    def tokens_at(self, step: int) -> int:
+        """Training pieces seen after `step` steps."""
+        tokens, start = 0, 0
+        for p in self.phases:
+            tokens += min(max(step - start, 0), p.steps) * p.batch_size * p.block_len
+            start += p.steps
+        return tokens
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> PretrainSettings:
+        d = dict(d)
+        d["phases"] = tuple(Phase(**p) for p in d["phases"])
+        d["snapshots"] = tuple(d["snapshots"])
+        return cls(**d)
+
+    def key(self) -> str:
+        """sha256 (first 16 hex digits) of the settings' canonical JSON."""
+        text = json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+    def phase_at(self, step: int) -> Phase:
+        end = 0
+        for p in self.phases:
+            end += p.steps
+            if step < end:
+                return p
+        return self.phases[-1]
+
+    def lr_factor(self, step: int) -> float:
+        """Linear warm-up over `warmup_steps`, then linear decay to 0 at `total_steps`."""
+        w, n = self.warmup_steps, self.total_steps
+        if step < w:
+            return (step + 1) / w
+        return max(0.0, (n - step) / (n - w))
+
+
+PRESETS: dict[str, PretrainSettings] = {
+    # chapter 7's live run: a few minutes of one thread, enough to show the plateau
+    "fast": PretrainSettings(
+        phases=(Phase(400, 32, 32), Phase(60, 8, 128)),
+        warmup_steps=40,
+        train_docs=4000,
+        tokenizer_sentences=10_000,
+        eval_every=50,
+        eval_blocks=128,
+        snapshots=(),
+    ),
+    # the shipped model (data/tiny-albert-imdb): about 15 CPU-minutes of one thread, which took
+    # about an hour of wall-clock on the 2-core machine it was built on, shared with other jobs
+    "long": PretrainSettings(
+        phases=(Phase(3_200, 64, 32), Phase(500, 16, 128)),
+        warmup_steps=300,
+        eval_every=250,
+        eval_blocks=256,
+    ),
+    # a smoke test for the tests: seconds
+    "tiny": PretrainSettings(
+        phases=(Phase(6, 8, 16), Phase(2, 4, 32)),
+        warmup_steps=2,
+        vocab_size=300,
+        embedding_size=16,
+        hidden_size=32,
+        num_layers=2,
+        num_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=32,
+        tokenizer_sentences=2000,
+        train_docs=300,
+        eval_every=4,
+        eval_blocks=16,
+        snapshots=(0.5,),
+    ),
+}
+
+
+def albert_config_for(settings: PretrainSettings, tokenizer):
+    """The `transformers.AlbertConfig` of a run (no dropout: pretraining sees each block once)."""
+    from transformers import AlbertConfig
+
+    return AlbertConfig(
+        vocab_size=len(tokenizer),
+        embedding_size=settings.embedding_size,
+        hidden_size=settings.hidden_size,
+        num_hidden_layers=settings.num_layers,
+        num_attention_heads=settings.num_heads,
+        intermediate_size=settings.intermediate_size,
+        max_position_embeddings=settings.max_position_embeddings,
+        hidden_dropout_prob=0.0,
+        attention_probs_dropout_prob=0.0,
+        classifier_dropout_prob=0.0,
+        pad_token_id=tokenizer.pad_token_id,
+        bos_token_id=tokenizer.cls_token_id,
+        eos_token_id=tokenizer.sep_token_id,
+    )
+
+
+# ----------------------------------------------------------------------------- the token stream
+
+
+@dataclass
+class TokenStream:
+    """Documents tokenised into one array: `ids` (N,), `doc_starts` (D + 1,) offsets, and
+    `sentence_start` (N,) True at the first piece of every sentence."""
+
+    ids: np.ndarray
+    doc_starts: np.ndarray
+    sentence_start: np.ndarray
+
+    @property
+    def doc_lengths(self) -> np.ndarray:
+        return np.diff(self.doc_starts)
+
+
+def build_stream(tokenizer, documents: Sequence[Sequence[str]]) -> TokenStream:
+    """Tokenise every sentence of every document (no special tokens) into a `TokenStream`."""
+    if isinstance(documents, str) or not len(documents):
+        raise ValueError("documents must be a non-empty list of lists of sentences")
+    from seqbook.hf import quiet_transformers
+
+    sentences = [s for doc in documents for s in doc]
+    with quiet_transformers():  # long sentences would warn about the model's maximum length
+        pieces = tokenizer(sentences, add_special_tokens=False)["input_ids"]
+    sent_len = np.fromiter((len(p) for p in pieces), dtype=np.int64, count=len(pieces))
+    ids = np.fromiter((i for p in pieces for i in p), dtype=np.int32, count=int(sent_len.sum()))
+    sent_offsets = np.concatenate([[0], np.cumsum(sent_len)])
+    sentence_start = np.zeros(len(ids), dtype=bool)
+    sentence_start[sent_offsets[:-1][sent_len > 0]] = True
+    n_sent = np.fromiter((len(d) for d in documents), dtype=np.int64, count=len(documents))
+    doc_starts = sent_offsets[np.concatenate([[0], np.cumsum(n_sent)])]
+    return TokenStream(ids, doc_starts, sentence_start)
+
+
+def sample_blocks(
+    stream: TokenStream, n: int, block_len: int, rng: np.random.Generator, cls_id: int, sep_id: int
+) -> dict[str, Tensor]:
+    """`n` full SOP blocks `[CLS] A [SEP] B [SEP]` of exactly `block_len` pieces.
+
+    A window of `block_len - 3` consecutive pieces of one document (a uniformly drawn position
+    among all valid windows) is cut in two at a sentence start inside it (at a random piece when
+    the window holds none); the halves are swapped with probability 1/2 (label 1 = swapped).
+    Returns input_ids, token_type_ids (B, T) and order_labels (B,).
+    """
+    width = block_len - 3
+    lengths = stream.doc_lengths
+    valid = np.maximum(lengths - width + 1, 0)  # window starts per document
+    cum = np.cumsum(valid)
+    if cum[-1] == 0:
+        raise ValueError(f"no document holds {width} pieces: block_len={block_len} is too long")
+    draws = rng.integers(0, cum[-1], size=n)
+    docs = np.searchsorted(cum, draws, side="right")
+    starts = stream.doc_starts[docs] + draws - (cum[docs] - valid[docs])
+    ids = np.empty((n, block_len), dtype=np.int64)
+    types = np.zeros((n, block_len), dtype=np.int64)
+    labels = np.zeros(n, dtype=np.int64)
+    swap = rng.random(n) < 0.5
+    for b, s in enumerate(starts):
+        window = stream.ids[s : s + width]
+        cuts = np.flatnonzero(stream.sentence_start[s + 1 : s + width]) + 1  # in [1, width)
+        cut = int(rng.choice(cuts)) if len(cuts) else int(rng.integers(1, width))
+        a, bb = window[:cut], window[cut:]
+        if swap[b]:
+            a, bb = bb, a
+            labels[b] = 1
+        ids[b, 0] = cls_id
+        ids[b, 1 : 1 + len(a)] = a
+        ids[b, 1 + len(a)] = sep_id
+        ids[b, 2 + len(a) : 2 + width] = bb
+        ids[b, -1] = sep_id
+        types[b, 2 + len(a) :] = 1
+    return {
+        "input_ids": torch.from_numpy(ids),
+        "token_type_ids": torch.from_numpy(types),
+        "order_labels": torch.from_numpy(labels),
+    }
+
+
+def word_start_table(tokenizer) -> Tensor:
+    """Bool (V,): True for pieces that begin a word ("▁..."), used by whole-word masking."""
+    table = torch.zeros(len(tokenizer), dtype=torch.bool)
+    for piece, i in tokenizer.get_vocab().items():
+        table[i] = piece.startswith("▁")
+    return table
+
+
+def mask_batch(
+    batch: dict[str, Tensor],
+    tokenizer,
+    mlm_probability: float,
+    generator: torch.Generator,
+    word_starts: Tensor | None = None,
+) -> dict[str, Tensor]:
+    """Add `mlm_labels` and the corrupted `input_ids` (keeping the originals in `original_ids`)."""
+    ids = batch["input_ids"]
+    corrupted, labels = mask_tokens(
+        ids,
+        mask_token_id=tokenizer.mask_token_id,
+        vocab_size=len(tokenizer),
+        special_token_ids=tokenizer.all_special_ids,
+        mlm_probability=mlm_probability,
+        generator=generator,
+        word_starts=None if word_starts is None else word_starts[ids],
+    )
+    return batch | {"input_ids": corrupted, "mlm_labels": labels, "original_ids": ids}
+
+
+def block_losses(
+    model: AlbertPretrainingModel, batch: dict[str, Tensor], mask_token_id: int
+) -> dict[str, Tensor]:
+    """MLM loss at the selected positions only, SOP loss, and the counts behind the accuracies
+    (MLM counted on all selected positions and on the `[MASK]`-replaced ones)."""
+    hidden = model.encoder(batch["input_ids"], None, batch["token_type_ids"])  # (B, T, H)
+    selected = batch["mlm_labels"] != IGNORE_INDEX  # (B, T)
+    targets = batch["mlm_labels"][selected]  # (M,)
+    logits = model.mlm_logits(hidden[selected])  # (M, V): the only V-wide tensor of the step
+    mlm = F.cross_entropy(logits, targets) if len(targets) else hidden.sum() * 0.0
+    order_logits = model.sop_classifier(model.encoder.pool(hidden))  # (B, 2)
+    order = sop_loss(order_logits, batch["order_labels"])
+    with torch.no_grad():
+        hit = logits.argmax(-1) == targets
+        masked = batch["input_ids"][selected] == mask_token_id  # shown as [MASK]
+    return {
+        "loss": mlm + order,
+        "mlm_loss": mlm,
+        "sop_loss": order,
+        "mlm_logits": logits,
+        "targets": targets,
+        "masked": masked,
+        "mlm_hits": hit,
+        "sop_hits": order_logits.argmax(-1) == batch["order_labels"],
+    }
+
+
+# ----------------------------------------------------------------------------- evaluation
+
+
+@dataclass
+class HeldOut:
+    """Fixed held-out blocks (from test-split reviews) with fixed masking, per block length."""
+
+    batches: dict[int, dict[str, Tensor]]
+    floor_id: int  # the most frequent training piece
+
+    @classmethod
+    def build(
+        cls,
+        stream: TokenStream,
+        tokenizer,
+        block_lens: Sequence[int],
+        n: int,
+        floor_id: int,
+        seed: int = 12345,
+        mlm_probability: float = 0.15,
+    ) -> HeldOut:
+        batches = {}
+        for T in sorted(set(block_lens)):
+            rng = np.random.default_rng([seed, T])
+            blocks = sample_blocks(
+                stream, n, T, rng, tokenizer.cls_token_id, tokenizer.sep_token_id
+            )
+            g = torch.Generator().manual_seed(seed + T)
+            batches[T] = mask_batch(blocks, tokenizer, mlm_probability, g)
+        return cls(batches, floor_id)
+
+
+@torch.no_grad()
+def evaluate_blocks(
+    model: AlbertPretrainingModel,
+    batch: dict[str, Tensor],
+    floor_id: int,
+    mask_token_id: int,
+    chunk: int = 128,
+) -> dict[str, float]:
+    """Held-out MLM accuracy on `[MASK]` positions (and on all selected ones), MLM loss on
+    `[MASK]` positions, SOP accuracy, and the floors: always the most frequent piece, and the
+    share of the majority order label."""
+    was = model.training
+    model.eval()
+    sums = dict(hit_mask=0, n_mask=0, hit_all=0, n_all=0, loss_mask=0.0, sop=0, floor=0)
+    n = len(batch["order_labels"])
+    for i in range(0, n, chunk):
+        part = {k: v[i : i + chunk] for k, v in batch.items()}
+        out = block_losses(model, part, mask_token_id)
+        m = out["masked"]
+        ce = F.cross_entropy(out["mlm_logits"], out["targets"], reduction="none")
+        sums["hit_mask"] += int(out["mlm_hits"][m].sum())
+        sums["n_mask"] += int(m.sum())
+        sums["hit_all"] += int(out["mlm_hits"].sum())
+        sums["n_all"] += len(out["targets"])
+        sums["loss_mask"] += float(ce[m].sum())
+        sums["sop"] += int(out["sop_hits"].sum())
+        sums["floor"] += int((out["targets"][m] == floor_id).sum())
+    model.train(was)
+    share = float(batch["order_labels"].float().mean())
+    return {
+        "mlm_accuracy": sums["hit_mask"] / max(1, sums["n_mask"]),
+        "mlm_accuracy_all_selected": sums["hit_all"] / max(1, sums["n_all"]),
+        "mlm_loss": sums["loss_mask"] / max(1, sums["n_mask"]),
+        "mlm_floor": sums["floor"] / max(1, sums["n_mask"]),
+        "mask_positions": sums["n_mask"],
+        "sop_accuracy": sums["sop"] / n,
+        "sop_floor": max(share, 1 - share),
+        "pairs": n,
+    }
+
+
+# ----------------------------------------------------------------------------- data
+
+
+def corpus_documents(split: str, limit: int | None = None) -> list[list[str]]:
+    """IMDB reviews of one split as lists of sentences (`seqbook.data.split_sentences`)."""
+    from seqbook.data import load_split, split_sentences
+
+    texts = load_split(split)["text"].tolist()
+    if limit is not None:
+        texts = texts[:limit]
+    return [s for s in (split_sentences(t) for t in texts) if s]
+
+
+def _atomic_save(obj, path: Path) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+def _atomic_write_text(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def prepare(settings: PretrainSettings, out: Path, documents=None):
+    """The tokenizer (trained once, saved in `out`) and the train / held-out token streams.
+
+    `documents` = (train_docs, heldout_docs), lists of lists of sentences, replaces the IMDB
+    training / test reviews (for tests and other corpora)."""
+    from transformers import AutoTokenizer
+
+    from seqbook.hf import quiet_transformers
+
+    out.mkdir(parents=True, exist_ok=True)
+    if documents is None:
+        documents = (corpus_documents("train", settings.train_docs), corpus_documents("test"))
+    train_docs, heldout_docs = documents
+    if (out / "tokenizer.json").is_file():
+        with quiet_transformers():
+            tokenizer = AutoTokenizer.from_pretrained(out)
+    else:
+        sentences = [s for d in train_docs for s in d]
+        rng = random.Random(settings.seed)
+        if len(sentences) > settings.tokenizer_sentences:
+            sentences = rng.sample(sentences, settings.tokenizer_sentences)
+        tokenizer = train_tokenizer(
+            sentences, settings.vocab_size, model_max_length=settings.max_position_embeddings
+        )
+        tokenizer.save_pretrained(out)
+    train = build_stream(tokenizer, train_docs)
+    test = build_stream(tokenizer, heldout_docs)
+    return tokenizer, train, test
+
+
+def save_hf(model: AlbertPretrainingModel, tokenizer, directory: Path) -> None:
+    """Write the model as a Hugging Face `AlbertForPreTraining` (fp16 weights) with its
+    tokenizer; load it with `from_pretrained(directory, dtype=torch.float32)`."""
+    from seqbook.hf import quiet_transformers
+
+    directory.mkdir(parents=True, exist_ok=True)
+    hf = model.to_hf()
+    with quiet_transformers():
+        hf.to(torch.float16).save_pretrained(directory)
+        tokenizer.save_pretrained(directory)
+
+
+# ----------------------------------------------------------------------------- the run
+
+
+@dataclass
+class RunState:
+    step: int = 0
+    tokens: int = 0
+    seconds: float = 0.0
+    history: list[dict] = field(default_factory=list)
+
+
+def throughput(settings: PretrainSettings, tokenizer, stream, steps: int = 10) -> dict[int, float]:
+    """Training tokens per second of each phase's shape (a throwaway model, `steps` steps)."""
+    torch.manual_seed(0)
+    model = AlbertPretrainingModel(albert_config_for(settings, tokenizer))
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
+    rates = {}
+    for phase in settings.phases:
+        rng = np.random.default_rng(0)
+        g = torch.Generator().manual_seed(0)
+        times = []
+        for _ in range(steps + 2):
+            t0 = time.perf_counter()
+            batch = sample_blocks(
+                stream,
+                phase.batch_size,
+                phase.block_len,
+                rng,
+                tokenizer.cls_token_id,
+                tokenizer.sep_token_id,
+            )
+            batch = mask_batch(batch, tokenizer, settings.mlm_probability, g)
+            out = block_losses(model, batch, tokenizer.mask_token_id)
+            opt.zero_grad()
+            out["loss"].backward()
+            opt.step()
+            times.append(time.perf_counter() - t0)
+        rates[phase.block_len] = phase.batch_size * phase.block_len / float(np.median(times[2:]))
+    return rates
+
+
+def run_pretraining(
+    settings: PretrainSettings,
+    out: str | Path,
+    *,
+    checkpoint_seconds: float = 180.0,
+    stop_after_seconds: float | None = None,
+    progress: bool = True,
+    log=None,
+    documents=None,
+) -> dict:
+    """Pretrain (or resume) the run `settings` in folder `out`; returns the run record.
+
+    `out` receives the tokenizer, `checkpoint.pt` (atomic, every `checkpoint_seconds`),
+    `history.json` (one row per evaluation: step, tokens seen, seconds, training losses,
+    held-out MLM / SOP accuracy at each phase's block length), `budgets/step-NNNNN/` snapshots
+    (step 0 and the `snapshots` fractions) and, at the end, the final model (fp16 weights) and
+    `run.json`. A run whose settings differ from the folder's raises instead of mixing.
+    `stop_after_seconds` pauses the run (with a checkpoint) after that much time in this call.
+    `documents` replaces the corpus (see `prepare`).
+    """
+    from tqdm.auto import tqdm
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    key_file = out / "settings.json"
+    if key_file.is_file():
+        stored = json.loads(key_file.read_text())
+        if stored.get("key") != settings.key():
+            raise ValueError(
+                f"{out} holds a run with other settings (key {stored.get('key')}, this one "
+                f"{settings.key()}): choose another --out or delete the folder"
+            )
+    else:
+        _atomic_write_text(
+            key_file, json.dumps({"key": settings.key(), **settings.to_dict()}, indent=1)
+        )
+    if (out / RUN_FILE).is_file():
+        return json.loads((out / RUN_FILE).read_text())
+
+    tokenizer, train, test = prepare(settings, out, documents)
+    counts = np.bincount(train.ids, minlength=len(tokenizer))
+    floor_id = int(counts.argmax())
+    lens = [p.block_len for p in settings.phases]
+    held = HeldOut.build(test, tokenizer, lens, settings.eval_blocks, floor_id)
+    word_starts = word_start_table(tokenizer) if settings.whole_word else None
+
+    torch.manual_seed(settings.seed)
+    model = AlbertPretrainingModel(albert_config_for(settings, tokenizer))
+    decay = [p for n, p in model.named_parameters() if p.dim() >= 2]
+    no_decay = [p for n, p in model.named_parameters() if p.dim() < 2]
+    optimizer = torch.optim.AdamW(
+        [
+            {"params": decay, "weight_decay": settings.weight_decay},
+            {"params": no_decay, "weight_decay": 0.0},
+        ],
+        lr=settings.lr,
+    )
+    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, settings.lr_factor)
+    state = RunState()
+    ckpt = out / CHECKPOINT_FILE
+    if ckpt.is_file():
+        saved = torch.load(ckpt, map_location="cpu", weights_only=False)
+        model.load_state_dict(saved["model"])
+        optimizer.load_state_dict(saved["optimizer"])
+        schedule.load_state_dict(saved["schedule"])
+        state = RunState(**saved["state"])
+
+    def checkpoint() -> None:
+        _atomic_save(
+            {
+                "model": model.state_dict(),
+                "optimizer": optimizer.state_dict(),
+                "schedule": schedule.state_dict(),
+                "state": dataclasses.asdict(state),
+            },
+            ckpt,
+        )
+        _atomic_write_text(out / HISTORY_FILE, json.dumps(state.history, indent=1))
+
+    n = settings.total_steps
+    snapshot_steps = {0} | {round(f * n) for f in settings.snapshots}
+
+    def evaluate(train_window: dict) -> dict:
+        row = {"step": state.step, "tokens": state.tokens, "seconds": round(state.seconds, 1)}
+        row |= {
+            k: v / max(1, train_window.get("n", 0)) for k, v in train_window.items() if k != "n"
+        }
+        row["lr"] = settings.lr * settings.lr_factor(state.step)
+        for T, batch in held.batches.items():
+            metrics = evaluate_blocks(model, batch, floor_id, tokenizer.mask_token_id)
+            row |= {f"{k}@{T}": v for k, v in metrics.items()}
+        state.history.append(row)
+        if log is not None:
+            log(row)
+        return row
+
+    if state.step == 0 and not state.history:
+        evaluate({})
+    if state.step in snapshot_steps:
+        save_hf(model, tokenizer, out / BUDGETS_DIR / f"step-{state.step:05d}")
+    started = time.perf_counter()
+    last_ckpt = time.perf_counter()
+    window: dict[str, float] = {}
+    model.train()
+    bar = tqdm(range(state.step, n), initial=state.step, total=n, disable=not progress)
+    for step in bar:
+        t0 = time.perf_counter()
+        phase = settings.phase_at(step)
+        rng = np.random.default_rng([settings.seed, step])
+        g = torch.Generator().manual_seed(settings.seed * 1_000_003 + step)
+        batch = sample_blocks(
+            train,
+            phase.batch_size,
+            phase.block_len,
+            rng,
+            tokenizer.cls_token_id,
+            tokenizer.sep_token_id,
+        )
+        batch = mask_batch(batch, tokenizer, settings.mlm_probability, g, word_starts)
+        out_ = block_losses(model, batch, tokenizer.mask_token_id)
+        optimizer.zero_grad(set_to_none=True)
+        out_["loss"].backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), settings.clip_grad_norm)
+        optimizer.step()
+        schedule.step()
+        state.step = step + 1
+        state.tokens += phase.batch_size * phase.block_len
+        state.seconds += time.perf_counter() - t0
+        for k in ("loss", "mlm_loss", "sop_loss"):
+            window[k] = window.get(k, 0.0) + float(out_[k].detach())
+        window["train_mlm_accuracy"] = window.get("train_mlm_accuracy", 0.0) + float(
+            out_["mlm_hits"][out_["masked"]].float().mean()
+        )
+        window["n"] = window.get("n", 0) + 1
+        if state.step % settings.eval_every == 0 or state.step == n:
+            row = evaluate(window)
+            window = {}
+            T = phase.block_len
+            bar.set_postfix(
+                mlm=f"{row[f'mlm_accuracy@{T}']:.3f}", sop=f"{row[f'sop_accuracy@{T}']:.3f}"
+            )
+        if state.step in snapshot_steps:
+            save_hf(model, tokenizer, out / BUDGETS_DIR / f"step-{state.step:05d}")
+        now = time.perf_counter()
+        if now - last_ckpt > checkpoint_seconds or state.step == n:
+            checkpoint()
+            last_ckpt = now
+        if stop_after_seconds is not None and now - started > stop_after_seconds:
+            checkpoint()
+            return {"paused": True, "step": state.step}
+    model.eval()
+    save_hf(model, tokenizer, out)
+    final = state.history[-1]
+    record = {
+        "settings": settings.to_dict(),
+        "key": settings.key(),
+        "steps": state.step,
+        "tokens": state.tokens,
+        "seconds": round(state.seconds, 1),
+        "final": final,
+        "floor_piece": tokenizer.convert_ids_to_tokens(floor_id),
+        "train_pieces": int(len(train.ids)),
+        "train_documents": int(len(train.doc_starts) - 1),
+        "heldout_documents": int(len(test.doc_starts) - 1),
+        "hardware": hardware(),
+    }
+    _atomic_write_text(out / RUN_FILE, json.dumps(record, indent=1))
+    ckpt.unlink(missing_ok=True)
+    return json.loads((out / RUN_FILE).read_text())  # as a later call will read it
+
+
+# ----------------------------------------------------------------------------- loading
+
+
+@dataclass
+class PretrainedRun:
+    """A finished run: the model (float32, eval mode), its tokenizer, history rows and record."""
+
+    model: AlbertPretrainingModel
+    tokenizer: object
+    history: list[dict]
+    record: dict
+    directory: Path
+    loaded: bool  # True: read from `directory`; False: trained now
+
+
+def load_pretrained(directory: str | Path):
+    """(AlbertPretrainingModel in float32 and eval mode, tokenizer) from a saved run folder."""
+    from transformers import AlbertForPreTraining, AutoTokenizer
+
+    from seqbook.hf import quiet_transformers
+
+    directory = Path(directory)
+    if not (directory / "config.json").is_file():
+        raise ValueError(f"{directory} holds no saved model (no config.json)")
+    with quiet_transformers():
+        hf = AlbertForPreTraining.from_pretrained(directory, dtype=torch.float32)
+        tokenizer = AutoTokenizer.from_pretrained(directory)
+    return AlbertPretrainingModel.from_hf(hf).eval(), tokenizer
+
+
+def load_or_pretrain(
+    settings: PretrainSettings | str = "fast",
+    directory: str | Path | None = None,
+    progress: bool = True,
+    documents=None,
+) -> PretrainedRun:
+    """The run of `settings` (a `PretrainSettings` or a preset name) from `directory`, or
+    pretrained there now (resuming an interrupted run).
+
+    `directory` defaults to `cache_dir()/pretrain/tiny-albert-<settings.key()>`: a changed recipe
+    gets a new folder and recomputes, and the book's model never lands in a folder named after a
+    hub model. A folder holding a run of other settings raises (see `run_pretraining`).
+    """
+    if isinstance(settings, str):
+        if settings not in PRESETS:
+            raise ValueError(f"settings must be a PretrainSettings or one of {sorted(PRESETS)}")
+        settings = PRESETS[settings]
+    if not isinstance(settings, PretrainSettings):
+        raise TypeError(f"settings must be a PretrainSettings, got {type(settings).__name__}")
+    if directory is None:
+        from seqbook.data import cache_dir
+
+        directory = cache_dir() / "pretrain" / f"tiny-albert-{settings.key()}"
+    directory = Path(directory)
+    loaded = (directory / RUN_FILE).is_file()
+    record = run_pretraining(settings, directory, progress=progress, documents=documents)
+    model, tokenizer = load_pretrained(directory)
+    history = json.loads((directory / HISTORY_FILE).read_text())
+    return PretrainedRun(model, tokenizer, history, record, directory, loaded)
+
+
+@torch.no_grad()
+def fill_mask(model: AlbertPretrainingModel, tokenizer, text: str, k: int = 5) -> list[list[str]]:
+    """The `k` most likely pieces at every `[MASK]` of `text`, best first (one list per mask)."""
+    if "[MASK]" not in text:
+        raise ValueError(f"text must contain [MASK], got {text!r}")
+    enc = tokenizer(text, return_tensors="pt", return_token_type_ids=True)
+    ids = enc["input_ids"]
+    if ids.shape[1] > model.config.max_position_embeddings:
+        raise ValueError(
+            f"text has {ids.shape[1]} pieces, more than the model's "
+            f"{model.config.max_position_embeddings} positions"
+        )
+    hidden = model.encoder(ids, None, enc["token_type_ids"])  # (1, T, H)
+    at = ids[0] == tokenizer.mask_token_id
+    top = model.mlm_logits(hidden[0, at]).topk(k, dim=-1).indices  # (masks, k)
+    return [tokenizer.convert_ids_to_tokens(row.tolist()) for row in top]
+
+
+# ----------------------------------------------------------------------------- the model card
+
+CARD_EVAL = {"blocks": 512, "block_len": 128, "seed": 2024}  # the card's fixed held-out subset
+
+
+def card_measurement(directory: str | Path, blocks: int | None = None) -> dict:
+    """Held-out MLM ([MASK]-only) and SOP accuracy of a saved run on the card's fixed, seeded
+    subset of test-split blocks (`CARD_EVAL`), deterministic on one machine; with the floors
+    and, for SOP, a 95 % Wilson interval."""
+    directory = Path(directory)
+    model, tokenizer = load_pretrained(directory)
+    record = json.loads((directory / RUN_FILE).read_text())
+    floor_id = tokenizer.convert_tokens_to_ids(record["floor_piece"])
+    test = build_stream(tokenizer, corpus_documents("test"))
+    n = blocks if blocks is not None else CARD_EVAL["blocks"]
+    held = HeldOut.build(
+        test, tokenizer, [CARD_EVAL["block_len"]], n, floor_id, seed=CARD_EVAL["seed"]
+    )
+    metrics = evaluate_blocks(
+        model, held.batches[CARD_EVAL["block_len"]], floor_id, tokenizer.mask_token_id
+    )
+    lo, hi = wilson_interval(round(metrics["sop_accuracy"] * n), n)
+    return metrics | {"sop_interval": [lo, hi]}
+
+
+def wilson_interval(successes: int, n: int, z: float = 1.96) -> tuple[float, float]:
+    """The Wilson score interval of a binomial proportion (95 % for z = 1.96)."""
+    if n < 1 or not 0 <= successes <= n:
+        raise ValueError(f"need 0 <= successes <= n and n >= 1, got {successes} and {n}")
+    p = successes / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * ((p * (1 - p) / n + z * z / (4 * n * n)) ** 0.5) / (1 + z * z / n)
+    return centre - half, centre + half
+
+
+def file_digests(directory: str | Path) -> dict[str, str]:
+    """sha256 of every shipped file of a model folder (the budgets sub-folders included)."""
+    directory = Path(directory)
+    out = {}
+    for f in sorted(directory.rglob("*")):
+        if f.is_file() and f.name not in ("README.md", "card.json", ".gitignore", CHECKPOINT_FILE):
+            if not f.name.endswith(".tmp"):
+                out[str(f.relative_to(directory))] = hashlib.sha256(f.read_bytes()).hexdigest()
+    return out
+
+
+CARD_FILE = "card.json"
+
+
+def write_card(directory: str | Path, command: str, commit: str, notes: str = "") -> dict:
+    """Measure a finished run on the card's fixed held-out subset and write `card.json` (the
+    figures, the provenance and the sha256 of every shipped file) and `README.md` (the same,
+    for people)."""
+    directory = Path(directory)
+    record = json.loads((directory / RUN_FILE).read_text())
+    measured = card_measurement(directory)
+    card = {
+        "command": command,
+        "commit": commit,
+        "hardware": record["hardware"],
+        "seconds": record["seconds"],
+        "steps": record["steps"],
+        "tokens": record["tokens"],
+        "eval": dict(CARD_EVAL),
+        "floor_piece": record["floor_piece"],
+        **{k: measured[k] for k in ("mlm_accuracy", "mlm_floor", "mlm_loss", "mask_positions")},
+        "mlm_accuracy_all_selected": measured["mlm_accuracy_all_selected"],
+        "sop_accuracy": measured["sop_accuracy"],
+        "sop_interval": measured["sop_interval"],
+        "sop_floor": measured["sop_floor"],
+        "notes": notes,
+    }
+    _atomic_write_text(directory / CARD_FILE, json.dumps(card, indent=1))
+    card["files"] = file_digests(directory)
+    card["files"].pop(CARD_FILE, None)
+    _atomic_write_text(directory / CARD_FILE, json.dumps(card, indent=1))
+    s = json.loads((directory / "settings.json").read_text())
+    phases = ", then ".join(
+        f"{p['steps']:,} steps of {p['batch_size']} x {p['block_len']} pieces" for p in s["phases"]
+    )
+    lines = [
+        "# tiny-albert-imdb: the book's own pretrained ALBERT",
+        "",
+        "A 4-layer ALBERT (all layers sharing one set of weights; E = {e}, H = {h}, {heads} heads,"
+        " feed-forward {ff}, vocabulary {v:,}, {pos} positions) pretrained with masked-language"
+        " modelling and sentence-order prediction on the IMDB training reviews of"
+        " `seqbook.data` (never the validation or test reviews).".format(
+            e=s["embedding_size"],
+            h=s["hidden_size"],
+            heads=s["num_heads"],
+            ff=s["intermediate_size"],
+            v=s["vocab_size"],
+            pos=s["max_position_embeddings"],
+        ),
+        "",
+        "## How it was made",
+        "",
+        f"- command: `{command}` (from a checkout of the book, `PYTHONPATH=src`,"
+        " `OMP_NUM_THREADS=1`)",
+        f"- code: commit `{commit}`",
+        f"- recipe: {phases}; AdamW, peak learning rate {s['lr']}, linear warm-up over"
+        f" {s['warmup_steps']} steps, linear decay to zero at the last step; masking rate"
+        f" {s['mlm_probability']}, {'whole-word' if s['whole_word'] else 'piece'} masking;"
+        " no dropout; packed blocks; seed 0",
+        f"- hardware: {record['hardware']['cpu']}, {record['hardware']['cores']} cores, torch"
+        f" {record['hardware']['torch']} on {record['hardware']['torch_threads']} thread; the"
+        " machine was shared with other jobs, so the time is an upper bound",
+        f"- training time: {record['seconds']:.0f} s for {record['steps']:,} steps,"
+        f" {record['tokens']:,} training pieces seen",
+        "",
+        "## Held-out figures",
+        "",
+        f"Measured on a fixed, seeded subset of the IMDB **test** reviews: {CARD_EVAL['blocks']}"
+        f" blocks of {CARD_EVAL['block_len']} pieces, masking seed {CARD_EVAL['seed']}"
+        " (`seqbook.pretrain_run.card_measurement`).",
+        "",
+        "| figure | value |",
+        "|---|---|",
+        f"| MLM accuracy, `[MASK]` positions only ({measured['mask_positions']:,}) |"
+        f" {measured['mlm_accuracy']:.4f} |",
+        f"| floor: always `{record['floor_piece']}` | {measured['mlm_floor']:.4f} |",
+        f"| MLM loss at `[MASK]` positions (nats) | {measured['mlm_loss']:.3f} |",
+        f"| MLM accuracy counting every selected position | "
+        f"{measured['mlm_accuracy_all_selected']:.4f} |",
+        f"| SOP accuracy ({CARD_EVAL['blocks']} pairs) | {measured['sop_accuracy']:.4f}"
+        f" (95 % interval {measured['sop_interval'][0]:.3f}-{measured['sop_interval'][1]:.3f}) |",
+        f"| SOP floor (majority label) | {measured['sop_floor']:.4f} |",
+        "",
+        notes,
+        "",
+        "## Loading",
+        "",
+        "```python",
+        "import torch",
+        "from transformers import AlbertModel, AutoTokenizer",
+        "",
+        'model = AlbertModel.from_pretrained("data/tiny-albert-imdb", dtype=torch.float32)',
+        'tokenizer = AutoTokenizer.from_pretrained("data/tiny-albert-imdb")',
+        "```",
+        "",
+        "Weights are stored in fp16; pass `dtype=torch.float32` (transformers would otherwise keep"
+        " fp16). `budgets/step-NNNNN/` hold the same model after NNNNN steps (the budget curve of"
+        " chapter 8).",
+        "",
+        "## Files (sha256)",
+        "",
+        *[f"- `{name}`: `{h}`" for name, h in card["files"].items()],
+        "",
+    ]
+    _atomic_write_text(directory / "README.md", "\n".join(lines))
+    return card
+
+
+def hardware() -> dict:
+    """Where the run ran: CPU model, cores, torch threads, torch version."""
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+    }
+
+
+def main(argv: Sequence[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(
+        prog="python -m seqbook.pretrain_run",
+        description="Pretrain the book's tiny ALBERT on IMDB training reviews (MLM + SOP).",
+    )
+    parser.add_argument("--preset", choices=sorted(PRESETS), default="long")
+    parser.add_argument("--out", required=True, help="folder for the run (resumable)")
+    parser.add_argument("--mlm-probability", type=float, default=None)
+    parser.add_argument("--whole-word", action="store_true")
+    parser.add_argument("--vocab-size", type=int, default=None)
+    parser.add_argument("--steps-scale", type=float, default=1.0, help="scale every phase's steps")
+    parser.add_argument("--probe", action="store_true", help="only print the throughput")
+    parser.add_argument("--stop-after-seconds", type=float, default=None)
+    parser.add_argument("--no-progress", action="store_true")
+    parser.add_argument(
+        "--card", action="store_true", help="after the run, measure it and write its model card"
+    )
+    args = parser.parse_args(argv)
+    settings = PRESETS[args.preset]
+    changes: dict = {}
+    if args.mlm_probability is not None:
+        changes["mlm_probability"] = args.mlm_probability
+    if args.whole_word:
+        changes["whole_word"] = True
+    if args.vocab_size is not None:
+        changes["vocab_size"] = args.vocab_size
+    if args.steps_scale != 1.0:
+        phases = tuple(
+            Phase(max(1, round(p.steps * args.steps_scale)), p.batch_size, p.block_len)
+            for p in settings.phases
+        )
+        changes["phases"] = phases
+        changes["warmup_steps"] = max(1, round(settings.warmup_steps * args.steps_scale))
+    settings = dataclasses.replace(settings, **changes)
+    out = Path(args.out)
+    if args.probe:
+        tokenizer, train, _ = prepare(settings, out)
+        rates = throughput(settings, tokenizer, train)
+        for T, r in rates.items():
+            print(f"block length {T}: {r:,.0f} training tokens/s")  # noqa: T201
+        return {"throughput": rates}
+
+    def log(row: dict) -> None:
+        T = [k.split("@")[1] for k in row if k.startswith("mlm_accuracy@")]
+        parts = " ".join(
+            f"T{t}: mlm {row[f'mlm_accuracy@{t}']:.4f} (floor {row[f'mlm_floor@{t}']:.4f})"
+            f" loss {row[f'mlm_loss@{t}']:.3f} sop {row[f'sop_accuracy@{t}']:.3f}"
+            for t in T
+        )
+        print(  # noqa: T201
+            f"step {row['step']} tokens {row['tokens']} s {row['seconds']:.0f} "
+            f"train {row.get('loss', float('nan')):.3f} | {parts}",
+            flush=True,
+        )
+
+    print(f"settings key {settings.key()}: {settings.to_dict()}", flush=True)  # noqa: T201
+    tokenizer, train, _ = prepare(settings, out)
+    rates = throughput(settings, tokenizer, train)
+    for T, r in rates.items():
+        print(f"throughput probe, block length {T}: {r:,.0f} training tokens/s", flush=True)  # noqa: T201
+    record = run_pretraining(
+        settings,
+        out,
+        stop_after_seconds=args.stop_after_seconds,
+        progress=not args.no_progress,
+        log=log,
+    )
+    print(json.dumps({k: v for k, v in record.items() if k != "settings"}, indent=1))  # noqa: T201
+    if args.card and not record.get("paused"):
+        from seqbook.pretrain_study import git_commit
+
+        command = f"python -m seqbook.pretrain_run --preset {args.preset} --out {args.out}"
+        card = write_card(out, command, git_commit())
+        print(f"model card written: MLM {card['mlm_accuracy']:.4f}")  # noqa: T201
+    return record
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,375 @@
+"""What pretraining buys downstream: the budget curve and the multi-seed comparison of chapter 8.
+
+Both exceed a chapter's time budget, so a command computes them once and writes a results file
+with its provenance (command, commit, hardware, seconds); the chapters read the file, and a
+test validates it. Every row is one fine-tuning run of the fixed recipe `RECIPE`
+(`seqbook.finetune.FinetuneSettings`), identified by its settings key (recipe + encoder
+weights): a rerun skips rows already present, so the command can be resumed.
+
+    python -m seqbook.pretrain_study budget --model data/tiny-albert-imdb \\
+        --out data/results/pretraining_budget.json
+    python -m seqbook.pretrain_study seeds --model data/tiny-albert-imdb \\
+        --out data/results/albert_bilstm_seeds.json --seeds 0 1 2
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from seqbook.finetune import FinetuneSettings, load_or_train
+from seqbook.pretrain_run import BUDGETS_DIR
+
+# The fixed fine-tuning recipe of the budget curve and the seeds table (see chapter 8).
+RECIPE = {
+    "eval_subset": 1000,
+    "max_len": 128,
+    "truncation": "head_tail",
+    "batch_size": 32,
+    "epochs": 3,
+    "encoder_lr": 5e-4,
+    "head_lr": 2e-3,
+}
+
+VARIANTS = {
+    "fine-tuned, pretrained": {},
+    "fine-tuned, random init": {"random_init": True},
+    "frozen, pretrained": {"freeze_encoder": True},
+    "frozen, random init": {"freeze_encoder": True, "random_init": True},
+}
+MINILM_ROW = "frozen MiniLM-L6 (BERT pretrained at scale)"
+
+
+def git_commit() -> str:
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            capture_output=True,
+            text=True,
+            check=True,
+            cwd=Path(__file__).resolve().parent,
+        )
+        return out.stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def read_results(path: str | Path) -> dict:
+    """A results file: {"provenance": {...}, "rows": [...]}; an empty one if it is missing."""
+    from seqbook.cache import read_json
+
+    path = Path(path)
+    return read_json(path) if path.is_file() else {"provenance": {}, "rows": []}
+
+
+def _write(path: Path, results: dict) -> None:
+    from seqbook.cache import write_json
+
+    write_json(path, results)
+
+
+def run_row(settings: FinetuneSettings, extra: dict, results: dict, path: Path, log) -> dict:
+    """Fine-tune `settings` unless the file already holds its key; append and save the row."""
+    key = settings.key()
+    for row in results["rows"]:
+        if row["key"] == key:
+            return row
+    t0 = time.perf_counter()
+    out = load_or_train(settings, progress=False)  # cached by key: a crash loses no training
+    history = out["history"]
+    best = history.epochs[history.best_epoch - 1]  # best_epoch is 1-based
+    row = {
+        **extra,
+        "key": key,
+        "labels": settings.train_subset,
+        "seed": settings.seed,
+        "test_accuracy": out["test"]["accuracy"],
+        "test_f1": out["test"]["f1"],
+        "valid_accuracy": best.get("valid_accuracy"),
+        "best_epoch": history.best_epoch,
+        "seconds": round(out["seconds"] if out["cached"] else time.perf_counter() - t0, 1),
+        "settings": out["settings"],
+    }
+    results["rows"].append(row)
+    results["provenance"]["seconds"] = round(
+        sum(r["seconds"] for r in results["rows"]) + results["provenance"].get("extra_seconds", 0),
+        1,
+    )
+    _write(path, results)
+    if log is not None:
+        log(row)
+    return row
+
+
+def _provenance(results: dict, argv: Sequence[str]) -> None:
+    from seqbook.pretrain_run import hardware
+
+    argv = list(argv)
+    canonical = argv[: argv.index("--variants")] if "--variants" in argv else argv
+    invocations = results["provenance"].get("invocations", [])
+    results["provenance"] |= {
+        "command": "python -m seqbook.pretrain_study " + " ".join(canonical),
+        "invocations": [*invocations, " ".join(argv)],
+        "commit": git_commit(),
+        "hardware": hardware(),
+        "recipe": RECIPE,
+        "note": "2-core CPU shared with other jobs; seconds are upper bounds",
+    }
+
+
+def budget_points(model: Path) -> list[tuple[int, Path]]:
+    """(step, folder) of every snapshot under `model/budgets` and of the final model."""
+    points = []
+    for d in sorted((model / "budgets").glob("step-*")):
+        points.append((int(d.name.split("-")[1]), d))
+    record = json.loads((model / "run.json").read_text()) if (model / "run.json").is_file() else {}
+    if record:
+        points.append((record["steps"], model))
+    return points
+
+
+def pretraining_metrics(folder: Path, blocks: int = 256) -> dict:
+    """Held-out MLM ([MASK]-only) and SOP accuracy of one snapshot at block lengths 32 and 128."""
+    from seqbook.pretrain_run import (
+        HeldOut,
+        build_stream,
+        corpus_documents,
+        evaluate_blocks,
+        load_pretrained,
+    )
+
+    model, tokenizer = load_pretrained(folder)
+    stream = build_stream(tokenizer, corpus_documents("test"))
+    floor_id = tokenizer.convert_tokens_to_ids("▁the")
+    held = HeldOut.build(stream, tokenizer, [32, 128], blocks, floor_id, seed=2024)
+    out = {}
+    for T, batch in held.batches.items():
+        m = evaluate_blocks(model, batch, floor_id, tokenizer.mask_token_id)
+        out |= {f"mlm_accuracy@{T}": m["mlm_accuracy"], f"sop_accuracy@{T}": m["sop_accuracy"]}
+    return out
+
+
+def budget_curve(model: Path, out: Path, labels: Sequence[int], seed: int, argv, log=None):
+    """Fine-tune every snapshot of the run in `model` at each label count (seed `seed`)."""
+    from seqbook.pretrain_run import PretrainSettings
+
+    results = read_results(out)
+    _provenance(results, argv)
+    settings = json.loads((model / "settings.json").read_text())
+    settings.pop("key", None)
+    run = PretrainSettings.from_dict(settings)
+    steps_tokens = {folder: (step, run.tokens_at(step)) for step, folder in budget_points(model)}
+    for folder, (step, tokens) in steps_tokens.items():
+        pre = None
+        for n in labels:
+            s = FinetuneSettings(str(folder), train_subset=n, seed=seed, **RECIPE)
+            if pre is None and not any(r["key"] == s.key() for r in results["rows"]):
+                pre = pretraining_metrics(folder)
+            extra = {"budget_step": step, "tokens": tokens, "variant": "fine-tuned"}
+            row = run_row(s, extra | (pre or {}), results, out, log)
+            if pre is None and "mlm_accuracy@128" in row:
+                pre = {k: row[k] for k in row if k.startswith(("mlm_accuracy@", "sop_accuracy@"))}
+    return results
+
+
+def seeds_table(
+    model: Path,
+    out: Path,
+    seeds: Sequence[int],
+    labels: int,
+    argv,
+    log=None,
+    variants: Sequence[str] | None = None,
+):
+    """The chapter 8 comparison: each variant of `VARIANTS` and the frozen MiniLM row, per seed
+    (only `variants`, if given). A random-init variant takes its architecture and tokenizer
+    from the run's step-0 snapshot (the same as the final model's) and draws fresh weights from
+    its seed, so it does not wait for, or depend on, the final weights."""
+    from seqbook.data import bert_encoder_path
+
+    results = read_results(out)
+    _provenance(results, argv)
+    wanted = list(variants) if variants else [*VARIANTS, MINILM_ROW]
+    unknown = set(wanted) - {*VARIANTS, MINILM_ROW}
+    if unknown:
+        raise ValueError(f"variants must be among {[*VARIANTS, MINILM_ROW]}, got {sorted(unknown)}")
+    step0 = model / BUDGETS_DIR / "step-00000"
+    for seed in seeds:
+        for name in wanted:
+            if name == MINILM_ROW:
+                encoder, change = str(bert_encoder_path()), {"freeze_encoder": True}
+            else:
+                change = VARIANTS[name]
+                random = change.get("random_init", False) and step0.is_dir()
+                encoder = str(step0 if random else model)
+            s = FinetuneSettings(encoder, train_subset=labels, seed=seed, **(RECIPE | change))
+            run_row(s, {"variant": name}, results, out, log)
+    return results
+
+
+@torch.no_grad()
+def mean_features(encoder_dir: str | Path, texts: Sequence[str], random_seed: int | None = None):
+    """Mean-pooled last-layer states (N, H) of an encoder over `texts` (head + tail truncation
+    to 128 pieces); with `random_seed`, the same architecture with fresh weights."""
+    from seqbook.finetune import collate_tokenized, tokenize_reviews
+    from seqbook.hf import load_encoder, load_tokenizer
+
+    tokenizer = load_tokenizer(encoder_dir)
+    encoder = load_encoder(
+        encoder_dir, random_init=random_seed is not None, seed=random_seed or 0
+    ).eval()
+    ids = tokenize_reviews(tokenizer, list(texts), RECIPE["max_len"])["input_ids"]
+    out = []
+    for i in range(0, len(ids), 64):
+        batch = collate_tokenized([(torch.tensor(x), 0) for x in ids[i : i + 64]])
+        h = encoder(
+            input_ids=batch["input_ids"], attention_mask=batch["attention_mask"].long()
+        ).last_hidden_state
+        m = batch["attention_mask"].unsqueeze(-1).float()
+        out.append(((h * m).sum(1) / m.sum(1)).numpy())
+    return np.concatenate(out)
+
+
+def probe_accuracy(train_x, train_y, test_x, test_y) -> float:
+    """Test accuracy of a standardised logistic-regression probe (C = 1) on fixed features."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    clf = make_pipeline(StandardScaler(), LogisticRegression(C=1.0, max_iter=2000))
+    clf.fit(train_x, train_y)
+    return float(clf.score(test_x, test_y))
+
+
+def probe_curve(model: Path, out: Path, labels: Sequence[int], seeds: Sequence[int], argv, log):
+    """The cheap budget curve: frozen mean-pooled features of every snapshot (and of random
+    encoders, one per seed, and of the MiniLM BERT) under a logistic-regression probe trained on
+    the first `n` of 2,000 labelled training reviews, scored on the test subset."""
+    from seqbook.data import bert_encoder_path, load_split
+    from seqbook.pretrain_run import PretrainSettings
+
+    results = read_results(out)
+    _provenance(results, argv)
+    results["provenance"]["recipe"] = {
+        "features": "mean of the last layer over real tokens, head+tail truncation to 128",
+        "probe": "StandardScaler + LogisticRegression(C=1)",
+        "train": f"first n of load_split('train', limit={max(labels)})",
+        "test": f"load_split('test', limit={RECIPE['eval_subset']})",
+    }
+    train = load_split("train", limit=max(labels))
+    test = load_split("test", limit=RECIPE["eval_subset"])
+    settings = json.loads((model / "settings.json").read_text())
+    settings.pop("key", None)
+    run = PretrainSettings.from_dict(settings)
+    done = {(r["encoder"], r.get("random_seed")) for r in results["rows"]}
+    jobs = [(str(folder), None, step) for step, folder in budget_points(model)]
+    jobs += [(str(model / BUDGETS_DIR / "step-00000"), seed, 0) for seed in seeds]
+    jobs += [(str(bert_encoder_path()), None, None)]
+    for encoder, seed, step in jobs:
+        if (encoder, seed) in done:
+            continue
+        t0 = time.perf_counter()
+        x_train = mean_features(encoder, train["text"], seed)
+        x_test = mean_features(encoder, test["text"], seed)
+        name = (
+            MINILM_ROW.replace("frozen ", "")
+            if step is None
+            else f"random init (seed {seed})"
+            if seed is not None
+            else f"step {step}"
+        )
+        feature_seconds = time.perf_counter() - t0
+        for i, n in enumerate(labels):
+            t1 = time.perf_counter()
+            row = {
+                "variant": name,
+                "encoder": encoder,
+                "random_seed": seed,
+                "budget_step": step,
+                "tokens": run.tokens_at(step) if step is not None else None,
+                "labels": n,
+                "seed": 0,
+                "key": f"{encoder}|{seed}|{n}",
+                "test_accuracy": probe_accuracy(
+                    x_train[:n], train["label"][:n], x_test, test["label"]
+                ),
+            }
+            row["seconds"] = round(time.perf_counter() - t1 + (feature_seconds if i == 0 else 0), 1)
+            results["rows"].append(row)
+            if log is not None:
+                log(row)
+        results["provenance"]["seconds"] = round(sum(r["seconds"] for r in results["rows"]), 1)
+        _write(out, results)
+    return results
+
+
+def summarise(results: dict, by: Sequence[str] = ("variant",)) -> list[dict]:
+    """Mean, sample standard deviation, min and max of test accuracy per group of rows."""
+    groups: dict[tuple, list[float]] = {}
+    for r in results["rows"]:
+        groups.setdefault(tuple(r.get(k) for k in by), []).append(r["test_accuracy"])
+    out = []
+    for key, accs in groups.items():
+        a = np.array(accs)
+        out.append(
+            dict(zip(by, key, strict=True))
+            | {
+                "n": len(a),
+                "mean": float(a.mean()),
+                "std": float(a.std(ddof=1)) if len(a) > 1 else float("nan"),
+                "min": float(a.min()),
+                "max": float(a.max()),
+            }
+        )
+    return out
+
+
+def main(argv: Sequence[str] | None = None) -> dict:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = argparse.ArgumentParser(prog="python -m seqbook.pretrain_study")
+    parser.add_argument("what", choices=["budget", "seeds", "probe"])
+    parser.add_argument("--model", default="data/tiny-albert-imdb")
+    parser.add_argument("--out", required=True)
+    parser.add_argument("--labels", type=int, nargs="+", default=None)
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--variants", nargs="+", default=None, help="seeds: only these rows")
+    args = parser.parse_args(argv)
+
+    def log(row: dict) -> None:
+        print(  # noqa: T201
+            f"{row.get('variant')} step={row.get('budget_step')} labels={row['labels']} "
+            f"seed={row['seed']}: test {row['test_accuracy']:.4f} ({row['seconds']:.0f} s)",
+            flush=True,
+        )
+
+    model, out = Path(args.model), Path(args.out)
+    if args.what == "probe":
+        return probe_curve(model, out, args.labels or [500, 2000], args.seeds, argv, log)
+    if args.what == "budget":
+        return budget_curve(model, out, args.labels or [500, 2000], args.seeds[0], argv, log)
+    labels = (args.labels or [2000])[0]
+    return seeds_table(model, out, args.seeds, labels, argv, log, args.variants)
+
+
+if __name__ == "__main__":
+    main()
+
+
+__all__ = [
+    "MINILM_ROW",
+    "RECIPE",
+    "VARIANTS",
+    "budget_curve",
+    "budget_points",
+    "read_results",
+    "seeds_table",
+    "summarise",
+]

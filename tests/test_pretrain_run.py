@@ -1,0 +1,187 @@
+"""seqbook.pretrain_run: packed SOP blocks, the schedule, [MASK]-only evaluation, resumable runs."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import random
+
+import numpy as np
+import pytest
+import torch
+
+from seqbook.pretrain_run import (
+    PRESETS,
+    HeldOut,
+    Phase,
+    PretrainSettings,
+    build_stream,
+    evaluate_blocks,
+    load_or_pretrain,
+    run_pretraining,
+    sample_blocks,
+    wilson_interval,
+)
+from seqbook.pretraining import AlbertPretrainingModel, train_tokenizer
+
+WORDS = "the a cat dog sat ran on under mat park film movie was good bad very and then".split()
+
+
+def documents(n_docs: int, seed: int) -> list[list[str]]:
+    rng = random.Random(seed)
+    return [
+        [
+            " ".join(rng.choice(WORDS) for _ in range(rng.randint(3, 9))).capitalize() + "."
+            for _ in range(rng.randint(3, 9))
+        ]
+        for _ in range(n_docs)
+    ]
+
+
+TRAIN, HELD = documents(60, 0), documents(20, 1)
+TINY = dataclasses.replace(PRESETS["tiny"], vocab_size=60, tokenizer_sentences=1000)
+
+
+@pytest.fixture(scope="module")
+def tokenizer():
+    return train_tokenizer((s for d in TRAIN for s in d), 60)
+
+
+@pytest.fixture(scope="module")
+def stream(tokenizer):
+    return build_stream(tokenizer, TRAIN)
+
+
+def test_stream_holds_every_sentence_in_order(tokenizer, stream):
+    first = tokenizer(TRAIN[0][0], add_special_tokens=False)["input_ids"]
+    assert stream.ids[: len(first)].tolist() == first
+    assert stream.sentence_start.sum() == sum(len(d) for d in TRAIN)
+    assert len(stream.doc_starts) == len(TRAIN) + 1 and stream.doc_starts[-1] == len(stream.ids)
+
+
+def test_blocks_are_full_cls_a_sep_b_sep_from_one_window(tokenizer, stream):
+    T = 24
+    batch = sample_blocks(
+        stream, 50, T, np.random.default_rng(0), tokenizer.cls_token_id, tokenizer.sep_token_id
+    )
+    ids, types, labels = batch["input_ids"], batch["token_type_ids"], batch["order_labels"]
+    assert ids.shape == (50, T) and (ids[:, 0] == tokenizer.cls_token_id).all()
+    assert (ids == tokenizer.pad_token_id).sum() == 0  # packed: no padding at all
+    text = stream.ids.tolist()
+    for b in range(50):
+        seps = (ids[b] == tokenizer.sep_token_id).nonzero().flatten().tolist()
+        assert len(seps) == 2 and seps[1] == T - 1
+        a, bb = ids[b, 1 : seps[0]].tolist(), ids[b, seps[0] + 1 : T - 1].tolist()
+        assert types[b, : seps[0] + 1].sum() == 0 and (types[b, seps[0] + 1 :] == 1).all()
+        first, second = (a, bb) if labels[b] == 0 else (bb, a)  # undo the swap
+        window = first + second
+        starts = [i for i in range(len(text) - len(window) + 1) if text[i : i + 3] == window[:3]]
+        assert any(text[i : i + len(window)] == window for i in starts)  # consecutive pieces
+    assert 10 < int(labels.sum()) < 40  # about half swapped
+
+
+def test_blocks_are_reproducible_and_reject_too_long_blocks(tokenizer, stream):
+    kw = dict(cls_id=tokenizer.cls_token_id, sep_id=tokenizer.sep_token_id)
+    one = sample_blocks(stream, 8, 16, np.random.default_rng(3), **kw)
+    two = sample_blocks(stream, 8, 16, np.random.default_rng(3), **kw)
+    assert all(torch.equal(one[k], two[k]) for k in one)
+    with pytest.raises(ValueError, match="no document holds"):
+        sample_blocks(stream, 1, 10_000, np.random.default_rng(0), **kw)
+
+
+def test_schedule_warms_up_then_reaches_zero_exactly_at_the_end():
+    s = PretrainSettings(phases=(Phase(80, 2, 16), Phase(20, 2, 32)), warmup_steps=10)
+    factors = [s.lr_factor(i) for i in range(s.total_steps + 1)]
+    assert factors[0] == pytest.approx(0.1) and factors[9] == pytest.approx(1.0)
+    assert factors[-1] == 0.0 and 0 < factors[-2] < 0.02
+    assert all(a >= b for a, b in zip(factors[9:], factors[10:], strict=False))
+    assert s.phase_at(79).block_len == 16 and s.phase_at(80).block_len == 32
+    assert s.tokens_at(100) == 80 * 2 * 16 + 20 * 2 * 32 == s.total_tokens
+
+
+def test_settings_key_changes_with_the_recipe_and_bad_settings_are_refused():
+    s = PRESETS["fast"]
+    assert s.key() == PretrainSettings.from_dict(s.to_dict()).key()
+    assert dataclasses.replace(s, mlm_probability=0.3).key() != s.key()
+    with pytest.raises(ValueError, match="block_len must lie in"):
+        PretrainSettings(phases=(Phase(10, 2, 256),))
+    with pytest.raises(ValueError, match="warmup_steps must lie in"):
+        PretrainSettings(phases=(Phase(10, 2, 16),), warmup_steps=10)
+
+
+def test_mlm_accuracy_counts_only_positions_shown_as_mask(tokenizer, stream):
+    held = HeldOut.build(stream, tokenizer, [24], 64, floor_id=5, seed=0)
+    batch = held.batches[24]
+    selected = batch["mlm_labels"] != -100
+    shown = selected & (batch["input_ids"] == tokenizer.mask_token_id)
+    assert 0 < shown.sum() < selected.sum()  # the random and unchanged 20 % are left out
+    torch.manual_seed(0)
+    from seqbook.pretrain_run import albert_config_for
+
+    model = AlbertPretrainingModel(albert_config_for(TINY, tokenizer))
+    m = evaluate_blocks(model, batch, 5, tokenizer.mask_token_id)
+    assert m["mask_positions"] == int(shown.sum())
+    originals = batch["original_ids"][shown]
+    assert m["mlm_floor"] == pytest.approx(float((originals == 5).float().mean()))
+    assert m["sop_floor"] >= 0.5 and m["pairs"] == 64
+
+
+def test_wilson_interval_contains_the_proportion_and_narrows_with_n():
+    lo, hi = wilson_interval(60, 100)
+    assert lo < 0.6 < hi and hi - lo > wilson_interval(600, 1000)[1] - wilson_interval(600, 1000)[0]
+    with pytest.raises(ValueError):
+        wilson_interval(5, 3)
+
+
+def test_resumed_run_equals_an_uninterrupted_one_and_loads_as_hugging_face(tmp_path):
+    straight = run_pretraining(TINY, tmp_path / "a", progress=False, documents=(TRAIN, HELD))
+    paused = run_pretraining(
+        TINY, tmp_path / "b", progress=False, documents=(TRAIN, HELD), stop_after_seconds=0.0
+    )
+    assert paused["paused"] and (tmp_path / "b" / "checkpoint.pt").is_file()
+    resumed = run_pretraining(TINY, tmp_path / "b", progress=False, documents=(TRAIN, HELD))
+    same = {k: v for k, v in straight["final"].items() if k != "seconds"}
+    assert {k: v for k, v in resumed["final"].items() if k != "seconds"} == same
+    assert resumed["tokens"] == TINY.total_tokens
+    assert not (tmp_path / "b" / "checkpoint.pt").exists()
+    snapshots = sorted(p.name for p in (tmp_path / "a" / "budgets").iterdir())
+    assert snapshots == ["step-00000", f"step-{round(0.5 * TINY.total_steps):05d}"]
+
+    from transformers import AlbertForPreTraining
+
+    hf = AlbertForPreTraining.from_pretrained(tmp_path / "a", dtype=torch.float32)
+    assert hf.config.hidden_dropout_prob == 0.0 and hf.config.max_position_embeddings == 32
+    weights = json.loads((tmp_path / "a" / "config.json").read_text())
+    assert weights["vocab_size"] == 60
+
+
+def test_load_or_pretrain_keys_the_folder_and_refuses_a_folder_of_other_settings(tmp_path):
+    run = load_or_pretrain(TINY, tmp_path / "run", progress=False, documents=(TRAIN, HELD))
+    assert not run.loaded and run.history[-1]["step"] == TINY.total_steps
+    again = load_or_pretrain(TINY, tmp_path / "run", progress=False, documents=(TRAIN, HELD))
+    assert again.loaded and again.record == run.record
+    other = dataclasses.replace(TINY, lr=1e-2)
+    with pytest.raises(ValueError, match="holds a run with other settings"):
+        load_or_pretrain(other, tmp_path / "run", progress=False, documents=(TRAIN, HELD))
+    with pytest.raises(ValueError, match="settings must be a PretrainSettings or one of"):
+        load_or_pretrain("huge", tmp_path / "x")
+
+
+def test_study_summary_gives_mean_spread_and_range_per_variant(tmp_path):
+    from seqbook.pretrain_study import _provenance, read_results, summarise
+
+    results = read_results(tmp_path / "missing.json")
+    assert results == {"provenance": {}, "rows": []}
+    results["rows"] = [{"variant": "a", "test_accuracy": x} for x in (0.70, 0.74, 0.72)] + [
+        {"variant": "b", "test_accuracy": 0.6}
+    ]
+    summary = {s["variant"]: s for s in summarise(results)}
+    assert summary["a"]["n"] == 3 and summary["a"]["mean"] == pytest.approx(0.72)
+    assert summary["a"]["std"] == pytest.approx(0.02) and summary["a"]["min"] == 0.70
+    assert summary["b"]["n"] == 1 and np.isnan(summary["b"]["std"])
+    _provenance(results, ["seeds", "--out", "x.json", "--variants", "a"])
+    assert results["provenance"]["command"] == "python -m seqbook.pretrain_study seeds --out x.json"
+    assert results["provenance"]["invocations"] == ["seeds --out x.json --variants a"]
+    (tmp_path / "torn.json").write_text('{"rows": [')
+    with pytest.raises(ValueError, match="delete it and rerun"):
+        read_results(tmp_path / "torn.json")

@@ -1,0 +1,114 @@
+"""The book's shipped ALBERT (data/tiny-albert-imdb) and the committed results of chapters 7-8:
+the files match their card, the model loads with plain `transformers`, and its held-out MLM
+accuracy re-measured here equals the card's figure."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+import torch
+
+from seqbook.cache import file_digest
+from seqbook.hf import shipped_albert_path
+from seqbook.pretrain_run import CARD_EVAL, card_measurement
+from seqbook.pretrain_study import MINILM_ROW, VARIANTS, read_results, summarise
+
+SHIPPED = shipped_albert_path()
+RESULTS = SHIPPED.parent / "results"
+pytestmark = pytest.mark.skipif(
+    not (SHIPPED / "card.json").is_file(), reason="the shipped model is not in this checkout"
+)
+
+
+@pytest.fixture(scope="module")
+def card() -> dict:
+    return json.loads((SHIPPED / "card.json").read_text())
+
+
+def test_every_shipped_file_matches_the_digest_on_its_card(card):
+    assert card["files"], "the card lists no files"
+    for name, digest in card["files"].items():
+        assert file_digest(SHIPPED / name) == digest, f"{name} differs from its card"
+    readme = (SHIPPED / "README.md").read_text()
+    assert all(d in readme for d in card["files"].values())
+    assert card["command"] in readme and card["commit"] in readme
+    assert f"{card['mlm_accuracy']:.4f}" in readme and f"{card['mlm_floor']:.4f}" in readme
+
+
+def test_the_shipped_model_loads_with_plain_transformers(card):
+    from transformers import AlbertForPreTraining, AutoTokenizer
+
+    model = AlbertForPreTraining.from_pretrained(SHIPPED, dtype=torch.float32).eval()
+    tokenizer = AutoTokenizer.from_pretrained(SHIPPED)
+    assert len(tokenizer) == model.config.vocab_size
+    size = sum(f.stat().st_size for f in SHIPPED.glob("*.safetensors"))
+    assert size < 4e6  # fp16 weights: a few MB
+    enc = tokenizer("the acting was [MASK] and the plot was dull .", return_tensors="pt")
+    with torch.no_grad():
+        logits = model(**enc).prediction_logits
+    assert torch.isfinite(logits).all()
+
+
+def test_heldout_mlm_accuracy_re_measured_equals_the_card(card):
+    # Same weights, same seeded blocks and masks: the same count on the machine that wrote the
+    # card. Another CPU's float path may flip a near-tie between two pieces' logits, a few of
+    # the ~10,000 masked positions at most: hence 0.003, not 0.
+    measured = card_measurement(SHIPPED)
+    assert card["eval"] == CARD_EVAL
+    assert measured["mask_positions"] == card["mask_positions"]  # the same blocks and masks
+    assert measured["mlm_floor"] == card["mlm_floor"]
+    assert abs(measured["mlm_accuracy"] - card["mlm_accuracy"]) <= 0.003
+    assert abs(measured["sop_accuracy"] - card["sop_accuracy"]) <= 0.01
+    # The shipped model sits on the unigram plateau (chapter 7): at the floor, not below it.
+    assert card["mlm_accuracy"] >= card["mlm_floor"] - 0.005
+
+
+def _provenance_ok(results: dict) -> None:
+    prov = results["provenance"]
+    for key in ("command", "commit", "hardware", "seconds", "recipe"):
+        assert key in prov, f"provenance lacks {key}"
+    assert prov["command"].startswith("python -m seqbook.pretrain_study")
+    assert prov["seconds"] > 0
+
+
+@pytest.mark.skipif(not (RESULTS / "albert_bilstm_seeds.json").is_file(), reason="not committed")
+def test_seeds_results_hold_three_seeds_of_every_variant_with_their_provenance():
+    results = read_results(RESULTS / "albert_bilstm_seeds.json")
+    _provenance_ok(results)
+    summary = {s["variant"]: s for s in summarise(results)}
+    for name in [*VARIANTS, MINILM_ROW]:
+        assert summary[name]["n"] >= 3, f"{name}: {summary[name]['n']} seeds"
+        assert 0.5 <= summary[name]["min"] <= summary[name]["max"] <= 1.0
+    for row in results["rows"]:
+        assert row["labels"] == 2000 and math.isfinite(row["test_accuracy"])
+    assert len({r["key"] for r in results["rows"]}) == len(results["rows"])  # no run twice
+
+
+@pytest.mark.skipif(not (RESULTS / "pretraining_budget.json").is_file(), reason="not committed")
+def test_budget_curve_covers_at_least_four_budgets_from_random_init_at_two_label_counts():
+    results = read_results(RESULTS / "pretraining_budget.json")
+    _provenance_ok(results)
+    steps = sorted({r["budget_step"] for r in results["rows"]})
+    assert len(steps) >= 4 and steps[0] == 0
+    for step in steps:
+        labels = {r["labels"] for r in results["rows"] if r["budget_step"] == step}
+        assert labels == {500, 2000}, f"budget {step}: labels {labels}"
+    tokens = [next(r["tokens"] for r in results["rows"] if r["budget_step"] == s) for s in steps]
+    assert tokens == sorted(tokens) and tokens[0] == 0
+
+
+@pytest.mark.skipif(not (RESULTS / "pretraining_probe.json").is_file(), reason="not committed")
+def test_probe_curve_covers_the_budgets_three_random_encoders_and_minilm():
+    results = read_results(RESULTS / "pretraining_probe.json")
+    _provenance_ok(results)
+    rows = results["rows"]
+    steps = sorted({r["budget_step"] for r in rows if r["budget_step"] is not None})
+    card = json.loads((SHIPPED / "card.json").read_text())
+    assert len(steps) >= 4 and steps[0] == 0 and steps[-1] == card["steps"]
+    assert sorted({r["random_seed"] for r in rows if r["random_seed"] is not None}) == [0, 1, 2]
+    assert any("MiniLM" in r["variant"] for r in rows)
+    for r in rows:
+        assert r["labels"] in (500, 2000) and 0.5 <= r["test_accuracy"] <= 1.0
+    assert len({r["key"] for r in rows}) == len(rows)
