@@ -23,8 +23,9 @@ ROOT = Path(__file__).resolve().parents[1]
 def base_shaped_encoder(tmp_path_factory):
     """An albert-base-v2-shaped AlbertModel with random weights and the shipped tokenizer."""
     import torch
-    from seqbook.hf import load_tokenizer, shipped_albert_path
     from transformers import AlbertConfig, AlbertModel
+
+    from seqbook.hf import load_tokenizer, shipped_albert_path
 
     tokenizer = load_tokenizer(shipped_albert_path())
     config = AlbertConfig(
@@ -77,6 +78,7 @@ def test_full_profile_fine_tuning_runs_end_to_end_on_a_base_shaped_encoder(
 
 def test_the_full_profile_names_a_hub_model_that_is_never_downloaded_or_pretrained(monkeypatch):
     import huggingface_hub
+
     from seqbook.hf import SHIPPED_ALBERT, resolve_encoder
 
     name = PROFILES["full"].albert_name

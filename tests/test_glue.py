@@ -77,7 +77,7 @@ def measured_numbers(text: str) -> list[tuple[str, str]]:
 
 
 def glued_keys(text: str) -> list[str]:
-    return re.findall(r"\{glue(?::[a-z]+)?\}`([^`:]+)(?::[^`]*)?`", text)
+    return re.findall(r"\{glue(?::[a-z]+)?\}`((?:[^`:]+::)?[^`:]+)(?::[^`]*)?`", text)
 
 
 def test_the_rules_catch_measured_numbers_and_spare_the_rest():

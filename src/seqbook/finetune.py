@@ -7,11 +7,13 @@ The pipeline, done the way a subword model needs it:
 
 Command line (the same code the chapter runs; `accelerate launch` spreads it over GPUs):
 
-    python -m seqbook.finetune --encoder .cache/tiny-albert --output runs/tiny --train-subset 2000
-    accelerate launch -m seqbook.finetune --profile full --output runs/albert-base-v2
+    python -m seqbook.finetune --output runs/tiny --train-subset 2000
+    SEQBOOK_PROFILE=full accelerate launch -m seqbook.finetune --all-data --output runs/base
 
-`--encoder` is a Hugging Face name or directory (default: the profile's `albert_name`, where
-"tiny-albert" means the book's own pretrained model under `seqbook.data.cache_dir()`).
+`--encoder` is a local model folder or a hub name already in the local Hugging Face cache
+(nothing is downloaded); its default is the active profile's `albert_name`: "tiny-albert-imdb",
+the book's own model shipped in `data/`, in the fast profile, and "albert-base-v2" in the full
+one.
 """
 
 from __future__ import annotations
@@ -450,8 +452,12 @@ def main(argv: Sequence[str] | None = None) -> dict:
         prog="python -m seqbook.finetune",
         description="Fine-tune an ALBERT (+ BiLSTM) sentiment classifier on IMDB.",
     )
+    from seqbook.runtime import profile
+
     parser.add_argument(
-        "--encoder", default="tiny-albert-imdb", help="folder or cached hub name of the encoder"
+        "--encoder",
+        default=profile().albert_name,
+        help="folder or cached hub name of the encoder (default: the profile's albert_name)",
     )
     parser.add_argument("--output", required=True, help="directory for the saved classifier")
     parser.add_argument("--train-subset", type=int, default=None)

@@ -124,7 +124,7 @@ PROFILES: dict[str, Profile] = {
         albert_intermediate=256,
         albert_vocab=8000,
         pretrain_steps=300,
-        albert_name="tiny-albert",  # the book's own, pretrained in the pretraining chapter
+        albert_name="tiny-albert-imdb",  # the book's own, shipped in data/ (pretraining chapter)
         finetune_epochs=2,
         encoder_lr=2e-4,  # a 4-layer, 128-wide model tolerates a larger step
     ),
