@@ -27,8 +27,9 @@ from seqbook.finetune import (
     tokenize_reviews,
 )
 from seqbook.hf import load_encoder, resolve_encoder
-from seqbook.models import count_parameters, lengths_from_mask
+from seqbook.models import lengths_from_mask
 from seqbook.pretraining import train_tokenizer
+from seqbook.train import parameter_count
 
 SENTENCES = [
     "the film was wonderful and the acting superb",
@@ -149,7 +150,7 @@ def test_freezing_leaves_encoder_weights_unchanged_and_trains_the_head():
     after = model.state_dict()
     assert all(torch.equal(before[k], after[k]) for k in before if k.startswith("encoder."))
     assert not torch.equal(before["head.weight"], after["head.weight"])
-    assert count_parameters(model, trainable_only=True) < count_parameters(model)
+    assert parameter_count(model, trainable_only=True) < parameter_count(model)
 
 
 def test_param_groups_give_the_encoder_its_own_learning_rate():
@@ -277,7 +278,7 @@ def test_random_init_keeps_the_architecture_and_changes_the_weights(saved_encode
     directory, _ = saved_encoder
     pretrained = load_encoder(directory)  # saved from seed 0
     fresh = load_encoder(directory, random_init=True, seed=1)
-    assert count_parameters(pretrained) == count_parameters(fresh)
+    assert parameter_count(pretrained) == parameter_count(fresh)
     w = "embeddings.word_embeddings.weight"
     assert not torch.equal(pretrained.state_dict()[w], fresh.state_dict()[w])
 

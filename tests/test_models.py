@@ -6,12 +6,11 @@ from seqbook.data import collate_batch
 from seqbook.models import (
     POOLINGS,
     BiLSTMClassifier,
-    count_parameters,
     last_state_pool,
     max_pool,
     mean_pool,
 )
-from seqbook.train import fit
+from seqbook.train import fit, parameter_count
 
 V, E, H = 30, 8, 6
 
@@ -133,7 +132,7 @@ def test_pretrained_embeddings_are_copied_and_frozen_when_asked():
     frozen = BiLSTMClassifier.from_embeddings(weights, freeze_embeddings=True, hidden_size=H)
     tuned = BiLSTMClassifier.from_embeddings(weights, freeze_embeddings=False, hidden_size=H)
     assert torch.equal(frozen.embedding.weight, weights)
-    assert count_parameters(tuned) - count_parameters(frozen, trainable_only=True) == V * E
+    assert parameter_count(tuned) - parameter_count(frozen, trainable_only=True) == V * E
     input_ids, lengths, _ = padded_batch()
     for model in (frozen, tuned):
         optimizer = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=1.0)
@@ -158,7 +157,7 @@ def test_classifier_trains_with_seqbook_fit():
 def test_parameter_count_matches_the_formula():
     model = BiLSTMClassifier(V, E, hidden_size=H, num_layers=2, pooling="max")
     lstm = 2 * 4 * (H * E + H * H + H) + 2 * 4 * (H * 2 * H + H * H + H)  # biases merged
-    assert count_parameters(model) == V * E + lstm + (2 * H * 2 + 2)
+    assert parameter_count(model) == V * E + lstm + (2 * H * 2 + 2)
 
 
 @pytest.mark.parametrize(

@@ -385,7 +385,7 @@ def train_albert_bilstm(
 def save_run(directory: str | Path, result: dict) -> None:
     """Write a run: the classifier (if it can save itself, with `result["tokenizer"]`) and
     `metrics.json` (settings, test metrics, seconds, per-epoch history, parameter counts)."""
-    from seqbook.models import count_parameters
+    from seqbook.train import parameter_count
 
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
@@ -400,8 +400,8 @@ def save_run(directory: str | Path, result: dict) -> None:
         "seconds": result["seconds"],
         "history": history.epochs,
         "best_epoch": history.best_epoch,
-        "parameters": count_parameters(model),
-        "trainable_parameters": count_parameters(model, trainable_only=True),
+        "parameters": parameter_count(model),
+        "trainable_parameters": parameter_count(model, trainable_only=True),
     }
     if "truncated_share" in result:
         record["truncated_share"] = result["truncated_share"]
@@ -415,8 +415,7 @@ def load_or_train(
     stored key matches `settings.key()` (recipe and encoder weights), else `finetune(settings)`,
     saved there. `result["cached"]` says which happened; a run saved under other settings is
     never reused."""
-    from seqbook.models import count_parameters
-    from seqbook.train import History
+    from seqbook.train import History, parameter_count
 
     if not isinstance(settings, FinetuneSettings):
         raise TypeError(f"settings must be a FinetuneSettings, got {type(settings).__name__}")
@@ -440,8 +439,8 @@ def load_or_train(
     save_run(directory, result)
     return {
         **result,
-        "parameters": count_parameters(result["model"]),
-        "trainable_parameters": count_parameters(result["model"], trainable_only=True),
+        "parameters": parameter_count(result["model"]),
+        "trainable_parameters": parameter_count(result["model"], trainable_only=True),
         "cached": False,
     }
 

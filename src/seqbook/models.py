@@ -218,11 +218,6 @@ class BiLSTMClassifier(nn.Module):
         return mask
 
 
-def count_parameters(model: nn.Module, trainable_only: bool = False) -> int:
-    """Number of parameters of `model` (only those with requires_grad when `trainable_only`)."""
-    return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only)
-
-
 def lengths_from_mask(mask: Tensor) -> Tensor:
     """Per-row number of real tokens of an attention mask, eq. (eq-albert-bilstm-lengths).
 

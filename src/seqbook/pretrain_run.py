@@ -41,6 +41,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from seqbook.cache import torch_save, write_text
 from seqbook.pretraining import (
     IGNORE_INDEX,
     AlbertPretrainingModel,
@@ -437,18 +438,6 @@ def corpus_documents(split: str, limit: int | None = None) -> list[list[str]]:
     return [s for s in (split_sentences(t) for t in texts) if s]
 
 
-def _atomic_save(obj, path: Path) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
-
-
-def _atomic_write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
-
-
 def prepare(settings: PretrainSettings, out: Path, documents=None):
     """The tokenizer (trained once, saved in `out`) and the train / held-out token streams.
 
@@ -565,9 +554,7 @@ def run_pretraining(
                 f"{settings.key()}): choose another --out or delete the folder"
             )
     else:
-        _atomic_write_text(
-            key_file, json.dumps({"key": settings.key(), **settings.to_dict()}, indent=1)
-        )
+        write_text(key_file, json.dumps({"key": settings.key(), **settings.to_dict()}, indent=1))
     if (out / RUN_FILE).is_file():
         return json.loads((out / RUN_FILE).read_text())
 
@@ -600,7 +587,7 @@ def run_pretraining(
         state = RunState(**saved["state"])
 
     def checkpoint() -> None:
-        _atomic_save(
+        torch_save(
             {
                 "model": model.state_dict(),
                 "optimizer": optimizer.state_dict(),
@@ -609,7 +596,7 @@ def run_pretraining(
             },
             ckpt,
         )
-        _atomic_write_text(out / HISTORY_FILE, json.dumps(state.history, indent=1))
+        write_text(out / HISTORY_FILE, json.dumps(state.history, indent=1))
 
     n = settings.total_steps
     snapshot_steps = {0} | {round(f * n) for f in settings.snapshots}
@@ -698,7 +685,7 @@ def run_pretraining(
         "heldout_documents": int(len(test.doc_starts) - 1),
         "hardware": hardware(),
     }
-    _atomic_write_text(out / RUN_FILE, json.dumps(record, indent=1))
+    write_text(out / RUN_FILE, json.dumps(record, indent=1))
     ckpt.unlink(missing_ok=True)
     return json.loads((out / RUN_FILE).read_text())  # as a later call will read it
 
@@ -854,10 +841,10 @@ def write_card(directory: str | Path, command: str, commit: str, notes: str = ""
         "sop_floor": measured["sop_floor"],
         "notes": notes,
     }
-    _atomic_write_text(directory / CARD_FILE, json.dumps(card, indent=1))
+    write_text(directory / CARD_FILE, json.dumps(card, indent=1))
     card["files"] = file_digests(directory)
     card["files"].pop(CARD_FILE, None)
-    _atomic_write_text(directory / CARD_FILE, json.dumps(card, indent=1))
+    write_text(directory / CARD_FILE, json.dumps(card, indent=1))
     s = json.loads((directory / "settings.json").read_text())
     phases = ", then ".join(
         f"{p['steps']:,} steps of {p['batch_size']} x {p['block_len']} pieces" for p in s["phases"]
@@ -931,7 +918,7 @@ def write_card(directory: str | Path, command: str, commit: str, notes: str = ""
         *[f"- `{name}`: `{h}`" for name, h in card["files"].items()],
         "",
     ]
-    _atomic_write_text(directory / "README.md", "\n".join(lines))
+    write_text(directory / "README.md", "\n".join(lines))
     return card
 
 

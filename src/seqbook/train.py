@@ -403,9 +403,10 @@ def settings_dict(settings: object) -> dict[str, object]:
     raise TypeError(f"settings must be a dataclass instance or a dict, got {type(settings)}")
 
 
-def trainable_parameters(model: nn.Module) -> int:
-    """Number of parameters that receive gradients."""
-    return sum(p.numel() for p in model.parameters() if p.requires_grad)
+def parameter_count(model: nn.Module, trainable_only: bool = False) -> int:
+    """Number of parameters of `model` (only those that receive gradients when
+    `trainable_only`). `seqbook.albert.count_parameters` is the closed form for a config."""
+    return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only)
 
 
 def run_experiment(
@@ -438,7 +439,7 @@ def run_experiment(
         history=history.epochs,
         test=test,
         seconds=seconds,
-        parameters=trainable_parameters(model),
+        parameters=parameter_count(model, trainable_only=True),
         profile=profile().name,
         version=__version__,
         seed=seed,
