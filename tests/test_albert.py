@@ -354,7 +354,7 @@ def test_from_bert_encoder_exports_to_albert_model():
 
 def test_from_bert_holds_the_offline_minilm_encoder_exactly():
     from seqbook.data import bert_encoder_path
-    from seqbook.models import load_encoder
+    from seqbook.hf import load_encoder
 
     bert = load_encoder(bert_encoder_path()).eval()
     ours = AlbertEncoder.from_bert(bert).eval()

@@ -140,7 +140,7 @@ def load_contextual_encoder(path: str | Path | None = None):
     from transformers import AutoModel, AutoTokenizer
 
     from seqbook.data import bert_encoder_path
-    from seqbook.models import quiet_transformers
+    from seqbook.hf import quiet_transformers
 
     path = Path(path) if path is not None else bert_encoder_path()
     tokenizer = AutoTokenizer.from_pretrained(path)
