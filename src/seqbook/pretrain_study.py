@@ -10,6 +10,11 @@ weights): a rerun skips rows already present, so the command can be resumed.
         --out data/results/pretraining_budget.json
     python -m seqbook.pretrain_study seeds --model data/tiny-albert-imdb \\
         --out data/results/albert_bilstm_seeds.json --seeds 0 1 2
+    python -m seqbook.pretrain_study probe --model data/tiny-albert-imdb \\
+        --out data/results/pretraining_probe.json --seeds 0 1 2
+
+`probe` is the cheap budget curve chapter 8 shows (frozen mean-pooled features under a
+logistic-regression probe); `budget` fine-tunes every snapshot instead (not run for the book).
 """
 
 from __future__ import annotations
