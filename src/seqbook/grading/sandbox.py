@@ -269,11 +269,13 @@ def run(
             command = [
                 "bwrap", "--unshare-all", "--unshare-user", "--die-with-parent", "--new-session",
                 "--uid", str(NOBODY), "--gid", str(NOBODY), "--disable-userns", "--clearenv",
+                # the private /tmp first: an environment installed under /tmp (a checkout
+                # there) is bound on top of it below instead of being hidden by it
+                "--size", size, "--tmpfs", "/tmp",
                 *_system_binds(),
                 "--ro-bind", str(package_dir), "/opt/seqbook-graded",
                 "--dev", "/dev",
                 "--proc", "/proc",
-                "--size", size, "--tmpfs", "/tmp",
                 "--size", size, "--tmpfs", "/sandbox",
                 "--ro-bind-data", str(plan_fd), "/grader/plan.json",
                 "--remount-ro", "/",  # the root itself: nothing outside /tmp and /sandbox
