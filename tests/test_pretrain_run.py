@@ -59,7 +59,13 @@ def test_stream_holds_every_sentence_in_order(tokenizer, stream):
     assert len(stream.doc_starts) == len(TRAIN) + 1 and stream.doc_starts[-1] == len(stream.ids)
 
 
-def test_blocks_are_full_cls_a_sep_b_sep_from_one_window(tokenizer, stream):
+def _runs(text: list[int], piece_run: list[int]) -> list[int]:
+    """Every position where `piece_run` occurs in `text`."""
+    n = len(piece_run)
+    return [i for i in range(len(text) - n + 1) if text[i : i + n] == piece_run]
+
+
+def test_blocks_are_full_cls_a_sep_b_sep_with_a_before_b_in_one_document(tokenizer, stream):
     T = 24
     batch = sample_blocks(
         stream, 50, T, np.random.default_rng(0), tokenizer.cls_token_id, tokenizer.sep_token_id
@@ -68,16 +74,40 @@ def test_blocks_are_full_cls_a_sep_b_sep_from_one_window(tokenizer, stream):
     assert ids.shape == (50, T) and (ids[:, 0] == tokenizer.cls_token_id).all()
     assert (ids == tokenizer.pad_token_id).sum() == 0  # packed: no padding at all
     text = stream.ids.tolist()
+    doc_of = np.searchsorted(stream.doc_starts, np.arange(len(text)), side="right") - 1
     for b in range(50):
         seps = (ids[b] == tokenizer.sep_token_id).nonzero().flatten().tolist()
         assert len(seps) == 2 and seps[1] == T - 1
         a, bb = ids[b, 1 : seps[0]].tolist(), ids[b, seps[0] + 1 : T - 1].tolist()
         assert types[b, : seps[0] + 1].sum() == 0 and (types[b, seps[0] + 1 :] == 1).all()
         first, second = (a, bb) if labels[b] == 0 else (bb, a)  # undo the swap
-        window = first + second
-        starts = [i for i in range(len(text) - len(window) + 1) if text[i : i + 3] == window[:3]]
-        assert any(text[i : i + len(window)] == window for i in starts)  # consecutive pieces
+        # each segment is a run of consecutive pieces; the first ends before the second starts,
+        # in the same document
+        assert any(
+            i + len(first) <= j and doc_of[i] == doc_of[j]
+            for i in _runs(text, first)
+            for j in _runs(text, second)
+        )
     assert 10 < int(labels.sum()) < 40  # about half swapped
+
+
+def test_the_pieces_beside_the_middle_sep_do_not_give_the_order_away(tokenizer, stream):
+    """Whether the piece before the middle [SEP] ends a sentence, and whether the piece after it
+    starts one, must not depend on the order label (a cut at a window's edge would tell)."""
+    n, T = 2000, 20
+    batch = sample_blocks(
+        stream, n, T, np.random.default_rng(1), tokenizer.cls_token_id, tokenizer.sep_token_id
+    )
+    ids, labels = batch["input_ids"], batch["order_labels"].numpy()
+    period = tokenizer.convert_tokens_to_ids(".")
+    starts_word = {i for p, i in tokenizer.get_vocab().items() if p.startswith("▁")}
+    sep = (ids == tokenizer.sep_token_id).float().argmax(1).numpy()  # the middle [SEP]
+    before = ids[np.arange(n), sep - 1].numpy() == period  # sentences end with "."
+    after = np.isin(ids[np.arange(n), sep + 1].numpy(), list(starts_word))
+    for cue in (before, after):
+        in_order, swapped = cue[labels == 0].mean(), cue[labels == 1].mean()
+        assert abs(in_order - swapped) < 0.08, (in_order, swapped)
+    assert 0.2 < before.mean() < 0.8  # both kinds of edge occur
 
 
 def test_blocks_are_reproducible_and_reject_too_long_blocks(tokenizer, stream):

@@ -285,3 +285,23 @@ def test_tokenizer_training_is_reproducible():
     assert first.get_vocab() == second.get_vocab()
     assert first.unk_token_id == first.convert_tokens_to_ids("<unk>")
     assert first("a bad film")["input_ids"] == second("a bad film")["input_ids"]
+
+
+def test_split_punctuation_makes_punctuation_pieces_of_its_own():
+    rng = random.Random(0)
+    words = "the a film movie was good bad really very plot acting this".split()
+    texts = [
+        " ".join(rng.choice(words) for _ in range(6)) + rng.choice([".", "!", ", really.", "?"])
+        for _ in range(400)
+    ]
+    glued = train_tokenizer(texts, 60)
+    split = train_tokenizer(texts, 60, split_punctuation=True)
+    text = "this film was good, really."
+    glued_words = [w for w, _ in glued.backend_tokenizer.pre_tokenizer.pre_tokenize_str(text)]
+    assert glued_words[-2:] == ["▁good,", "▁really."]  # SentencePiece's words keep punctuation
+    pre = split.backend_tokenizer.pre_tokenizer.pre_tokenize_str(text)
+    assert [w for w, _ in pre][-4:] == ["▁good", ",", "▁really", "."]
+    pieces = split.tokenize(text)
+    assert all(len(p) == 1 for p in pieces if any(c in p for c in ".,"))
+    ids = split(text, add_special_tokens=False)["input_ids"]
+    assert split.decode(ids) == text  # lossless: no space appears before punctuation

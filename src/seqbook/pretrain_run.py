@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
 import hashlib
 import json
 import os
@@ -87,6 +88,7 @@ class PretrainSettings:
     intermediate_size: int = 256
     max_position_embeddings: int = 128
     tokenizer_sentences: int = 30_000
+    split_punctuation: bool = False  # tokenizer: punctuation as pieces of its own
     train_docs: int | None = None  # IMDB training reviews used (None: all)
     seed: int = 0
     eval_every: int = 250
@@ -161,19 +163,22 @@ PRESETS: dict[str, PretrainSettings] = {
     "fast": PretrainSettings(
         phases=(Phase(400, 32, 32), Phase(60, 8, 128)),
         warmup_steps=40,
+        split_punctuation=True,
         train_docs=4000,
         tokenizer_sentences=10_000,
         eval_every=50,
         eval_blocks=128,
         snapshots=(),
     ),
-    # the shipped model (data/tiny-albert-imdb): about 15 CPU-minutes of one thread, which took
-    # about an hour of wall-clock on the 2-core machine it was built on, shared with other jobs
+    # the shipped model (data/tiny-albert-imdb): 16,000 steps, about 75 minutes of one thread
+    # of a 2-core machine; the model leaves the unigram plateau after about 2,250 steps
     "long": PretrainSettings(
-        phases=(Phase(3_200, 64, 32), Phase(500, 16, 128)),
+        phases=(Phase(12_000, 64, 32), Phase(4_000, 16, 128)),
         warmup_steps=300,
+        split_punctuation=True,
         eval_every=250,
         eval_blocks=256,
+        snapshots=(0.125, 0.1875, 0.25, 0.5),
     ),
     # a smoke test for the tests: seconds
     "tiny": PretrainSettings(
@@ -232,6 +237,22 @@ class TokenStream:
     def doc_lengths(self) -> np.ndarray:
         return np.diff(self.doc_starts)
 
+    @functools.cached_property
+    def starts(self) -> np.ndarray:
+        """The position of every sentence start, ascending."""
+        return np.flatnonzero(self.sentence_start)
+
+    @functools.cached_property
+    def interior(self) -> np.ndarray:
+        """For each of `starts`: True where it is not the first piece of its document."""
+        return ~np.isin(self.starts, self.doc_starts)
+
+    @functools.cached_property
+    def doc_length_at_start(self) -> np.ndarray:
+        """For each of `starts`: the length of its document."""
+        doc = np.searchsorted(self.doc_starts, self.starts, side="right") - 1
+        return self.doc_lengths[doc]
+
 
 def build_stream(tokenizer, documents: Sequence[Sequence[str]]) -> TokenStream:
     """Tokenise every sentence of every document (no special tokens) into a `TokenStream`."""
@@ -257,38 +278,53 @@ def sample_blocks(
 ) -> dict[str, Tensor]:
     """`n` full SOP blocks `[CLS] A [SEP] B [SEP]` of exactly `block_len` pieces.
 
-    A window of `block_len - 3` consecutive pieces of one document (a uniformly drawn position
-    among all valid windows) is cut in two at a sentence start inside it (at a random piece when
-    the window holds none); the halves are swapped with probability 1/2 (label 1 = swapped).
-    Returns input_ids, token_type_ids (B, T) and order_labels (B,).
+    A cut is drawn uniformly among the sentence starts inside documents that hold at least
+    `block_len - 3` pieces; A is taken from the text before the cut and B from the text after
+    it, with `len(A) + len(B) = block_len - 3` (the split point drawn uniformly among the
+    feasible ones). Each segment is trimmed from a random side, as BERT's data builder does:
+    A keeps either its last pieces (ending at the cut) or the first pieces of the run of
+    whole sentences before the cut; B keeps either its first pieces (starting at the cut) or
+    the last pieces of the run of whole sentences after it. So in both orders the pieces next
+    to each `[SEP]` are a sentence boundary or a mid-sentence cut with the same probability, and
+    only the content tells the order. The halves are swapped with probability 1/2 (label 1 =
+    swapped). Returns input_ids, token_type_ids (B, T) and order_labels (B,).
     """
     width = block_len - 3
-    lengths = stream.doc_lengths
-    valid = np.maximum(lengths - width + 1, 0)  # window starts per document
-    cum = np.cumsum(valid)
-    if cum[-1] == 0:
-        raise ValueError(f"no document holds {width} pieces: block_len={block_len} is too long")
-    draws = rng.integers(0, cum[-1], size=n)
-    docs = np.searchsorted(cum, draws, side="right")
-    starts = stream.doc_starts[docs] + draws - (cum[docs] - valid[docs])
+    starts = stream.starts  # every sentence start, ascending
+    eligible = starts[stream.interior & (stream.doc_length_at_start >= width)]
+    if len(eligible) == 0:
+        raise ValueError(
+            f"no document holds {width} pieces in two sentences: block_len={block_len} is too long"
+        )
+    cuts = eligible[rng.integers(0, len(eligible), size=n)]
+    docs = np.searchsorted(stream.doc_starts, cuts, side="right") - 1
     ids = np.empty((n, block_len), dtype=np.int64)
     types = np.zeros((n, block_len), dtype=np.int64)
-    labels = np.zeros(n, dtype=np.int64)
-    swap = rng.random(n) < 0.5
-    for b, s in enumerate(starts):
-        window = stream.ids[s : s + width]
-        cuts = np.flatnonzero(stream.sentence_start[s + 1 : s + width]) + 1  # in [1, width)
-        cut = int(rng.choice(cuts)) if len(cuts) else int(rng.integers(1, width))
-        a, bb = window[:cut], window[cut:]
-        if swap[b]:
-            a, bb = bb, a
-            labels[b] = 1
+    labels = (rng.random(n) < 0.5).astype(np.int64)
+    keep_tail_a, keep_tail_b = rng.random(n) < 0.5, rng.random(n) < 0.5
+    for b, c in enumerate(cuts):
+        d0, d1 = stream.doc_starts[docs[b]], stream.doc_starts[docs[b] + 1]
+        lo, hi = max(1, width - (d1 - c)), min(width - 1, c - d0)  # feasible len(A)
+        la = int(rng.integers(lo, hi + 1))
+        lb = width - la
+        if keep_tail_a[b]:
+            a = stream.ids[c - la : c]
+        else:  # the latest sentence start leaving la pieces before the cut
+            s = max(d0, starts[np.searchsorted(starts, c - la, side="right") - 1])
+            a = stream.ids[s : s + la]
+        if keep_tail_b[b]:  # the earliest sentence end leaving lb pieces after the cut
+            k = np.searchsorted(starts, c + lb, side="left")
+            e = min(d1, starts[k] if k < len(starts) else d1)
+            b_ = stream.ids[e - lb : e]
+        else:
+            b_ = stream.ids[c : c + lb]
+        first, second = (b_, a) if labels[b] else (a, b_)
         ids[b, 0] = cls_id
-        ids[b, 1 : 1 + len(a)] = a
-        ids[b, 1 + len(a)] = sep_id
-        ids[b, 2 + len(a) : 2 + width] = bb
+        ids[b, 1 : 1 + len(first)] = first
+        ids[b, 1 + len(first)] = sep_id
+        ids[b, 2 + len(first) : 2 + width] = second
         ids[b, -1] = sep_id
-        types[b, 2 + len(a) :] = 1
+        types[b, 2 + len(first) :] = 1
     return {
         "input_ids": torch.from_numpy(ids),
         "token_type_ids": torch.from_numpy(types),
@@ -391,13 +427,21 @@ def evaluate_blocks(
     floor_id: int,
     mask_token_id: int,
     chunk: int = 128,
+    word_starts: Tensor | None = None,
+    word_floor_id: int | None = None,
 ) -> dict[str, float]:
     """Held-out MLM accuracy on `[MASK]` positions (and on all selected ones), MLM loss on
     `[MASK]` positions, SOP accuracy, and the floors: always the most frequent piece, and the
-    share of the majority order label."""
+    share of the majority order label.
+
+    With `word_starts` (bool (V,), True for pieces that begin a word, `word_start_table`) and
+    `word_floor_id` (the most frequent such piece), also the accuracy on the `[MASK]` positions
+    whose hidden piece begins a word, and its floor. A piece that continues a word (`d` after
+    `▁love`) can often be read off its neighbour; a word-initial piece needs more context."""
     was = model.training
     model.eval()
     sums = dict(hit_mask=0, n_mask=0, hit_all=0, n_all=0, loss_mask=0.0, sop=0, floor=0)
+    sums |= dict(hit_word=0, n_word=0, floor_word=0)
     n = len(batch["order_labels"])
     for i in range(0, n, chunk):
         part = {k: v[i : i + chunk] for k, v in batch.items()}
@@ -411,9 +455,21 @@ def evaluate_blocks(
         sums["loss_mask"] += float(ce[m].sum())
         sums["sop"] += int(out["sop_hits"].sum())
         sums["floor"] += int((out["targets"][m] == floor_id).sum())
+        if word_starts is not None:
+            w = m & word_starts[out["targets"]]
+            sums["hit_word"] += int(out["mlm_hits"][w].sum())
+            sums["n_word"] += int(w.sum())
+            sums["floor_word"] += int((out["targets"][w] == word_floor_id).sum())
     model.train(was)
     share = float(batch["order_labels"].float().mean())
-    return {
+    words = {}
+    if word_starts is not None:
+        words = {
+            "mlm_accuracy_word_start": sums["hit_word"] / max(1, sums["n_word"]),
+            "mlm_floor_word_start": sums["floor_word"] / max(1, sums["n_word"]),
+            "word_start_positions": sums["n_word"],
+        }
+    return words | {
         "mlm_accuracy": sums["hit_mask"] / max(1, sums["n_mask"]),
         "mlm_accuracy_all_selected": sums["hit_all"] / max(1, sums["n_all"]),
         "mlm_loss": sums["loss_mask"] / max(1, sums["n_mask"]),
@@ -460,7 +516,10 @@ def prepare(settings: PretrainSettings, out: Path, documents=None):
         if len(sentences) > settings.tokenizer_sentences:
             sentences = rng.sample(sentences, settings.tokenizer_sentences)
         tokenizer = train_tokenizer(
-            sentences, settings.vocab_size, model_max_length=settings.max_position_embeddings
+            sentences,
+            settings.vocab_size,
+            model_max_length=settings.max_position_embeddings,
+            split_punctuation=settings.split_punctuation,
         )
         tokenizer.save_pretrained(out)
     train = build_stream(tokenizer, train_docs)
@@ -527,6 +586,7 @@ def run_pretraining(
     *,
     checkpoint_seconds: float = 180.0,
     stop_after_seconds: float | None = None,
+    stop_at_step: int | None = None,
     progress: bool = True,
     log=None,
     documents=None,
@@ -538,7 +598,9 @@ def run_pretraining(
     held-out MLM / SOP accuracy at each phase's block length), `budgets/step-NNNNN/` snapshots
     (step 0 and the `snapshots` fractions) and, at the end, the final model (fp16 weights) and
     `run.json`. A run whose settings differ from the folder's raises instead of mixing.
-    `stop_after_seconds` pauses the run (with a checkpoint) after that much time in this call.
+    `stop_after_seconds` pauses the run (with a checkpoint) after that much time in this call;
+    `stop_at_step` pauses it once `stop_at_step` steps are done (the schedule stays that of the
+    whole run: a recipe comparison can watch the first steps of long runs).
     `documents` replaces the corpus (see `prepare`).
     """
     from tqdm.auto import tqdm
@@ -563,7 +625,9 @@ def run_pretraining(
     floor_id = int(counts.argmax())
     lens = [p.block_len for p in settings.phases]
     held = HeldOut.build(test, tokenizer, lens, settings.eval_blocks, floor_id)
-    word_starts = word_start_table(tokenizer) if settings.whole_word else None
+    word_table = word_start_table(tokenizer)
+    word_floor_id = int(np.where(word_table.numpy(), counts, -1).argmax())
+    word_starts = word_table if settings.whole_word else None
 
     torch.manual_seed(settings.seed)
     model = AlbertPretrainingModel(albert_config_for(settings, tokenizer))
@@ -608,7 +672,9 @@ def run_pretraining(
         }
         row["lr"] = settings.lr * settings.lr_factor(state.step)
         for T, batch in held.batches.items():
-            metrics = evaluate_blocks(model, batch, floor_id, tokenizer.mask_token_id)
+            metrics = evaluate_blocks(
+                model, batch, floor_id, tokenizer.mask_token_id, 128, word_table, word_floor_id
+            )
             row |= {f"{k}@{T}": v for k, v in metrics.items()}
         state.history.append(row)
         if log is not None:
@@ -619,6 +685,8 @@ def run_pretraining(
         evaluate({})
     if state.step in snapshot_steps:
         save_hf(model, tokenizer, out / BUDGETS_DIR / f"step-{state.step:05d}")
+    if stop_at_step is not None and state.step >= stop_at_step:
+        return {"paused": True, "step": state.step}
     started = time.perf_counter()
     last_ckpt = time.perf_counter()
     window: dict[str, float] = {}
@@ -666,7 +734,8 @@ def run_pretraining(
         if now - last_ckpt > checkpoint_seconds or state.step == n:
             checkpoint()
             last_ckpt = now
-        if stop_after_seconds is not None and now - started > stop_after_seconds:
+        over_time = stop_after_seconds is not None and now - started > stop_after_seconds
+        if over_time or (stop_at_step is not None and state.step >= stop_at_step):
             checkpoint()
             return {"paused": True, "step": state.step}
     model.eval()
@@ -680,6 +749,7 @@ def run_pretraining(
         "seconds": round(state.seconds, 1),
         "final": final,
         "floor_piece": tokenizer.convert_ids_to_tokens(floor_id),
+        "word_floor_piece": tokenizer.convert_ids_to_tokens(word_floor_id),
         "train_pieces": int(len(train.ids)),
         "train_documents": int(len(train.doc_starts) - 1),
         "heldout_documents": int(len(test.doc_starts) - 1),
@@ -787,8 +857,15 @@ def card_measurement(directory: str | Path, blocks: int | None = None) -> dict:
     held = HeldOut.build(
         test, tokenizer, [CARD_EVAL["block_len"]], n, floor_id, seed=CARD_EVAL["seed"]
     )
+    word_floor_id = tokenizer.convert_tokens_to_ids(record.get("word_floor_piece", "▁the"))
     metrics = evaluate_blocks(
-        model, held.batches[CARD_EVAL["block_len"]], floor_id, tokenizer.mask_token_id
+        model,
+        held.batches[CARD_EVAL["block_len"]],
+        floor_id,
+        tokenizer.mask_token_id,
+        128,
+        word_start_table(tokenizer),
+        word_floor_id,
     )
     lo, hi = wilson_interval(round(metrics["sop_accuracy"] * n), n)
     return metrics | {"sop_interval": [lo, hi]}

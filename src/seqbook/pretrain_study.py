@@ -13,6 +13,11 @@ weights): a rerun skips rows already present, so the command can be resumed.
     python -m seqbook.pretrain_study probe --model data/tiny-albert-imdb \\
         --out data/results/pretraining_probe.json --seeds 0 1 2
 
+    python -m seqbook.pretrain_study recipe --out data/results/pretraining_recipe.json
+
+`recipe` is the measured comparison behind the shipped run's tokenizer and masking: the first
+3,000 steps of the same 6,000-step run (64 blocks of 32 pieces) under each of
+`RECIPE_VARIANTS`, with held-out [MASK]-only MLM accuracy every 250 steps.
 `probe` is the cheap budget curve chapter 8 shows (frozen mean-pooled features under a
 logistic-regression probe); `budget` fine-tunes every snapshot instead (not run for the book).
 """
@@ -51,6 +56,14 @@ VARIANTS = {
     "frozen, random init": {"freeze_encoder": True, "random_init": True},
 }
 MINILM_ROW = "frozen MiniLM-L6 (BERT pretrained at scale)"
+
+# The recipe comparison: changes to the base run of `recipe_settings`.
+RECIPE_VARIANTS = {
+    "punctuation glued to words": {},
+    "punctuation split": {"split_punctuation": True},
+    "punctuation split, 30 % masking": {"split_punctuation": True, "mlm_probability": 0.3},
+    "punctuation split, whole-word masking": {"split_punctuation": True, "whole_word": True},
+}
 
 
 def git_commit() -> str:
@@ -316,6 +329,49 @@ def probe_curve(model: Path, out: Path, labels: Sequence[int], seeds: Sequence[i
     return results
 
 
+def recipe_settings(change: dict):
+    """The base run of the recipe comparison (6,000 steps of 64 x 32 pieces) with `change`."""
+    from seqbook.pretrain_run import Phase, PretrainSettings
+
+    return PretrainSettings(phases=(Phase(6000, 64, 32),), eval_blocks=128, snapshots=(), **change)
+
+
+def recipe_comparison(runs: Path, out: Path, steps: int, argv, log=None) -> dict:
+    """Run the first `steps` steps of every `RECIPE_VARIANTS` run (resumable, one folder per
+    settings key under `runs`) and write their held-out curves to `out`."""
+    from seqbook.pretrain_run import HISTORY_FILE, hardware, run_pretraining
+
+    results = read_results(out)
+    rows = []
+    for name, change in RECIPE_VARIANTS.items():
+        settings = recipe_settings(change)
+        folder = runs / settings.key()
+        run_pretraining(settings, folder, stop_at_step=steps, progress=log is not None)
+        history = json.loads((folder / HISTORY_FILE).read_text())
+        curve = [
+            {k: r[k] for k in ("step", "tokens", "seconds") if k in r}
+            | {k.split("@")[0]: v for k, v in r.items() if k.endswith("@32")}
+            for r in history
+            if r["step"] <= steps
+        ]
+        rows.append({"variant": name, "change": change, "key": settings.key(), "curve": curve})
+        if log is not None:
+            last = curve[-1]
+            log({"variant": name, "step": last["step"], "mlm": last["mlm_accuracy"]})
+    results = {
+        "provenance": {
+            "command": "python -m seqbook.pretrain_study " + " ".join(argv),
+            "commit": git_commit(),
+            "hardware": hardware(),
+            "base": recipe_settings({}).to_dict(),
+            "note": "each run's seconds exclude evaluations; runs shared the 2-core CPU in pairs",
+        },
+        "rows": rows,
+    }
+    _write(out, results)
+    return results
+
+
 def summarise(results: dict, by: Sequence[str] = ("variant",)) -> list[dict]:
     """Mean, sample standard deviation, min and max of test accuracy per group of rows."""
     groups: dict[tuple, list[float]] = {}
@@ -340,13 +396,26 @@ def summarise(results: dict, by: Sequence[str] = ("variant",)) -> list[dict]:
 def main(argv: Sequence[str] | None = None) -> dict:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = argparse.ArgumentParser(prog="python -m seqbook.pretrain_study")
-    parser.add_argument("what", choices=["budget", "seeds", "probe"])
+    parser.add_argument("what", choices=["budget", "seeds", "probe", "recipe"])
     parser.add_argument("--model", default="data/tiny-albert-imdb")
     parser.add_argument("--out", required=True)
     parser.add_argument("--labels", type=int, nargs="+", default=None)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--variants", nargs="+", default=None, help="seeds: only these rows")
+    parser.add_argument("--steps", type=int, default=3000, help="recipe: steps of each run")
+    parser.add_argument("--runs", default=None, help="recipe: folder of the runs")
     args = parser.parse_args(argv)
+    if args.what == "recipe":
+        from seqbook.data import cache_dir
+
+        runs = Path(args.runs) if args.runs else cache_dir() / "pretrain" / "recipe"
+        return recipe_comparison(
+            runs,
+            Path(args.out),
+            args.steps,
+            argv,
+            lambda r: print(r, flush=True),  # noqa: T201
+        )
 
     def log(row: dict) -> None:
         print(  # noqa: T201
@@ -371,10 +440,13 @@ if __name__ == "__main__":
 __all__ = [
     "MINILM_ROW",
     "RECIPE",
+    "RECIPE_VARIANTS",
     "VARIANTS",
     "budget_curve",
     "budget_points",
     "read_results",
+    "recipe_comparison",
+    "recipe_settings",
     "seeds_table",
     "summarise",
 ]

@@ -50,11 +50,19 @@ IGNORE_INDEX = -100  # label of positions the MLM loss skips (torch's cross_entr
 # ----------------------------------------------------------------------------- tokenizer
 
 
-def train_tokenizer(texts: Iterable[str], vocab_size: int, *, model_max_length: int = 512):
+def train_tokenizer(
+    texts: Iterable[str],
+    vocab_size: int,
+    *,
+    model_max_length: int = 512,
+    split_punctuation: bool = False,
+):
     """Train a unigram (SentencePiece-style) tokenizer on `texts`, offline.
 
     Lower-cases and NFKC-normalises like albert-base-v2, marks word starts with "▁", and adds
-    `[CLS] A [SEP]` / `[CLS] A [SEP] B [SEP]` with token types 0 / 1. Returns a
+    `[CLS] A [SEP]` / `[CLS] A [SEP] B [SEP]` with token types 0 / 1. Like SentencePiece it
+    glues punctuation to words (`▁film.`); `split_punctuation=True` makes every punctuation
+    character a piece of its own (`▁film` `.`), as BERT's WordPiece pre-tokeniser does. Returns a
     `transformers.PreTrainedTokenizerFast` (save it with `save_pretrained`, load it back with
     `AutoTokenizer.from_pretrained`).
     """
@@ -73,6 +81,10 @@ def train_tokenizer(texts: Iterable[str], vocab_size: int, *, model_max_length: 
         [normalizers.NFKC(), normalizers.Lowercase(), normalizers.Replace("``", '"')]
     )
     tok.pre_tokenizer = pre_tokenizers.Metaspace(replacement="▁", prepend_scheme="always")
+    if split_punctuation:
+        tok.pre_tokenizer = pre_tokenizers.Sequence(
+            [tok.pre_tokenizer, pre_tokenizers.Punctuation(behavior="isolated")]
+        )
     tok.decoder = decoders.Metaspace(replacement="▁", prepend_scheme="always")
     trainer = UnigramTrainer(
         vocab_size=vocab_size,
