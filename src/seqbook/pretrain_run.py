@@ -171,10 +171,12 @@ PRESETS: dict[str, PretrainSettings] = {
         snapshots=(),
     ),
     # the shipped model (data/tiny-albert-imdb): 16,000 steps, about 75 minutes of one thread
-    # of a 2-core machine; the model leaves the unigram plateau after about 2,250 steps
+    # of a 2-core machine; punctuation split and 30 % masking, chosen by the recipe comparison
+    # (`python -m seqbook.pretrain_study recipe`), leave the unigram plateau soonest
     "long": PretrainSettings(
         phases=(Phase(12_000, 64, 32), Phase(4_000, 16, 128)),
         warmup_steps=300,
+        mlm_probability=0.3,
         split_punctuation=True,
         eval_every=250,
         eval_blocks=256,
