@@ -163,6 +163,7 @@ PRESETS: dict[str, PretrainSettings] = {
     "fast": PretrainSettings(
         phases=(Phase(400, 32, 32), Phase(60, 8, 128)),
         warmup_steps=40,
+        mlm_probability=0.3,
         split_punctuation=True,
         train_docs=4000,
         tokenizer_sentences=10_000,
@@ -915,6 +916,11 @@ def write_card(directory: str | Path, command: str, commit: str, notes: str = ""
         "floor_piece": record["floor_piece"],
         **{k: measured[k] for k in ("mlm_accuracy", "mlm_floor", "mlm_loss", "mask_positions")},
         "mlm_accuracy_all_selected": measured["mlm_accuracy_all_selected"],
+        "word_floor_piece": record.get("word_floor_piece", "▁the"),
+        **{
+            k: measured[k]
+            for k in ("mlm_accuracy_word_start", "mlm_floor_word_start", "word_start_positions")
+        },
         "sop_accuracy": measured["sop_accuracy"],
         "sop_interval": measured["sop_interval"],
         "sop_floor": measured["sop_floor"],
@@ -925,6 +931,7 @@ def write_card(directory: str | Path, command: str, commit: str, notes: str = ""
     card["files"].pop(CARD_FILE, None)
     write_text(directory / CARD_FILE, json.dumps(card, indent=1))
     s = json.loads((directory / "settings.json").read_text())
+    punctuation = "split from" if s.get("split_punctuation") else "glued to"
     phases = ", then ".join(
         f"{p['steps']:,} steps of {p['batch_size']} x {p['block_len']} pieces" for p in s["phases"]
     )
@@ -951,10 +958,10 @@ def write_card(directory: str | Path, command: str, commit: str, notes: str = ""
         f"- recipe: {phases}; AdamW, peak learning rate {s['lr']}, linear warm-up over"
         f" {s['warmup_steps']} steps, linear decay to zero at the last step; masking rate"
         f" {s['mlm_probability']}, {'whole-word' if s['whole_word'] else 'piece'} masking;"
-        " no dropout; packed blocks; seed 0",
+        f" no dropout; packed blocks; punctuation {punctuation} words by the tokenizer; seed 0",
         f"- hardware: {record['hardware']['cpu']}, {record['hardware']['cores']} cores, torch"
         f" {record['hardware']['torch']} on {record['hardware']['torch_threads']} thread; the"
-        " machine was shared with other jobs, so the time is an upper bound",
+        " other core of the machine ran other jobs meanwhile, so the time is an upper bound",
         f"- training time: {record['seconds']:.0f} s for {record['steps']:,} steps,"
         f" {record['tokens']:,} training pieces seen",
         "",
@@ -969,6 +976,9 @@ def write_card(directory: str | Path, command: str, commit: str, notes: str = ""
         f"| MLM accuracy, `[MASK]` positions only ({measured['mask_positions']:,}) |"
         f" {measured['mlm_accuracy']:.4f} |",
         f"| floor: always `{record['floor_piece']}` | {measured['mlm_floor']:.4f} |",
+        f"| MLM accuracy, `[MASK]` positions hiding a word-initial piece"
+        f" ({measured['word_start_positions']:,}) | {measured['mlm_accuracy_word_start']:.4f} |",
+        f"| floor: always `{card['word_floor_piece']}` | {measured['mlm_floor_word_start']:.4f} |",
         f"| MLM loss at `[MASK]` positions (nats) | {measured['mlm_loss']:.3f} |",
         f"| MLM accuracy counting every selected position | "
         f"{measured['mlm_accuracy_all_selected']:.4f} |",

@@ -62,7 +62,6 @@ RECIPE_VARIANTS = {
     "punctuation glued to words": {},
     "punctuation split": {"split_punctuation": True},
     "punctuation split, 30 % masking": {"split_punctuation": True, "mlm_probability": 0.3},
-    "punctuation split, whole-word masking": {"split_punctuation": True, "whole_word": True},
 }
 
 
@@ -346,7 +345,7 @@ def recipe_comparison(runs: Path, out: Path, steps: int, argv, log=None) -> dict
     for name, change in RECIPE_VARIANTS.items():
         settings = recipe_settings(change)
         folder = runs / settings.key()
-        run_pretraining(settings, folder, stop_at_step=steps, progress=log is not None)
+        run_pretraining(settings, folder, stop_at_step=steps, progress=False)
         history = json.loads((folder / HISTORY_FILE).read_text())
         curve = [
             {k: r[k] for k in ("step", "tokens", "seconds") if k in r}
