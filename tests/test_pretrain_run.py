@@ -132,7 +132,7 @@ def test_schedule_warms_up_then_reaches_zero_exactly_at_the_end():
 def test_settings_key_changes_with_the_recipe_and_bad_settings_are_refused():
     s = PRESETS["fast"]
     assert s.key() == PretrainSettings.from_dict(s.to_dict()).key()
-    assert dataclasses.replace(s, mlm_probability=0.3).key() != s.key()
+    assert dataclasses.replace(s, mlm_probability=s.mlm_probability + 0.05).key() != s.key()
     with pytest.raises(ValueError, match="block_len must lie in"):
         PretrainSettings(phases=(Phase(10, 2, 256),))
     with pytest.raises(ValueError, match="warmup_steps must lie in"):
@@ -212,6 +212,13 @@ def test_study_summary_gives_mean_spread_and_range_per_variant(tmp_path):
     _provenance(results, ["seeds", "--out", "x.json", "--variants", "a"])
     assert results["provenance"]["command"] == "python -m seqbook.pretrain_study seeds --out x.json"
     assert results["provenance"]["invocations"] == ["seeds --out x.json --variants a"]
+    # only the variants are per invocation: an option after them stays in the command
+    _provenance(results, ["seeds", "--variants", "a", "b c", "--encoder-lr", "1e-4"], {"x": 1})
+    assert (
+        results["provenance"]["command"]
+        == "python -m seqbook.pretrain_study seeds --encoder-lr 1e-4"
+    )
+    assert results["provenance"]["recipe"] == {"x": 1}
     (tmp_path / "torn.json").write_text('{"rows": [')
     with pytest.raises(ValueError, match="delete it and rerun"):
         read_results(tmp_path / "torn.json")

@@ -136,3 +136,46 @@ def test_recipe_comparison_holds_every_variant_over_the_same_steps():
         steps = [c["step"] for c in r["curve"]]
         assert steps == sorted(steps) and steps[0] == 0
         assert all(0.0 <= c["mlm_accuracy"] <= 1.0 for c in r["curve"])
+
+
+def test_a_mask_in_text_stands_for_one_whole_piece():
+    from seqbook.pretrain_run import load_pretrained, mask_text_ids
+
+    _, tokenizer = load_pretrained(SHIPPED)
+    pieces = tokenizer.convert_ids_to_tokens(mask_text_ids(tokenizer, "is the [MASK].")[0])
+    assert pieces == ["[CLS]", "▁is", "▁the", "[MASK]", ".", "[SEP]"]
+    pieces = tokenizer.convert_ids_to_tokens(mask_text_ids(tokenizer, "the [MASK] sense")[0])
+    assert pieces == ["[CLS]", "▁the", "[MASK]", "▁sense", "[SEP]"]
+    # the plain tokenizer call is what this guards against: a lone "▁" before the mask
+    assert "▁" in tokenizer.convert_ids_to_tokens(tokenizer("the [MASK] sense")["input_ids"])
+    with pytest.raises(ValueError, match="must contain \\[MASK\\]"):
+        mask_text_ids(tokenizer, "no blank here")
+
+
+def test_the_shipped_models_guesses_depend_on_the_context():
+    from seqbook.pretrain_run import fill_mask, load_pretrained
+
+    model, tokenizer = load_pretrained(SHIPPED)
+    nouns = fill_mask(model, tokenizer, "Another problem with the movie is the [MASK].")[0]
+    adjectives = fill_mask(model, tokenizer, "Anyways, it's pretty [MASK] aside from a scene.")[0]
+    assert len(set(nouns) & set(adjectives)) <= 1, (nouns, adjectives)
+
+
+@pytest.mark.skipif(
+    not (RESULTS / "albert_bilstm_encoder_lr.json").is_file(), reason="not committed"
+)
+def test_the_encoder_learning_rate_check_changes_only_the_encoder_learning_rate():
+    from seqbook.pretrain_study import RECIPE
+
+    slow = read_results(RESULTS / "albert_bilstm_encoder_lr.json")
+    _provenance_ok(slow)
+    assert slow["provenance"]["recipe"] == RECIPE | {"encoder_lr": 1e-4}
+    seeds = read_results(RESULTS / "albert_bilstm_seeds.json")["rows"]
+    assert {r["variant"] for r in slow["rows"]} == {
+        "fine-tuned, pretrained",
+        "fine-tuned, random init",
+    }
+    for row in slow["rows"]:
+        base = next(r for r in seeds if (r["variant"], r["seed"]) == (row["variant"], row["seed"]))
+        changed = {k for k in row["settings"] if row["settings"][k] != base["settings"][k]}
+        assert changed == {"encoder_lr"}, changed

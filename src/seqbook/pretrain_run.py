@@ -824,19 +824,45 @@ def load_or_pretrain(
     return PretrainedRun(model, tokenizer, history, record, directory, loaded)
 
 
-@torch.no_grad()
-def fill_mask(model: AlbertPretrainingModel, tokenizer, text: str, k: int = 5) -> list[list[str]]:
-    """The `k` most likely pieces at every `[MASK]` of `text`, best first (one list per mask)."""
+def mask_text_ids(tokenizer, text: str) -> torch.Tensor:
+    """`[CLS] text [SEP]` as ids (1, T), with each `[MASK]` standing for one whole piece.
+
+    Tokenising the string directly would not: the pre-tokenizer turns the space before a
+    `[MASK]` into a piece "▁" of its own and prefixes the text after it with another ("▁" "."),
+    inputs the model never saw in pretraining, where a mask replaced a piece such as "▁film".
+    Here a `[MASK]` preceded by a space stands for a word-initial piece, and the text after it
+    starts a new word only where it starts with a space."""
     if "[MASK]" not in text:
         raise ValueError(f"text must contain [MASK], got {text!r}")
-    enc = tokenizer(text, return_tensors="pt", return_token_type_ids=True)
-    ids = enc["input_ids"]
+    lone = tokenizer.convert_tokens_to_ids("▁")
+    ids = [tokenizer.cls_token_id]
+    for i, part in enumerate(text.split("[MASK]")):
+        if i > 0:
+            ids.append(tokenizer.mask_token_id)
+        if not part.strip():
+            continue
+        pieces = tokenizer(part.strip(), add_special_tokens=False)["input_ids"]
+        if i > 0 and not part[0].isspace() and pieces and pieces[0] == lone:
+            pieces = pieces[1:]  # "[MASK]." : the text continues the masked word
+        ids.extend(pieces)
+    ids.append(tokenizer.sep_token_id)
+    return torch.tensor([ids])
+
+
+@torch.no_grad()
+def fill_mask(model: AlbertPretrainingModel, tokenizer, text: str, k: int = 5) -> list[list[str]]:
+    """The `k` most likely pieces at every `[MASK]` of `text`, best first (one list per mask);
+    the text is tokenised by `mask_text_ids`."""
+    ids = mask_text_ids(tokenizer, text)
     if ids.shape[1] > model.config.max_position_embeddings:
         raise ValueError(
             f"text has {ids.shape[1]} pieces, more than the model's "
             f"{model.config.max_position_embeddings} positions"
         )
-    hidden = model.encoder(ids, None, enc["token_type_ids"])  # (1, T, H)
+    was_training = model.training
+    model.eval()
+    hidden = model.encoder(ids, None, torch.zeros_like(ids))  # (1, T, H)
+    model.train(was_training)
     at = ids[0] == tokenizer.mask_token_id
     top = model.mlm_logits(hidden[0, at]).topk(k, dim=-1).indices  # (masks, k)
     return [tokenizer.convert_ids_to_tokens(row.tolist()) for row in top]

@@ -7,19 +7,21 @@ test validates it. Every row is one fine-tuning run of the fixed recipe `RECIPE`
 weights): a rerun skips rows already present, so the command can be resumed.
 
     python -m seqbook.pretrain_study budget --model data/tiny-albert-imdb \\
-        --out data/results/pretraining_budget.json
+        --out data/results/pretraining_budget.json --seeds 0
     python -m seqbook.pretrain_study seeds --model data/tiny-albert-imdb \\
         --out data/results/albert_bilstm_seeds.json --seeds 0 1 2
-    python -m seqbook.pretrain_study probe --model data/tiny-albert-imdb \\
-        --out data/results/pretraining_probe.json --seeds 0 1 2
+    python -m seqbook.pretrain_study seeds --model data/tiny-albert-imdb \\
+        --out data/results/albert_bilstm_encoder_lr.json --seeds 0 --encoder-lr 1e-4 \\
+        --variants 'fine-tuned, pretrained' 'fine-tuned, random init'
+    python -m seqbook.pretrain_study recipe --out data/results/pretraining_recipe.json \\
+        --steps 2500
 
-    python -m seqbook.pretrain_study recipe --out data/results/pretraining_recipe.json
-
+`budget` fine-tunes every budget snapshot of the run (step 0 is its random initialisation) at
+each label count; `seeds` runs chapter 8's table (`VARIANTS` and the frozen MiniLM row) per seed
+(`--encoder-lr` changes the recipe's encoder learning rate, for a check of the recipe).
 `recipe` is the measured comparison behind the shipped run's tokenizer and masking: the first
-3,000 steps of the same 6,000-step run (64 blocks of 32 pieces) under each of
+`--steps` steps of the same 6,000-step run (64 blocks of 32 pieces) under each of
 `RECIPE_VARIANTS`, with held-out [MASK]-only MLM accuracy every 250 steps.
-`probe` is the cheap budget curve chapter 8 shows (frozen mean-pooled features under a
-logistic-regression probe); `budget` fine-tunes every snapshot instead (not run for the book).
 """
 
 from __future__ import annotations
@@ -33,7 +35,6 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from seqbook.finetune import FinetuneSettings, load_or_train
 from seqbook.pretrain_run import BUDGETS_DIR
@@ -126,18 +127,22 @@ def run_row(settings: FinetuneSettings, extra: dict, results: dict, path: Path, 
     return row
 
 
-def _provenance(results: dict, argv: Sequence[str]) -> None:
+def _provenance(results: dict, argv: Sequence[str], recipe: dict = RECIPE) -> None:
     from seqbook.pretrain_run import hardware
 
     argv = list(argv)
-    canonical = argv[: argv.index("--variants")] if "--variants" in argv else argv
+    canonical, skipping = [], False  # the command without its --variants (one per invocation)
+    for a in argv:
+        skipping = a == "--variants" or (skipping and not a.startswith("--"))
+        if not skipping:
+            canonical.append(a)
     invocations = results["provenance"].get("invocations", [])
     results["provenance"] |= {
         "command": "python -m seqbook.pretrain_study " + " ".join(canonical),
         "invocations": [*invocations, " ".join(argv)],
         "commit": git_commit(),
         "hardware": hardware(),
-        "recipe": RECIPE,
+        "recipe": recipe,
         "note": "2-core CPU shared with other jobs; seconds are upper bounds",
     }
 
@@ -205,6 +210,7 @@ def seeds_table(
     argv,
     log=None,
     variants: Sequence[str] | None = None,
+    recipe: dict = RECIPE,
 ):
     """The chapter 8 comparison: each variant of `VARIANTS` and the frozen MiniLM row, per seed
     (only `variants`, if given). A random-init variant takes its architecture and tokenizer
@@ -213,7 +219,7 @@ def seeds_table(
     from seqbook.data import bert_encoder_path
 
     results = read_results(out)
-    _provenance(results, argv)
+    _provenance(results, argv, recipe)
     wanted = list(variants) if variants else [*VARIANTS, MINILM_ROW]
     unknown = set(wanted) - {*VARIANTS, MINILM_ROW}
     if unknown:
@@ -227,104 +233,8 @@ def seeds_table(
                 change = VARIANTS[name]
                 random = change.get("random_init", False) and step0.is_dir()
                 encoder = str(step0 if random else model)
-            s = FinetuneSettings(encoder, train_subset=labels, seed=seed, **(RECIPE | change))
+            s = FinetuneSettings(encoder, train_subset=labels, seed=seed, **(recipe | change))
             run_row(s, {"variant": name}, results, out, log)
-    return results
-
-
-@torch.no_grad()
-def mean_features(encoder_dir: str | Path, texts: Sequence[str], random_seed: int | None = None):
-    """Mean-pooled last-layer states (N, H) of an encoder over `texts` (head + tail truncation
-    to 128 pieces); with `random_seed`, the same architecture with fresh weights."""
-    from seqbook.finetune import collate_tokenized, tokenize_reviews
-    from seqbook.hf import load_encoder, load_tokenizer
-
-    tokenizer = load_tokenizer(encoder_dir)
-    encoder = load_encoder(
-        encoder_dir, random_init=random_seed is not None, seed=random_seed or 0
-    ).eval()
-    ids = tokenize_reviews(tokenizer, list(texts), RECIPE["max_len"])["input_ids"]
-    out = []
-    for i in range(0, len(ids), 64):
-        batch = collate_tokenized([(torch.tensor(x), 0) for x in ids[i : i + 64]])
-        h = encoder(
-            input_ids=batch["input_ids"], attention_mask=batch["attention_mask"].long()
-        ).last_hidden_state
-        m = batch["attention_mask"].unsqueeze(-1).float()
-        out.append(((h * m).sum(1) / m.sum(1)).numpy())
-    return np.concatenate(out)
-
-
-def probe_accuracy(train_x, train_y, test_x, test_y) -> float:
-    """Test accuracy of a standardised logistic-regression probe (C = 1) on fixed features."""
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
-
-    clf = make_pipeline(StandardScaler(), LogisticRegression(C=1.0, max_iter=2000))
-    clf.fit(train_x, train_y)
-    return float(clf.score(test_x, test_y))
-
-
-def probe_curve(model: Path, out: Path, labels: Sequence[int], seeds: Sequence[int], argv, log):
-    """The cheap budget curve: frozen mean-pooled features of every snapshot (and of random
-    encoders, one per seed, and of the MiniLM BERT) under a logistic-regression probe trained on
-    the first `n` of 2,000 labelled training reviews, scored on the test subset."""
-    from seqbook.data import bert_encoder_path, load_split
-    from seqbook.pretrain_run import PretrainSettings
-
-    results = read_results(out)
-    _provenance(results, argv)
-    results["provenance"]["recipe"] = {
-        "features": "mean of the last layer over real tokens, head+tail truncation to 128",
-        "probe": "StandardScaler + LogisticRegression(C=1)",
-        "train": f"first n of load_split('train', limit={max(labels)})",
-        "test": f"load_split('test', limit={RECIPE['eval_subset']})",
-    }
-    train = load_split("train", limit=max(labels))
-    test = load_split("test", limit=RECIPE["eval_subset"])
-    settings = json.loads((model / "settings.json").read_text())
-    settings.pop("key", None)
-    run = PretrainSettings.from_dict(settings)
-    done = {(r["encoder"], r.get("random_seed")) for r in results["rows"]}
-    jobs = [(str(folder), None, step) for step, folder in budget_points(model)]
-    jobs += [(str(model / BUDGETS_DIR / "step-00000"), seed, 0) for seed in seeds]
-    jobs += [(str(bert_encoder_path()), None, None)]
-    for encoder, seed, step in jobs:
-        if (encoder, seed) in done:
-            continue
-        t0 = time.perf_counter()
-        x_train = mean_features(encoder, train["text"], seed)
-        x_test = mean_features(encoder, test["text"], seed)
-        name = (
-            MINILM_ROW.replace("frozen ", "")
-            if step is None
-            else f"random init (seed {seed})"
-            if seed is not None
-            else f"step {step}"
-        )
-        feature_seconds = time.perf_counter() - t0
-        for i, n in enumerate(labels):
-            t1 = time.perf_counter()
-            row = {
-                "variant": name,
-                "encoder": encoder,
-                "random_seed": seed,
-                "budget_step": step,
-                "tokens": run.tokens_at(step) if step is not None else None,
-                "labels": n,
-                "seed": 0,
-                "key": f"{encoder}|{seed}|{n}",
-                "test_accuracy": probe_accuracy(
-                    x_train[:n], train["label"][:n], x_test, test["label"]
-                ),
-            }
-            row["seconds"] = round(time.perf_counter() - t1 + (feature_seconds if i == 0 else 0), 1)
-            results["rows"].append(row)
-            if log is not None:
-                log(row)
-        results["provenance"]["seconds"] = round(sum(r["seconds"] for r in results["rows"]), 1)
-        _write(out, results)
     return results
 
 
@@ -333,6 +243,16 @@ def recipe_settings(change: dict):
     from seqbook.pretrain_run import Phase, PretrainSettings
 
     return PretrainSettings(phases=(Phase(6000, 64, 32),), eval_blocks=128, snapshots=(), **change)
+
+
+def _without_runs(argv: Sequence[str]) -> list[str]:
+    """The command line without `--runs FOLDER`: a scratch folder of this machine, not part of
+    what the results depend on."""
+    argv = list(argv)
+    if "--runs" in argv:
+        i = argv.index("--runs")
+        del argv[i : i + 2]
+    return argv
 
 
 def recipe_comparison(runs: Path, out: Path, steps: int, argv, log=None) -> dict:
@@ -359,11 +279,12 @@ def recipe_comparison(runs: Path, out: Path, steps: int, argv, log=None) -> dict
             log({"variant": name, "step": last["step"], "mlm": last["mlm_accuracy"]})
     results = {
         "provenance": {
-            "command": "python -m seqbook.pretrain_study " + " ".join(argv),
+            "command": "python -m seqbook.pretrain_study " + " ".join(_without_runs(argv)),
             "commit": git_commit(),
             "hardware": hardware(),
             "base": recipe_settings({}).to_dict(),
-            "note": "each run's seconds exclude evaluations; runs shared the 2-core CPU in pairs",
+            "note": "each run's seconds exclude evaluations; each run shared the 2-core CPU"
+            " with one other job",
         },
         "rows": rows,
     }
@@ -395,7 +316,7 @@ def summarise(results: dict, by: Sequence[str] = ("variant",)) -> list[dict]:
 def main(argv: Sequence[str] | None = None) -> dict:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = argparse.ArgumentParser(prog="python -m seqbook.pretrain_study")
-    parser.add_argument("what", choices=["budget", "seeds", "probe", "recipe"])
+    parser.add_argument("what", choices=["budget", "seeds", "recipe"])
     parser.add_argument("--model", default="data/tiny-albert-imdb")
     parser.add_argument("--out", required=True)
     parser.add_argument("--labels", type=int, nargs="+", default=None)
@@ -403,6 +324,12 @@ def main(argv: Sequence[str] | None = None) -> dict:
     parser.add_argument("--variants", nargs="+", default=None, help="seeds: only these rows")
     parser.add_argument("--steps", type=int, default=3000, help="recipe: steps of each run")
     parser.add_argument("--runs", default=None, help="recipe: folder of the runs")
+    parser.add_argument(
+        "--encoder-lr",
+        type=float,
+        default=None,
+        help=f"seeds: the encoder's learning rate instead of the recipe's {RECIPE['encoder_lr']}",
+    )
     args = parser.parse_args(argv)
     if args.what == "recipe":
         from seqbook.data import cache_dir
@@ -424,12 +351,11 @@ def main(argv: Sequence[str] | None = None) -> dict:
         )
 
     model, out = Path(args.model), Path(args.out)
-    if args.what == "probe":
-        return probe_curve(model, out, args.labels or [500, 2000], args.seeds, argv, log)
     if args.what == "budget":
         return budget_curve(model, out, args.labels or [500, 2000], args.seeds[0], argv, log)
     labels = (args.labels or [2000])[0]
-    return seeds_table(model, out, args.seeds, labels, argv, log, args.variants)
+    recipe = RECIPE if args.encoder_lr is None else RECIPE | {"encoder_lr": args.encoder_lr}
+    return seeds_table(model, out, args.seeds, labels, argv, log, args.variants, recipe)
 
 
 if __name__ == "__main__":
