@@ -179,3 +179,20 @@ def test_the_encoder_learning_rate_check_changes_only_the_encoder_learning_rate(
         base = next(r for r in seeds if (r["variant"], r["seed"]) == (row["variant"], row["seed"]))
         changed = {k for k in row["settings"] if row["settings"][k] != base["settings"][k]}
         assert changed == {"encoder_lr"}, changed
+
+
+@pytest.mark.skipif(
+    not (RESULTS / "albert_bilstm_seeds_500.json").is_file(), reason="not committed"
+)
+def test_the_500_label_seeds_differ_from_the_table_only_in_the_labels():
+    few = read_results(RESULTS / "albert_bilstm_seeds_500.json")
+    _provenance_ok(few)
+    summary = {s["variant"]: s for s in summarise(few)}
+    assert set(summary) == {"fine-tuned, pretrained", "fine-tuned, random init"}
+    assert all(s["n"] == 3 for s in summary.values())
+    seeds = read_results(RESULTS / "albert_bilstm_seeds.json")["rows"]
+    for row in few["rows"]:
+        assert row["labels"] == 500
+        base = next(r for r in seeds if (r["variant"], r["seed"]) == (row["variant"], row["seed"]))
+        changed = {k for k in row["settings"] if row["settings"][k] != base["settings"][k]}
+        assert changed == {"train_subset"}, changed
