@@ -219,6 +219,10 @@ def test_study_summary_gives_mean_spread_and_range_per_variant(tmp_path):
         == "python -m seqbook.pretrain_study seeds --encoder-lr 1e-4"
     )
     assert results["provenance"]["recipe"] == {"x": 1}
+    # a scratch folder of this machine is no part of the recorded command
+    _provenance(results, ["recipe", "--runs", "/scratch/runs", "--steps", "2500"])
+    command = results["provenance"]["command"]
+    assert command == "python -m seqbook.pretrain_study recipe --steps 2500"
     (tmp_path / "torn.json").write_text('{"rows": [')
     with pytest.raises(ValueError, match="delete it and rerun"):
         read_results(tmp_path / "torn.json")

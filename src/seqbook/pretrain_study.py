@@ -127,18 +127,25 @@ def run_row(settings: FinetuneSettings, extra: dict, results: dict, path: Path, 
     return row
 
 
+def _command(argv: Sequence[str]) -> str:
+    """The command a results file records: `argv` without its `--variants` (one group per
+    invocation) and without `--runs FOLDER` (a scratch folder of this machine, not part of what
+    the results depend on)."""
+    kept, skipping = [], False
+    for a in argv:
+        skipping = a in ("--variants", "--runs") or (skipping and not a.startswith("--"))
+        if not skipping:
+            kept.append(a)
+    return "python -m seqbook.pretrain_study " + " ".join(kept)
+
+
 def _provenance(results: dict, argv: Sequence[str], recipe: dict = RECIPE) -> None:
     from seqbook.pretrain_run import hardware
 
     argv = list(argv)
-    canonical, skipping = [], False  # the command without its --variants (one per invocation)
-    for a in argv:
-        skipping = a == "--variants" or (skipping and not a.startswith("--"))
-        if not skipping:
-            canonical.append(a)
     invocations = results["provenance"].get("invocations", [])
     results["provenance"] |= {
-        "command": "python -m seqbook.pretrain_study " + " ".join(canonical),
+        "command": _command(argv),
         "invocations": [*invocations, " ".join(argv)],
         "commit": git_commit(),
         "hardware": hardware(),
@@ -245,16 +252,6 @@ def recipe_settings(change: dict):
     return PretrainSettings(phases=(Phase(6000, 64, 32),), eval_blocks=128, snapshots=(), **change)
 
 
-def _without_runs(argv: Sequence[str]) -> list[str]:
-    """The command line without `--runs FOLDER`: a scratch folder of this machine, not part of
-    what the results depend on."""
-    argv = list(argv)
-    if "--runs" in argv:
-        i = argv.index("--runs")
-        del argv[i : i + 2]
-    return argv
-
-
 def recipe_comparison(runs: Path, out: Path, steps: int, argv, log=None) -> dict:
     """Run the first `steps` steps of every `RECIPE_VARIANTS` run (resumable, one folder per
     settings key under `runs`) and write their held-out curves to `out`."""
@@ -279,7 +276,7 @@ def recipe_comparison(runs: Path, out: Path, steps: int, argv, log=None) -> dict
             log({"variant": name, "step": last["step"], "mlm": last["mlm_accuracy"]})
     results = {
         "provenance": {
-            "command": "python -m seqbook.pretrain_study " + " ".join(_without_runs(argv)),
+            "command": _command(argv),
             "commit": git_commit(),
             "hardware": hardware(),
             "base": recipe_settings({}).to_dict(),
