@@ -96,8 +96,14 @@ def assert_close(
         )
     actual = actual.detach().to(expected.dtype)
     expected = expected.detach()
-    if not torch.allclose(actual, expected, atol=atol, rtol=rtol):
-        diff = (actual - expected).abs()
+    bad = torch.isnan(actual) & ~torch.isnan(expected)
+    if bad.any():
+        where = tuple(int(i) for i in torch.nonzero(bad)[0])
+        raise AssertionError(
+            f"{what}: NaN at index {where}, where the reference is {expected[where].item():.4g}"
+        )
+    if not torch.allclose(actual, expected, atol=atol, rtol=rtol, equal_nan=True):
+        diff = (actual - expected).abs().nan_to_num(nan=0.0)
         raise AssertionError(
             f"{what}: values differ from the reference (max |difference| {diff.max().item():.3g}"
             f" at index {tuple(int(i) for i in torch.nonzero(diff == diff.max())[0])})"

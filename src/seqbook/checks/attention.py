@@ -31,6 +31,17 @@ def _randn(g: torch.Generator, *shape: int) -> torch.Tensor:
     return torch.randn(*shape, generator=g, dtype=torch.float64)
 
 
+def _no_nan(got: object, expected: torch.Tensor, what: str) -> None:
+    """A NaN where the reference has a number (softmax of a row of -inf) gets its own message."""
+    if isinstance(got, torch.Tensor) and got.shape == expected.shape and got.isnan().any():
+        where = tuple(int(i) for i in torch.nonzero(got.isnan())[0])
+        raise AssertionError(
+            f"{what}: NaN at index {where}, where the reference has "
+            f"{expected[where].item():.3g} (a row that may attend nowhere must get zero weights, "
+            "not the softmax of a row of -inf)"
+        )
+
+
 def _pair(result: object, what: str) -> tuple[object, object]:
     if not isinstance(result, tuple) or len(result) != 2:
         raise AssertionError(f"{what} must return a tuple (output, weights), got {type(result)}")
@@ -57,6 +68,7 @@ def check_scaled_dot_product_attention(fn: Callable) -> CheckReport:
             mask[..., 1, :] = False  # query 1 may attend nowhere
         out, w = _pair(fn(q, k, v, mask) if mask is not None else fn(q, k, v), "your function")
         ref_out, ref_w = scaled_dot_product_attention(q, k, v, mask)
+        _no_nan(w, ref_w, "weights")
         assert_close(w, ref_w, "weights", atol=_ATOL, rtol=1e-7)
         assert_close(out, ref_out, "output", atol=_ATOL, rtol=1e-7)
 
@@ -213,6 +225,7 @@ def check_masked_softmax(fn: Callable) -> CheckReport:
         got = fn(ours, mask)
         expected_in = scores.clone().requires_grad_(backward)
         expected = _masked_softmax_reference(expected_in, mask)
+        _no_nan(got, expected, f"weights ({kind})")
         assert_close(got, expected, f"weights ({kind})", atol=_ATOL, rtol=1e-7)
         if not backward:
             return

@@ -33,21 +33,37 @@ def check_pad_batch(fn: Callable) -> CheckReport:
     """Exercise: `fn(sequences, pad_id) -> (ids (B, T) long, mask (B, T) bool)`, mask True at
     real tokens."""
 
-    def case(seed: int, batch: int, max_len: int, pad_id: int) -> Callable[[], None]:
+    def case(
+        seed: int, batch: int, max_len: int, pad_id: int, pad_id_in_text: bool = False
+    ) -> Callable[[], None]:
         def run() -> None:
             seqs = _random_sequences(seed, batch, max_len)
+            if pad_id_in_text:  # id 1 is also `<unk>` in a Vocab: real tokens can share it
+                for s in seqs[::2]:
+                    s[-1] = pad_id
             ref = collate_batch([(torch.tensor(s), 0) for s in seqs], pad_id=pad_id)
-            result = fn(seqs, pad_id)
+            result = fn([list(s) for s in seqs], pad_id)
             if not isinstance(result, tuple) or len(result) != 2:
                 raise AssertionError(f"expected a tuple (ids, mask), got {type(result).__name__}")
             ids, mask = result
             assert_close(ids, ref["input_ids"], "ids", atol=0, rtol=0)
+            if ids.dtype != torch.long:
+                raise AssertionError(
+                    f"ids must be a long tensor (what nn.Embedding takes), got {ids.dtype}"
+                )
             if not isinstance(mask, torch.Tensor) or mask.dtype != torch.bool:
                 raise AssertionError(
                     f"mask must be a bool tensor, got {getattr(mask, 'dtype', type(mask))}"
                 )
             if not torch.equal(mask, ref["mask"]):
-                raise AssertionError("mask must be True exactly at real tokens (False at padding)")
+                hint = ""
+                if tuple(mask.shape) == tuple(ids.shape) and torch.equal(mask, ids != pad_id):
+                    hint = "; a real token may have the pad id, so build the mask from the lengths"
+                raise AssertionError(
+                    "mask must be True exactly at real tokens (False at padding): for lengths "
+                    f"{ref['lengths'].tolist()} expected {ref['mask'].int().tolist()}, got "
+                    f"{mask.int().tolist()}{hint}"
+                )
 
         return run
 
@@ -56,7 +72,7 @@ def check_pad_batch(fn: Callable) -> CheckReport:
         [
             ("one sequence", case(0, 1, 5, 0)),
             ("ragged batch, pad id 0", case(1, 6, 9, 0)),
-            ("ragged batch, pad id 1", case(2, 4, 7, 1)),
+            ("ragged batch, pad id 1, also used by real tokens", case(2, 4, 7, 1, True)),
             ("equal lengths", case(3, 3, 1, 0)),
         ],
     )

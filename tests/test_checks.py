@@ -1,0 +1,914 @@
+"""The exercise checks reject wrong answers, not only pass right ones.
+
+For every check of `seqbook.checks.{text, embeddings, bilstm, ...}`: a reference answer (the
+notebook's solution cell, or the package's own function) passes; a stub that still raises
+`NotImplementedError` is reported as "not implemented yet" in every case; and the mistakes readers
+make are rejected with a report that names what went wrong. Each wrong answer below is wrong for
+the exercise as the notebook states it.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Callable
+
+import numpy as np
+import pytest
+import torch
+
+from seqbook.checks import CheckReport
+from seqbook.checks import bilstm as bilstm_checks
+from seqbook.checks import embeddings as emb_checks
+from seqbook.checks import text as text_checks
+from seqbook.lstm import reverse_padded
+from seqbook.models import max_pool, mean_pool
+
+Wrong = tuple[str, Callable, str]  # (id, wrong answer, text the failing report must contain)
+
+
+def assert_rejected(report: CheckReport, says: str) -> None:
+    assert not report.ok, f"the check passed a wrong answer:\n{report}"
+    assert report.passed < report.total
+    assert says in str(report), f"{says!r} not in the report:\n{report}"
+    failed = [r for r in report.results if not r.passed]
+    assert all(r.message and r.message != "not implemented yet" for r in failed)
+
+
+def wrong_cases(table: dict[str, tuple[Callable, list[Wrong]]]):
+    """`pytest.param(check, answer, says)` for every wrong answer of every check in `table`."""
+    return [
+        pytest.param(check, answer, says, id=f"{name}-{wid}")
+        for name, (check, wrongs) in table.items()
+        for wid, answer, says in wrongs
+    ]
+
+
+def _stub(*args, **kwargs):
+    raise NotImplementedError  # your code here
+
+
+# ------------------------------------------------------------------ chapter 1: text as tensors
+def pad_batch(sequences, pad_id, left=False, mask_from_ids=False, dtype=torch.long):
+    """The notebook's solution; the keywords make the mistakes."""
+    T = max(len(s) for s in sequences)
+    ids = torch.full((len(sequences), T), pad_id, dtype=dtype)
+    for b, s in enumerate(sequences):
+        if left:
+            ids[b, T - len(s) :] = torch.tensor(s)
+        else:
+            ids[b, : len(s)] = torch.tensor(s)
+    lengths = torch.tensor([len(s) for s in sequences])
+    if mask_from_ids:
+        return ids, ids != pad_id
+    return ids, torch.arange(T) < lengths[:, None]
+
+
+def idf_with(formula: Callable[[int, int], float], per_occurrence: bool = False):
+    """idf from `formula(n documents, df)`; `per_occurrence` counts a token each time it occurs."""
+
+    def idf(documents):
+        n = len(documents)
+        df = Counter(t for doc in documents for t in (doc if per_occurrence else set(doc)))
+        return {t: formula(n, d) for t, d in df.items()}
+
+    return idf
+
+
+idf = idf_with(lambda n, d: math.log((1 + n) / (1 + d)) + 1)  # the notebook's solution
+
+
+def coverage(vocab, token_lists):
+    tokens = [t for tokens in token_lists for t in tokens]
+    return sum(t in vocab for t in tokens) / len(tokens)
+
+
+def coverage_of_types(vocab, token_lists):
+    types = {t for tokens in token_lists for t in tokens}
+    return sum(t in vocab for t in types) / len(types)
+
+
+def coverage_per_list(vocab, token_lists):
+    return float(np.mean([coverage(vocab, [tokens]) for tokens in token_lists]))
+
+
+def vocab_share_seen(vocab, token_lists):
+    seen = {t for tokens in token_lists for t in tokens}
+    return sum(w in seen for w in vocab.itos) / len(vocab)
+
+
+TEXT: dict[str, tuple[Callable, list[Wrong]]] = {
+    "pad_batch": (
+        text_checks.check_pad_batch,
+        [
+            ("left padding", lambda s, p: pad_batch(s, p, left=True), "ids: values differ"),
+            ("pads with 0 whatever pad_id", lambda s, p: pad_batch(s, 0), "pad id 1"),
+            ("mask is ids != pad_id", lambda s, p: pad_batch(s, p, mask_from_ids=True), "lengths"),
+            (
+                "float ids",
+                lambda s, p: pad_batch(s, p, dtype=torch.float32),
+                "ids must be a long tensor",
+            ),
+            ("mask inverted", lambda s, p: (pad_batch(s, p)[0], ~pad_batch(s, p)[1]), "expected"),
+            (
+                "mask of 0/1 integers",
+                lambda s, p: (pad_batch(s, p)[0], pad_batch(s, p)[1].long()),
+                "mask must be a bool tensor",
+            ),
+            ("ids only", lambda s, p: pad_batch(s, p)[0], "expected a tuple (ids, mask)"),
+        ],
+    ),
+    "idf": (
+        text_checks.check_idf,
+        [
+            ("no smoothing", idf_with(lambda n, d: math.log(n / d) + 1), "expected"),
+            ("without the + 1", idf_with(lambda n, d: math.log((1 + n) / (1 + d))), "expected"),
+            ("log10", idf_with(lambda n, d: math.log10((1 + n) / (1 + d)) + 1), "expected"),
+            ("log2", idf_with(lambda n, d: math.log2((1 + n) / (1 + d)) + 1), "expected"),
+            ("ratio inverted", idf_with(lambda n, d: math.log((1 + d) / (1 + n)) + 1), "expected"),
+            ("no log", idf_with(lambda n, d: (1 + n) / (1 + d)), "expected"),
+            (
+                "counts occurrences, not documents",
+                idf_with(lambda n, d: math.log((1 + n) / (1 + d)) + 1, per_occurrence=True),
+                "expected",
+            ),
+            ("a list of pairs", lambda docs: list(idf(docs).items()), "expected a dict"),
+            ("drops a token", lambda docs: dict(list(idf(docs).items())[1:]), "missing"),
+        ],
+    ),
+    "coverage": (
+        text_checks.check_coverage,
+        [
+            ("types, not running tokens", coverage_of_types, "expected"),
+            ("mean of per-review coverages", coverage_per_list, "expected"),
+            ("share of the vocabulary seen", vocab_share_seen, "expected"),
+            ("out-of-vocabulary rate", lambda v, tl: 1 - coverage(v, tl), "expected"),
+            ("a percentage", lambda v, tl: 100 * coverage(v, tl), "coverage is 90.4762"),
+        ],
+    ),
+}
+
+
+# -------------------------------------------------------------- chapter 2: word embeddings
+def cosine_similarity(v, M):
+    return (M @ v) / (np.linalg.norm(M, axis=1) * np.linalg.norm(v))
+
+
+def skipgram_pairs(tokens, window, reach=1, with_center=False, full_windows_only=False):
+    """The notebook's solution; `reach=0` stops one short of the window's edge."""
+    n = len(tokens)
+    return [
+        (tokens[t], tokens[s])
+        for t in range(n)
+        if not full_windows_only or window <= t < n - window
+        for s in range(max(0, t - window), min(n, t + window + reach))
+        if s != t or with_center
+    ]
+
+
+def skipgram_wrapping(tokens, window):
+    """Negative offsets index from the end of the list (tokens[-1]) instead of stopping."""
+    return [
+        (tokens[t], tokens[t + o])
+        for t in range(len(tokens))
+        for o in range(-window, window + 1)
+        if o != 0 and t + o < len(tokens)
+    ]
+
+
+def analogy(kv, a, b, c, exclude="abc", unit=True, order=(1, -1, 1)):
+    """The notebook's solution; `exclude`, `unit` and `order` make the mistakes."""
+    vectors = kv.get_normed_vectors() if unit else kv.vectors
+    idx = kv.key_to_index
+    target = order[0] * vectors[idx[b]] + order[1] * vectors[idx[a]] + order[2] * vectors[idx[c]]
+    scores = vectors @ (target / np.linalg.norm(target))
+    for name, word in zip("abc", (a, b, c), strict=True):
+        if name in exclude:
+            scores[idx[word]] = -np.inf
+    return kv.index_to_key[int(np.argmax(scores))]
+
+
+def embedding_matrix(vocab, kv, specials_zero=(0, 1), oov_random=False, shift=0):
+    """The notebook's solution; the keywords make the mistakes."""
+    g = torch.Generator().manual_seed(0)
+    W = torch.zeros(len(vocab), kv.vector_size)
+    for i, word in enumerate(vocab.itos):
+        if i not in specials_zero and word in kv.key_to_index:
+            W[(i + shift) % len(vocab)] = torch.from_numpy(kv[word].copy())
+        elif oov_random and i != vocab.pad_id:
+            W[i] = torch.randn(kv.vector_size, generator=g)
+    return W
+
+
+def embedding_matrix_in_kv_order(vocab, kv):
+    W = torch.zeros(len(vocab), kv.vector_size)
+    for i, word in enumerate(kv.index_to_key[: len(vocab)]):
+        W[i] = torch.from_numpy(kv[word].copy())
+    return W
+
+
+EMBEDDINGS: dict[str, tuple[Callable, list[Wrong]]] = {
+    "cosine_similarity": (
+        emb_checks.check_cosine_similarity,
+        [
+            ("dot product", lambda v, M: M @ v, "values differ"),
+            ("v not normalised", lambda v, M: (M @ v) / np.linalg.norm(M, axis=1), "values differ"),
+            ("M not normalised", lambda v, M: (M @ v) / np.linalg.norm(v), "values differ"),
+            (
+                "norm of the whole matrix",
+                lambda v, M: (M @ v) / (np.linalg.norm(M) * np.linalg.norm(v)),
+                "values differ",
+            ),
+            (
+                "squared norms",
+                lambda v, M: (M @ v) / ((M**2).sum(1) * (v**2).sum()),
+                "values differ",
+            ),
+            ("cosine distance", lambda v, M: 1 - cosine_similarity(v, M), "values differ"),
+            ("(N, 1)", lambda v, M: cosine_similarity(v, M)[:, None], "expected shape (5,)"),
+            (
+                "norms of the columns",
+                lambda v, M: (M @ v) / (np.linalg.norm(M, axis=0) * np.linalg.norm(v)),
+                "raised ValueError",
+            ),
+        ],
+    ),
+    "skipgram_pairs": (
+        emb_checks.check_skipgram_pairs,
+        [
+            ("includes the center", lambda t, w: skipgram_pairs(t, w, with_center=True), "got 10"),
+            ("one short of the edge", lambda t, w: skipgram_pairs(t, w, reach=0), "missing"),
+            ("wraps around the start", skipgram_wrapping, "unexpected e.g. [('the', 'great')]"),
+            (
+                "skips centers near the ends",
+                lambda t, w: skipgram_pairs(t, w, full_windows_only=True),
+                "missing",
+            ),
+            ("set of pairs", lambda t, w: list(dict.fromkeys(skipgram_pairs(t, w))), "missing"),
+            (
+                "only the right context",
+                lambda t, w: [(c, x) for c, x in skipgram_pairs(t, w) if t.index(c) < t.index(x)],
+                "missing",
+            ),
+            (
+                "skips a context equal to the center word",
+                lambda t, w: [(c, x) for c, x in skipgram_pairs(t, w) if c != x],
+                "repeated words",
+            ),
+            ("window as total width", lambda t, w: skipgram_pairs(t, max(1, w // 2)), "window 2"),
+            ("positions, not words", lambda t, w: [(0, 1)] * len(skipgram_pairs(t, w)), "missing"),
+        ],
+    ),
+    "analogy": (
+        emb_checks.check_analogy,
+        [
+            ("excludes nothing", lambda *q: analogy(*q, exclude=""), "must be excluded"),
+            ("excludes only c", lambda *q: analogy(*q, exclude="c"), "must be excluded"),
+            ("excludes b and c, not a", lambda *q: analogy(*q, exclude="bc"), "must be excluded"),
+            ("raw vectors, not unit", lambda *q: analogy(*q, unit=False), "different lengths"),
+            ("a - b + c", lambda *q: analogy(*q, order=(-1, 1, 1)), "planted exact answer"),
+            ("b - c + a", lambda *q: analogy(*q, order=(1, 1, -1)), "planted exact answer"),
+            ("an index, not a word", lambda kv, *q: kv.key_to_index[analogy(kv, *q)], "got 59"),
+        ],
+    ),
+    "embedding_matrix": (
+        emb_checks.check_embedding_matrix,
+        [
+            (
+                "copies kv's '<unk>'",
+                lambda v, kv: embedding_matrix(v, kv, specials_zero=(0,)),
+                "values differ",
+            ),
+            (
+                "random rows for missing words",
+                lambda v, kv: embedding_matrix(v, kv, oov_random=True),
+                "some words unknown",
+            ),
+            ("rows one id off", lambda v, kv: embedding_matrix(v, kv, shift=1), "values differ"),
+            ("rows in kv's order", embedding_matrix_in_kv_order, "values differ"),
+            (
+                "no rows for the specials",
+                lambda v, kv: embedding_matrix(v, kv)[2:],
+                "expected shape",
+            ),
+        ],
+    ),
+}
+
+
+# ---------------------------------------------------------------------- chapter 5: BiLSTM
+def reverse_all_but_last(x, lengths):
+    out = x.clone()
+    for b, n in enumerate(lengths.tolist()):
+        out[b, : n - 1] = x[b, : n - 1].flip(0)
+    return out
+
+
+def reverse_into_zeros(x, lengths):
+    """Right reversal, but the padding comes back as zeros instead of unchanged."""
+    return reverse_padded(x, lengths) * (torch.arange(x.shape[1]) < lengths[:, None])[..., None]
+
+
+def bidirectional(fwd, bwd, x, lengths, reverse=reverse_padded, **mistakes):
+    """From two one-directional LSTMs; `mistakes` names what a reader forgets or gets wrong."""
+    backward_lstm = fwd if mistakes.get("one_lstm") else bwd
+    forward_out, _ = fwd(x)
+    backward_out, _ = backward_lstm(reverse(x, lengths))
+    if not mistakes.get("keep_backward_reversed"):
+        backward_out = reverse(backward_out, lengths)
+    parts = [forward_out, backward_out]
+    out = torch.cat(parts[::-1] if mistakes.get("backward_first") else parts, dim=-1)
+    if mistakes.get("keep_padding"):
+        return out
+    return out * (torch.arange(x.shape[1]) < lengths[:, None])[..., None]
+
+
+def masked_fill_max(value: float):
+    return lambda out, mask: out.masked_fill(~mask[..., None], value).max(1).values
+
+
+BILSTM: dict[str, tuple[Callable, list[Wrong]]] = {
+    "reverse_padded": (
+        bilstm_checks.check_reverse_padded,
+        [
+            ("flips the padded row", lambda x, n: x.flip(1), "4 sequences"),
+            ("stops one short", reverse_all_but_last, "no padding"),
+            ("zeros at the padding", reverse_into_zeros, "values differ"),
+            ("unchanged", lambda x, n: x, "no padding"),
+        ],
+    ),
+    "masked_mean": (
+        bilstm_checks.check_masked_mean,
+        [
+            ("divides by T", lambda o, m: (o * m[..., None]).sum(1) / o.shape[1], "zero padding"),
+            ("mean over padding", lambda o, m: o.mean(1), "padding holds large values"),
+            (
+                "sums the padding, divides by lengths",
+                lambda o, m: o.sum(1) / m.sum(1, keepdim=True),
+                "padding holds large values",
+            ),
+            ("sum, not mean", lambda o, m: (o * m[..., None]).sum(1), "zero padding"),
+            (
+                "mean over features",
+                lambda o, m: (o * m[..., None]).sum(2) / m.sum(1, keepdim=True),
+                "expected shape",
+            ),
+        ],
+    ),
+    "masked_max": (
+        bilstm_checks.check_masked_max,
+        [
+            ("max over padding", lambda o, m: o.max(1).values, "padding holds large values"),
+            (
+                "zeros, not -inf, at padding",
+                lambda o, m: (o * m[..., None]).max(1).values,
+                "every real value negative",
+            ),
+            ("-1 at padding", masked_fill_max(-1.0), "every real value negative"),
+            (
+                "mask inverted",
+                lambda o, m: o.masked_fill(m[..., None], float("-inf")).max(1).values,
+                "values differ",
+            ),
+            ("max's (values, indices)", lambda o, m: max_pool(o, m).max(1), "expected a torch"),
+        ],
+    ),
+    "bidirectional": (
+        bilstm_checks.check_bidirectional,
+        [
+            (
+                "reverses padding into the sequence",
+                lambda *a: bidirectional(*a, reverse=lambda t, n: t.flip(1)),
+                "padded batch",
+            ),
+            ("padding not zeroed", lambda *a: bidirectional(*a, keep_padding=True), "padded"),
+            (
+                "backward outputs left reversed",
+                lambda *a: bidirectional(*a, keep_backward_reversed=True),
+                "no padding",
+            ),
+            ("[backward ; forward]", lambda *a: bidirectional(*a, backward_first=True), "no pad"),
+            ("forward LSTM both ways", lambda *a: bidirectional(*a, one_lstm=True), "no padding"),
+            (
+                "backward reads x unreversed",
+                lambda *a: bidirectional(*a, reverse=lambda t, n: t),
+                "no padding",
+            ),
+        ],
+    ),
+}
+
+
+# ---------------------------------------------- chapters 3, 4, 6, 7, 8, 9: the other checks
+def attention(q, k, v, mask=None, scale=None, fill=float("-inf"), dim=-1, zero_empty=True):
+    """Scaled dot-product attention written out; the keywords make the mistakes."""
+    scores = q @ k.transpose(-2, -1) * (scale or 1 / math.sqrt(q.shape[-1]))
+    if mask is not None:
+        scores = scores.masked_fill(~mask, fill)
+    weights = torch.softmax(scores, dim=dim)
+    if mask is not None and zero_empty:
+        weights = torch.nan_to_num(weights) * mask.any(-1, keepdim=True)
+    return weights @ v, weights
+
+
+def masked_softmax(scores, mask, fill=float("-inf"), finite_empty_rows=True, zero_empty=True):
+    allowed = mask.any(-1, keepdim=True)
+    filled = scores.masked_fill(~mask, fill)
+    if finite_empty_rows:
+        filled = filled.masked_fill(~allowed, 0.0)
+    weights = torch.softmax(filled, -1)
+    return weights * allowed if zero_empty else weights
+
+
+def multi_head(mha, q, k, v, key_padding_mask=None, merge_transposed=True, out_proj=True):
+    B, h, d = q.shape[0], mha.num_heads, mha.head_dim
+    Q, K, V = (
+        x.view(B, -1, h, d).transpose(1, 2) for x in (mha.q_proj(q), mha.k_proj(k), mha.v_proj(v))
+    )
+    allowed = None if key_padding_mask is None else ~key_padding_mask[:, None, None, :]
+    heads, weights = attention(Q, K, V, allowed)
+    merged = (heads.transpose(1, 2) if merge_transposed else heads).reshape(B, -1, mha.embed_dim)
+    return (mha.out_proj(merged) if out_proj else merged), weights
+
+
+def attention_pool(layer, x, mask, use_mask=True, scaled=True):
+    scores = layer.key_proj(x) @ layer.query / (math.sqrt(layer.dim) if scaled else 1.0)
+    if use_mask:
+        scores = scores.masked_fill(~mask, float("-inf"))
+    weights = torch.softmax(scores, -1)
+    return (weights[..., None] * x).sum(1), weights
+
+
+def lstm_step(x, h, c, weight_ih, weight_hh, bias_ih, bias_hh, order="ifgo", both_biases=True):
+    z = x @ weight_ih.T + h @ weight_hh.T + bias_ih + (bias_hh if both_biases else 0)
+    gate = dict(zip(order, z.chunk(4, dim=-1), strict=True))
+    c = torch.sigmoid(gate["f"]) * c + torch.sigmoid(gate["i"]) * torch.tanh(gate["g"])
+    return torch.sigmoid(gate["o"]) * torch.tanh(c), c
+
+
+def lstm_parameters(D, H, layers, bidirectional, upper_reads=None):
+    """`upper_reads(D, H)`, if given, is what a mistaken count takes layers 2.. to read."""
+    directions = 2 if bidirectional else 1
+    reads = [D] + [upper_reads(D, H) if upper_reads else directions * H] * (layers - 1)
+    return sum(directions * 4 * H * (n + H + 2) for n in reads)
+
+
+def last_hidden(output, lengths):
+    return output[torch.arange(len(lengths)), lengths - 1]
+
+
+def align(hidden, word_ids, num_words, strategy, shift=0):
+    out = torch.zeros(num_words, hidden.shape[1])
+    for w in range(num_words):
+        pos = [t + shift for t, i in enumerate(word_ids) if i == w]
+        pick = {"first": pos[:1], "last": pos[-1:], "mean": pos}[strategy]
+        out[w] = hidden[pick].mean(0)
+    return out
+
+
+def gated(h, e, w_g, b_g, with_bias=True, swapped=False, squash=torch.sigmoid):
+    g = squash(torch.cat([h, e], -1) @ w_g + (b_g if with_bias else 0))
+    if swapped:
+        h, e = e, h
+    return g[..., None] * h + (1 - g[..., None]) * e, g
+
+
+def masked_accuracy(logits, labels):
+    chosen = labels != -100
+    return (logits[chosen].argmax(-1) == labels[chosen]).float().mean().item()
+
+
+def schedule(L, sharing):
+    return {
+        "all": [(0, 0)] * L,
+        "attention": [(0, i) for i in range(L)],
+        "ffn": [(i, 0) for i in range(L)],
+        "none": [(i, i) for i in range(L)],
+    }[sharing]
+
+
+def distances(states, mask, squared=False, cos_dim=-1):
+    m, l2, cos = mask.bool(), [], []
+    for before, after in zip(states[:-1], states[1:], strict=True):
+        d = (after - before).norm(dim=-1) ** (2 if squared else 1)
+        c = torch.nn.functional.cosine_similarity(before, after, dim=cos_dim)
+        l2.append(d[m].mean())
+        cos.append(c[m].mean() if cos_dim == -1 else c.mean())
+    return torch.stack(l2), torch.stack(cos)
+
+
+def param_groups(model, encoder_lr, head_lr, skip_frozen=True, encoder_in_head=False):
+    encoder = [p for p in model.encoder.parameters() if p.requires_grad or not skip_frozen]
+    mine = {id(p) for p in model.encoder.parameters()}
+    rest = [
+        p for p in model.parameters() if p.requires_grad and (encoder_in_head or id(p) not in mine)
+    ]
+    return [{"params": encoder, "lr": encoder_lr}, {"params": rest, "lr": head_lr}]
+
+
+def _other_checks() -> dict[str, tuple[Callable, list[Wrong]]]:
+    from seqbook.checks import albert as al
+    from seqbook.checks import albert_bilstm as ab
+    from seqbook.checks import attention as at
+    from seqbook.checks import fusion as fu
+    from seqbook.checks import lstm as ls
+    from seqbook.checks import pretraining as pt
+
+    def sdpa(**mistake):
+        return lambda q, k, v, mask=None: attention(q, k, v, mask, **mistake)
+
+    return {
+        "scaled_dot_product_attention": (
+            at.check_scaled_dot_product_attention,
+            [
+                (
+                    "scaled by d_v",
+                    lambda q, k, v, m=None: attention(q, k, v, m, 1 / math.sqrt(v.shape[-1])),
+                    "d_v != d_k",
+                ),
+                (
+                    "divided by d_k",
+                    lambda q, k, v, m=None: attention(q, k, v, m, 1 / q.shape[-1]),
+                    "3 tokens",
+                ),
+                ("softmax over queries", sdpa(dim=-2), "weights: values differ"),
+                ("-1e9: uniform empty rows", sdpa(fill=-1e9, zero_empty=False), "attend nowhere"),
+                ("-inf: NaN empty rows", sdpa(zero_empty=False), "NaN at index (0, 1, 0)"),
+                (
+                    "mask inverted",
+                    lambda q, k, v, m=None: attention(q, k, v, None if m is None else ~m),
+                    "causal mask",
+                ),
+            ],
+        ),
+        "padding_mask": (
+            at.check_padding_mask,
+            [
+                (
+                    "<= length",
+                    lambda n, T=None: torch.arange(T or int(n.max())) <= n[:, None],
+                    "expected",
+                ),
+                (
+                    "ignores max_len",
+                    lambda n, T=None: torch.arange(int(n.max())) < n[:, None],
+                    "expected shape (2, 7)",
+                ),
+                (
+                    "0/1 integers",
+                    lambda n, T=None: (torch.arange(T or int(n.max())) < n[:, None]).long(),
+                    "bool tensor",
+                ),
+            ],
+        ),
+        "causal_mask": (
+            at.check_causal_mask,
+            [
+                ("upper triangle", lambda T: torch.ones(T, T, dtype=torch.bool).triu(), "T=4"),
+                ("no diagonal", lambda T: torch.ones(T, T, dtype=torch.bool).tril(-1), "T=1"),
+            ],
+        ),
+        "multi_head_attention": (
+            at.check_multi_head_attention,
+            [
+                (
+                    "merge without transposing",
+                    lambda *a: multi_head(*a, merge_transposed=False),
+                    "output",
+                ),
+                ("no output projection", lambda *a: multi_head(*a, out_proj=False), "output"),
+                (
+                    "padding mask inverted",
+                    lambda m, q, k, v, p=None: multi_head(m, q, k, v, None if p is None else ~p),
+                    "key padding mask",
+                ),
+            ],
+        ),
+        "attention_pooling": (
+            at.check_attention_pooling,
+            [
+                ("mask ignored", lambda *a: attention_pool(*a, use_mask=False), "padded batch"),
+                ("no 1/sqrt(dim)", lambda *a: attention_pool(*a, scaled=False), "weights (B, T)"),
+            ],
+        ),
+        "masked_softmax": (
+            at.check_masked_softmax,
+            [
+                (
+                    "-inf: NaN rows",
+                    lambda s, m: masked_softmax(s, m, finite_empty_rows=False, zero_empty=False),
+                    "NaN at index",
+                ),
+                (
+                    "-1e9: uniform rows",
+                    lambda s, m: masked_softmax(s, m, fill=-1e9, zero_empty=False),
+                    "attend nowhere",
+                ),
+                ("scores times mask", lambda s, m: torch.softmax(s * m, -1), "random mask"),
+            ],
+        ),
+        "torch_layout_step": (
+            ls.check_torch_layout_step,
+            [
+                ("one bias", lambda *a: lstm_step(*a, both_biases=False), "both biases"),
+                ("gates i, f, o, g", lambda *a: lstm_step(*a, order="ifog"), "gate order"),
+                ("returns (c, h)", lambda *a: lstm_step(*a)[::-1], "c_t"),
+            ],
+        ),
+        "lstm_num_parameters": (
+            ls.check_lstm_num_parameters,
+            [
+                (
+                    "every layer reads D",
+                    lambda *a: lstm_parameters(*a, upper_reads=lambda D, H: D),
+                    "reads H, not D",
+                ),
+                (
+                    "layer 2 reads H when bidirectional",
+                    lambda *a: lstm_parameters(*a, upper_reads=lambda D, H: H),
+                    "reads 2H",
+                ),
+                (
+                    "directions not counted",
+                    lambda D, H, n, bi: lstm_parameters(D, H, n, False),
+                    "bidirectional=True",
+                ),
+            ],
+        ),
+        "last_hidden": (
+            ls.check_last_hidden,
+            [
+                ("the last column", lambda o, n: o[:, -1], "mixed lengths"),
+                ("the longest length's step", lambda o, n: o[:, n.max() - 1], "mixed lengths"),
+                ("the first step", lambda o, n: o[:, 0], "no padding"),
+            ],
+        ),
+        "align_subwords": (
+            fu.check_align_subwords,
+            [
+                ("[CLS] not skipped", lambda *a: align(*a, shift=1), "values differ"),
+                ("always the mean", lambda h, w, n, s: align(h, w, n, "mean"), "first piece"),
+                (
+                    "last gives the first",
+                    lambda h, w, n, s: align(h, w, n, "first" if s == "last" else s),
+                    "last piece",
+                ),
+            ],
+        ),
+        "weighted_sum": (
+            fu.check_weighted_sum,
+            [
+                ("alpha on the static side", lambda h, e, a: a * e + (1 - a) * h, "alpha=0.2"),
+                (
+                    "alpha as a float",
+                    lambda h, e, a: (
+                        torch.as_tensor(a).item() * h + (1 - torch.as_tensor(a).item()) * e
+                    ),
+                    "requires grad",
+                ),
+                ("plain mean", lambda h, e, a: (h + e) / 2, "alpha=0.2"),
+            ],
+        ),
+        "gated_fusion": (
+            fu.check_gated_fusion,
+            [
+                ("no bias", lambda *a: gated(*a, with_bias=False), "gate per word"),
+                ("gate on the static side", lambda *a: gated(*a, swapped=True), "fused vectors"),
+                ("tanh gate", lambda *a: gated(*a, squash=torch.tanh), "gate per word"),
+            ],
+        ),
+        "masked_accuracy": (
+            pt.check_masked_accuracy,
+            [
+                ("a count", lambda lo, la: int((lo.argmax(-1) == la).sum()), "got 6"),
+                (
+                    "over every position",
+                    lambda lo, la: (lo.argmax(-1) == la).float().mean().item(),
+                    "-100",
+                ),
+                ("a percentage", lambda lo, la: 100 * masked_accuracy(lo, la), "got 50.0"),
+            ],
+        ),
+        "embedding_parameters": (
+            al.check_embedding_parameters,
+            [
+                ("BERT's V*H", lambda V, E, H: V * H, "expected 3,938,304"),
+                ("no projection", lambda V, E, H: V * E, "expected 3,938,304"),
+                ("a projection bias", lambda V, E, H: V * E + E * H + H, "got 3939072"),
+            ],
+        ),
+        "sharing_schedule": (
+            al.check_sharing_schedule,
+            [
+                (
+                    "attention and ffn swapped",
+                    lambda L, s: schedule(L, {"attention": "ffn", "ffn": "attention"}.get(s, s)),
+                    "L=4, sharing=attention",
+                ),
+                (
+                    "'all' shares nothing",
+                    lambda L, s: schedule(L, "none" if s == "all" else s),
+                    "L=4, sharing=all",
+                ),
+                (
+                    "blocks counted from 1",
+                    lambda L, s: [(a + 1, f + 1) for a, f in schedule(L, s)],
+                    "got [(1, 1)]",
+                ),
+            ],
+        ),
+        "sop_loss": (
+            al.check_sop_loss,
+            [
+                (
+                    "log of softmax",
+                    lambda z, y: -torch.log(torch.softmax(z, -1)[torch.arange(len(y)), y]).mean(),
+                    "numerical stability",
+                ),
+                (
+                    "labels flipped",
+                    lambda z, y: torch.nn.functional.cross_entropy(z, 1 - y),
+                    "one pair",
+                ),
+                (
+                    "sigmoid of one logit",
+                    lambda z, y: torch.nn.functional.binary_cross_entropy_with_logits(
+                        z[:, 1], y.float()
+                    ),
+                    "one pair",
+                ),
+            ],
+        ),
+        "layer_distances": (
+            al.check_layer_distances,
+            [
+                (
+                    "padding counted",
+                    lambda s, m: distances(s, torch.ones_like(m)),
+                    "padding is ignored",
+                ),
+                ("squared distances", lambda s, m: distances(s, m, squared=True), "L2 distances"),
+                (
+                    "cosine over positions",
+                    lambda s, m: distances(s, m, cos_dim=1),
+                    "cosine similarities",
+                ),
+            ],
+        ),
+        "lengths_from_mask": (
+            ab.check_lengths_from_mask,
+            [
+                ("int32", lambda m: m.sum(1).int(), "LongTensor"),
+                ("argmin of the mask", lambda m: m.long().argmin(1), "you returned [5, 2, 0, 1]"),
+                ("one total", lambda m: m.sum().long(), "one length per row"),
+            ],
+        ),
+        "param_groups": (
+            ab.check_param_groups,
+            [
+                (
+                    "frozen encoder given",
+                    lambda *a: param_groups(*a, skip_frozen=False),
+                    "frozen parameters",
+                ),
+                (
+                    "encoder in both groups",
+                    lambda *a: param_groups(*a, encoder_in_head=True),
+                    "more than one group",
+                ),
+                ("rates swapped", lambda m, e, h: param_groups(m, h, e), "expected 1e-05"),
+                (
+                    "the LSTM forgotten",
+                    lambda m, e, h: (
+                        param_groups(m, e, h)[:1] + [{"params": list(m.head.parameters()), "lr": h}]
+                    ),
+                    "lstm.",
+                ),
+            ],
+        ),
+    }
+
+
+OTHER = _other_checks()
+
+
+@pytest.mark.parametrize(("check", "answer", "says"), wrong_cases(OTHER))
+def test_a_wrong_answer_to_a_later_chapter_is_rejected_with_a_reason(check, answer, says):
+    assert_rejected(check(answer), says)
+
+
+def _later_references():
+    from seqbook.albert import layer_distances
+
+    references = {
+        "scaled_dot_product_attention": attention,
+        "padding_mask": None,
+        "causal_mask": None,
+        "multi_head_attention": multi_head,
+        "attention_pooling": attention_pool,
+        "masked_softmax": masked_softmax,
+        "torch_layout_step": lstm_step,
+        "lstm_num_parameters": lstm_parameters,
+        "last_hidden": last_hidden,
+        "align_subwords": align,
+        "weighted_sum": lambda h, e, a: a * h + (1 - a) * e,
+        "gated_fusion": gated,
+        "masked_accuracy": masked_accuracy,
+        "embedding_parameters": lambda V, E, H: V * E + E * H,
+        "sharing_schedule": schedule,
+        "sop_loss": torch.nn.functional.cross_entropy,
+        "layer_distances": layer_distances,
+        "lengths_from_mask": lambda m: m.long().sum(1),
+        "param_groups": param_groups,
+    }
+    return [
+        pytest.param(check, answer, id=name)
+        for name, (check, _) in OTHER.items()
+        if (answer := references[name]) is not None
+    ]
+
+
+@pytest.mark.parametrize(("check", "answer"), _later_references())
+def test_the_wrong_answers_tables_right_answers_pass(check, answer):
+    """The helpers the wrong answers above are built from are right when left unmistaken."""
+    report = check(answer)
+    assert report.ok, str(report)
+
+
+# ------------------------------------------------------------------------------ the tests
+REFERENCES = [
+    pytest.param(text_checks.check_pad_batch, pad_batch, id="pad_batch"),
+    pytest.param(text_checks.check_idf, idf, id="idf"),
+    pytest.param(text_checks.check_coverage, coverage, id="coverage"),
+    pytest.param(emb_checks.check_cosine_similarity, cosine_similarity, id="cosine_similarity"),
+    pytest.param(emb_checks.check_skipgram_pairs, skipgram_pairs, id="skipgram_pairs"),
+    pytest.param(emb_checks.check_analogy, analogy, id="analogy"),
+    pytest.param(emb_checks.check_embedding_matrix, embedding_matrix, id="embedding_matrix"),
+    pytest.param(bilstm_checks.check_reverse_padded, reverse_padded, id="reverse_padded"),
+    pytest.param(bilstm_checks.check_masked_mean, mean_pool, id="masked_mean"),
+    pytest.param(bilstm_checks.check_masked_max, max_pool, id="masked_max"),
+    pytest.param(bilstm_checks.check_bidirectional, bidirectional, id="bidirectional"),
+]
+
+
+@pytest.mark.parametrize(("check", "answer"), REFERENCES)
+def test_a_right_answer_passes(check, answer):
+    report = check(answer)
+    assert report.ok, str(report)
+    assert str(report).startswith(f"PASS {report.check}: {report.total}/{report.total} cases")
+
+
+def _every_check() -> list:
+    import importlib
+
+    names = "text embeddings bilstm attention lstm albert albert_bilstm fusion pretraining"
+    modules = [importlib.import_module(f"seqbook.checks.{n}") for n in names.split()]
+    return [
+        pytest.param(getattr(m, name), id=f"{m.__name__.rsplit('.', 1)[1]}.{name}")
+        for m in modules
+        for name in sorted(vars(m))
+        if name.startswith("check_") and getattr(m, name).__module__ == m.__name__
+    ]
+
+
+@pytest.mark.parametrize("check", _every_check())
+def test_a_stub_is_reported_as_not_implemented(check):
+    report = check(_stub)
+    assert not report.ok and report.passed == 0 and report.total > 0
+    assert all(r.message == "not implemented yet" for r in report.results), str(report)
+
+
+@pytest.mark.parametrize(("check", "answer", "says"), wrong_cases(TEXT | EMBEDDINGS | BILSTM))
+def test_a_wrong_answer_is_rejected_with_a_reason(check, answer, says):
+    assert_rejected(check(answer), says)
+
+
+def test_every_check_has_a_reference_and_wrong_answers():
+    """A check added to one of these modules must be added to the tables above."""
+    modules = (text_checks, emb_checks, bilstm_checks)
+    checks = {
+        f"{m.__name__}.{name}" for m in modules for name in dir(m) if name.startswith("check_")
+    }
+    referenced = {f"{p.values[0].__module__}.{p.values[0].__name__}" for p in REFERENCES}
+    with_wrongs = {f"{c.__module__}.{c.__name__}" for c, _ in (TEXT | EMBEDDINGS | BILSTM).values()}
+    assert checks == referenced == with_wrongs
+
+
+def test_a_real_token_with_the_pad_id_is_not_padding():
+    """Ids 0 and 1 are `<pad>` and `<unk>`: a mask built from `ids != pad_id` hides real tokens
+    that share the pad id, which the check names."""
+    report = text_checks.check_pad_batch(lambda s, p: pad_batch(s, p, mask_from_ids=True))
+    assert report.passed == report.total - 1
+    assert "build the mask from the lengths" in str(report)
+
+
+def test_assert_close_names_a_nan_instead_of_failing_on_it():
+    from seqbook.checks import assert_close
+
+    expected = torch.tensor([[0.5, 0.5], [0.0, 0.0]])
+    with pytest.raises(
+        AssertionError, match=r"weights: NaN at index \(1, 0\), where the"
+    ):
+        assert_close(torch.tensor([[0.5, 0.5], [float("nan")] * 2]), expected, "weights")
+    with pytest.raises(AssertionError, match=r"max \|difference\| 0.5 at index \(0, 1\)"):
+        assert_close(torch.tensor([[0.5, 1.0], [0.0, 0.0]]), expected, "weights")
