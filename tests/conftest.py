@@ -19,3 +19,28 @@ def one_cpu_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+# a handful of reviews for the tiny encoders of the fine-tuning tests
+TINY_REVIEWS = [
+    "the film was wonderful and the acting superb",
+    "a dull plot, wooden dialogue and far too long",
+    "i loved every minute of it",
+    "the worst movie i have seen this year",
+    "great music, great cast, a great evening",
+    "boring boring boring",
+] * 5
+
+
+@pytest.fixture(scope="session")
+def saved_encoder(tmp_path_factory):
+    """(folder, tokenizer): a tiny ALBERT saved with its own tokenizer trained on TINY_REVIEWS,
+    as the pretraining chapter saves its model."""
+    from seqbook.checks.albert_bilstm import tiny_albert
+    from seqbook.pretraining import train_tokenizer
+
+    directory = tmp_path_factory.mktemp("tiny-albert")
+    tokenizer = train_tokenizer(TINY_REVIEWS, vocab_size=60)
+    tiny_albert(0, vocab_size=len(tokenizer)).save_pretrained(directory)
+    tokenizer.save_pretrained(directory)
+    return directory, tokenizer

@@ -231,7 +231,7 @@ def test_hidden_size_not_divisible_by_heads_is_rejected():
 
 def test_token_ids_outside_the_vocabulary_are_rejected():
     encoder = AlbertEncoder(tiny_config())
-    with pytest.raises(ValueError, match=r"input_ids must lie in \[0, vocab_size=97\)"):
+    with pytest.raises(ValueError, match=r"input_ids must lie in \[0, 97\).*\(vocab_size\)"):
         encoder(torch.tensor([[1, 97]]))
     with pytest.raises(ValueError, match="input_ids must lie"):
         encoder(torch.tensor([[-1, 2]]))
@@ -241,7 +241,7 @@ def test_other_bad_inputs_are_rejected_with_named_arguments():
     encoder = AlbertEncoder(tiny_config())
     with pytest.raises(TypeError, match="input_ids must be an integer"):
         encoder(torch.zeros(1, 3))
-    with pytest.raises(ValueError, match="attention_mask must have the shape"):
+    with pytest.raises(ValueError, match=r"attention_mask must have shape \(B=2, T=3\)"):
         encoder(torch.ones(2, 3, dtype=torch.long), torch.ones(2, 4))
     with pytest.raises(ValueError, match="max_position_embeddings=32"):
         encoder(torch.ones(1, 33, dtype=torch.long))
@@ -386,3 +386,51 @@ def test_from_bert_and_projection_reject_bad_arguments():
         count_parameters(tiny_config(), projection=False)
     with pytest.raises(ValueError, match="only absolute position embeddings"):
         AlbertEncoder.from_bert(tiny_bert(position_embedding_type="relative_key"))
+
+
+# ----------------------------------------------------------------------------- input checks
+
+
+def test_masks_and_token_types_of_the_wrong_kind_are_rejected():
+    from seqbook.albert import layer_distances
+
+    encoder = AlbertEncoder(tiny_config())
+    ids, mask, _ = padded_batch(tiny_config())
+    with pytest.raises(
+        ValueError, match=r"attention_mask must hold only 0 and 1 .*got values \[2\]"
+    ):
+        encoder(ids, mask * 2)  # .bool() would read 2 as a real token
+    with pytest.raises(ValueError, match=r"attention_mask must hold only 0 and 1 .*\[0.5"):
+        encoder(ids, mask * 0.5)
+    with pytest.raises(
+        TypeError, match="token_type_ids must be an integer tensor .int64 or int32."
+    ):
+        encoder(ids, mask, torch.zeros(ids.shape))
+    states = encoder.hidden_states(ids, mask)
+    with pytest.raises(ValueError, match="attention_mask must hold only 0 and 1"):
+        layer_distances(states, mask * 2)  # would weight those tokens twice
+
+
+def test_the_encoder_checks_a_batch_once(monkeypatch):
+    """forward checks its inputs once, and its layers run attention without checks."""
+    import seqbook.attention
+
+    encoder = AlbertEncoder(tiny_config()).eval()
+    ids, mask, types = padded_batch(tiny_config())
+    with torch.no_grad():
+        want = encoder(ids, mask, types)
+    calls = []
+    check = AlbertEncoder._check_inputs
+    monkeypatch.setattr(
+        AlbertEncoder, "_check_inputs", lambda *args: calls.append(1) or check(*args)
+    )
+
+    def refuse(*args):
+        raise AssertionError("attention inputs checked again")
+
+    monkeypatch.setattr(seqbook.attention, "_check_attention_inputs", refuse)
+    with torch.no_grad():
+        assert torch.equal(encoder(ids, mask, types), want)
+        assert calls == [1]
+        encoder.hidden_states(ids, mask, types)
+        assert calls == [1, 1]

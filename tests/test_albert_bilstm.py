@@ -1,14 +1,10 @@
 """The ALBERT + BiLSTM classifier (seqbook.albert_bilstm), encoder loading (seqbook.hf) and the
-fine-tuning pipeline (seqbook.finetune)."""
-
-import dataclasses
-import json
-import os
-import subprocess
-import sys
+fine-tuning data path (seqbook.finetune: tokenisation, batches, features); the fine-tuning run
+itself is tested in test_finetune.py."""
 
 import pytest
 import torch
+from conftest import TINY_REVIEWS
 from torch import nn
 
 from seqbook.albert_bilstm import AlbertBiLSTMClassifier, EncoderLinearClassifier
@@ -28,28 +24,9 @@ from seqbook.finetune import (
 )
 from seqbook.hf import load_encoder, resolve_encoder
 from seqbook.models import lengths_from_mask
-from seqbook.pretraining import train_tokenizer
 from seqbook.train import parameter_count
 
-SENTENCES = [
-    "the film was wonderful and the acting superb",
-    "a dull plot, wooden dialogue and far too long",
-    "i loved every minute of it",
-    "the worst movie i have seen this year",
-    "great music, great cast, a great evening",
-    "boring boring boring",
-] * 5
-
-
-@pytest.fixture(scope="module")
-def saved_encoder(tmp_path_factory):
-    """A tiny ALBERT saved with its own tokenizer, as the pretraining chapter saves its model."""
-    directory = tmp_path_factory.mktemp("tiny-albert")
-    tokenizer = train_tokenizer(SENTENCES, vocab_size=60)
-    encoder = tiny_albert(0, vocab_size=len(tokenizer))
-    encoder.save_pretrained(directory)
-    tokenizer.save_pretrained(directory)
-    return directory, tokenizer
+SENTENCES = TINY_REVIEWS
 
 
 def classifier(pooling="mean", seed=0, **kwargs):
@@ -197,8 +174,50 @@ def test_classifier_rejects_ids_outside_the_encoders_vocabulary():
 def test_classifier_rejects_encoder_states_of_the_wrong_width():
     model = classifier()
     _, mask = padded_batch([3, 2], 3)
-    with pytest.raises(ValueError, match=r"encoder_states must have shape \(2, 3, 16\)"):
+    with pytest.raises(ValueError, match=r"encoder_states must have shape \(B=2, T=3, H=16\)"):
         model(encoder_states=torch.zeros(2, 3, 8), attention_mask=mask)
+
+
+def test_classifier_rejects_token_types_and_states_of_the_wrong_kind():
+    model = classifier()
+    ids, mask = padded_batch([3, 2], 3)
+    with pytest.raises(
+        ValueError, match=r"token_type_ids must have shape \(B=2, T=3\), got \(1, 3\)"
+    ):
+        model(ids, mask, torch.zeros(1, 3, dtype=torch.long))  # the encoder would broadcast it
+    with pytest.raises(TypeError, match="token_type_ids must be an integer tensor"):
+        model(ids, mask, torch.zeros(2, 3))
+    with pytest.raises(TypeError, match="encoder_states must be a floating-point tensor"):
+        model(encoder_states=torch.ones(2, 3, 16, dtype=torch.long), attention_mask=mask)
+
+
+def test_linear_head_rejects_bad_options():
+    with pytest.raises(ValueError, match="num_classes must be a positive int, got 0"):
+        EncoderLinearClassifier(tiny_albert(0), num_classes=0)
+    with pytest.raises(TypeError, match=r"dropout must be a float in \[0, 1\), got str"):
+        EncoderLinearClassifier(tiny_albert(0), dropout="0.1")
+
+
+@pytest.mark.parametrize("pooling", ["mean", "max", "last", "attention"])
+def test_classifier_checks_its_batch_once(monkeypatch, pooling):
+    """encoder_states checks the batch; the BiLSTM and the pooling then run unchecked."""
+    import seqbook.attention
+    from seqbook.attention import AttentionPooling
+    from seqbook.lstm import LSTM
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the classifier's inputs were checked again")
+
+    model = classifier(pooling)
+    ids, mask = padded_batch([3, 2], 3)
+    states = torch.randn(2, 3, 16)
+    with torch.no_grad():
+        want = model(ids, mask), model(encoder_states=states, attention_mask=mask)
+        monkeypatch.setattr(LSTM, "forward", refuse)
+        monkeypatch.setattr(AttentionPooling, "forward", refuse)
+        monkeypatch.setattr(seqbook.attention, "_check_attention_inputs", refuse)
+        assert torch.equal(model(ids, mask), want[0])
+        assert torch.equal(model(encoder_states=states, attention_mask=mask), want[1])
 
 
 def test_linear_head_reads_the_first_token_or_the_mean():
@@ -320,24 +339,6 @@ def test_checks_pass_the_reference_and_fail_a_padding_blind_forward():
     assert failed == {"a padded batch", "extra padding changes nothing"}
 
 
-@pytest.mark.slow
-def test_command_line_training_on_a_tiny_subset_completes_on_cpu(saved_encoder, tmp_path):
-    directory, _ = saved_encoder
-    out = tmp_path / "run"
-    cmd = [sys.executable, "-m", "seqbook.finetune", "--encoder", str(directory)]
-    cmd += ["--output", str(out), "--train-subset", "16", "--eval-subset", "8", "--epochs", "1"]
-    cmd += ["--max-len", "24", "--batch-size", "8", "--hidden-size", "4", "--no-progress"]
-    env = {**os.environ, "CUDA_VISIBLE_DEVICES": ""}
-    done = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env)
-    assert done.returncode == 0, done.stderr[-2000:]
-    assert "test accuracy" in done.stdout
-    metrics = json.loads((out / "metrics.json").read_text())
-    assert 0.0 <= metrics["test"]["accuracy"] <= 1.0
-    assert len(metrics["history"]) == 1
-    loaded = AlbertBiLSTMClassifier.from_pretrained(out)
-    assert loaded.settings["hidden_size"] == 4
-
-
 @pytest.mark.cuda
 def test_classifier_runs_on_cuda_with_mixed_precision():
     model = classifier().cuda()
@@ -345,46 +346,6 @@ def test_classifier_runs_on_cuda_with_mixed_precision():
     with torch.autocast("cuda", dtype=torch.bfloat16):
         logits = model(ids.cuda(), mask.cuda())
     assert logits.shape == (2, 2) and torch.isfinite(logits).all()
-
-
-def tiny_recipe(directory, **changes):
-    """A fine-tuning recipe small enough for a test: 16 reviews, 24 pieces, 4 LSTM units."""
-    from seqbook.finetune import FinetuneSettings
-
-    sizes = dict(train_subset=16, eval_subset=8, max_len=24, batch_size=8, epochs=1, hidden_size=4)
-    return FinetuneSettings(str(directory), **(sizes | changes))
-
-
-def test_load_or_train_trains_once_then_loads_and_retrains_when_the_recipe_changes(
-    saved_encoder, tmp_path
-):
-    from seqbook.finetune import load_or_train
-
-    directory, tokenizer = saved_encoder
-    s = tiny_recipe(directory)
-    first = load_or_train(s, tmp_path / "run", progress=False)
-    second = load_or_train(s, tmp_path / "run", progress=False)
-    assert not first["cached"] and second["cached"]
-    assert second["test"] == first["test"] and second["history"].epochs == first["history"].epochs
-    assert second["parameters"] == first["parameters"]
-    probs = predict_proba(second["model"], tokenizer, ["great cast"], max_len=8)
-    torch.testing.assert_close(probs, predict_proba(first["model"], tokenizer, ["great cast"], 8))
-    changed = dataclasses.replace(s, head_lr=1e-2)
-    assert changed.key() != s.key()
-    third = load_or_train(changed, tmp_path / "run", progress=False)
-    assert not third["cached"] and third["settings"]["head_lr"] == 1e-2
-
-
-def test_a_frozen_encoder_is_trained_on_cached_features_and_stays_unchanged(saved_encoder):
-    from seqbook.finetune import finetune
-
-    directory, _ = saved_encoder
-    s = tiny_recipe(directory, epochs=2, freeze_encoder=True)
-    before = load_encoder(directory).state_dict()
-    out = finetune(s, progress=False)
-    after = out["model"].encoder.state_dict()
-    assert all(torch.equal(before[k], after[k]) for k in before)
-    assert len(out["history"].epochs) == 2 and 0.0 <= out["test"]["accuracy"] <= 1.0
 
 
 def test_head_tail_truncation_keeps_the_opening_quarter_and_the_ending(saved_encoder):

@@ -142,7 +142,7 @@ def test_sdpa_passes_gradcheck():
         ((2, 5, 8), (2, 7, 6), (2, 7, 3), "same last dimension d_k"),
         ((2, 5, 8), (2, 7, 8), (2, 6, 3), "same length T_k"),
         ((2, 5, 8), (3, 7, 8), (3, 7, 3), "must broadcast"),
-        ((8,), (7, 8), (7, 3), "at least 2 dimensions"),
+        ((8,), (7, 8), (7, 3), r"query must have shape \(..., T_q, d_k\), got \(8,\)"),
     ],
 )
 def test_sdpa_rejects_mismatched_shapes_with_clear_errors(q_shape, k_shape, v_shape, match):
@@ -189,11 +189,11 @@ def test_padding_mask_is_true_on_real_tokens():
 
 
 def test_padding_mask_rejects_bad_lengths():
-    with pytest.raises(ValueError, match="1-D integer tensor"):
+    with pytest.raises(ValueError, match=r"lengths must have shape \(B,\)"):
         padding_mask(torch.tensor([[3, 2]]))
-    with pytest.raises(ValueError, match="1-D integer tensor"):
+    with pytest.raises(ValueError, match="lengths must be an integer tensor"):
         padding_mask(torch.tensor([3.0, 2.0]))
-    with pytest.raises(ValueError, match="non-negative"):
+    with pytest.raises(ValueError, match=r"lengths must be at least 0, got \[3, -1\]"):
         padding_mask(torch.tensor([3, -1]))
     with pytest.raises(ValueError, match="shorter than the longest length 5"):
         padding_mask(torch.tensor([5, 2]), max_len=4)
@@ -303,7 +303,7 @@ def test_mha_rejects_bad_configuration_and_inputs():
         mha(x, x, torch.randn(2, 4, 8))
     with pytest.raises(TypeError, match=r"key_padding_mask must be a bool tensor \(True = padding"):
         mha(x, x, x, key_padding_mask=torch.zeros(2, 5))
-    with pytest.raises(ValueError, match=r"key_padding_mask must have shape \(B, T_k\) = \(2, 5\)"):
+    with pytest.raises(ValueError, match=r"key_padding_mask must have shape \(B=2, T_k=5\)"):
         mha(x, x, x, key_padding_mask=torch.zeros(2, 4, dtype=torch.bool))
     with pytest.raises(ValueError, match="mask must be broadcastable"):
         mha(x, x, x, mask=causal_mask(4))
@@ -358,7 +358,7 @@ def test_attention_pooling_rejects_bad_inputs():
         pool(torch.randn(2, 3, 5))
     with pytest.raises(TypeError, match=r"mask must be a bool tensor \(True = real token\)"):
         pool(torch.randn(2, 3, 4), torch.ones(2, 3))
-    with pytest.raises(ValueError, match=r"mask must have shape \(B, T\) = \(2, 3\)"):
+    with pytest.raises(ValueError, match=r"mask must have shape \(B=2, T=3\), got \(2, 4\)"):
         pool(torch.randn(2, 3, 4), torch.ones(2, 4, dtype=torch.bool))
 
 
@@ -412,3 +412,35 @@ def test_sdpa_and_mha_match_torch_on_cuda():
     kpm = ~padding_mask(torch.tensor([5, 3], device="cuda"))
     expected_out, _ = ref(x, x, x, key_padding_mask=kpm)
     torch.testing.assert_close(ours(x, x, x, kpm)[0], expected_out, atol=1e-10, rtol=0)
+
+
+# ----------------------------------------------------------------------------- checked once
+
+
+def test_the_modules_check_their_inputs_once_not_again_in_the_attention(monkeypatch):
+    import seqbook.attention as attention
+
+    calls = []
+    check = attention._check_attention_inputs
+    monkeypatch.setattr(
+        attention, "_check_attention_inputs", lambda *args: calls.append(1) or check(*args)
+    )
+    x = torch.randn(2, 5, 8)
+    MultiHeadAttention(8, 2)(x, x, x, key_padding_mask=~padding_mask(torch.tensor([5, 2])))
+    AttentionPooling(8)(x, padding_mask(torch.tensor([5, 2])))
+    assert calls == []  # both checked x and the masks themselves
+    scaled_dot_product_attention(x, x, x)
+    assert calls == [1]
+
+
+def test_attention_pooling_unchecked_path_gives_what_forward_gives():
+    pool = AttentionPooling(4)
+    torch.nn.init.normal_(pool.query)
+    x, mask = torch.randn(2, 3, 4), padding_mask(torch.tensor([3, 1]))
+    for got, want in zip(pool._forward(x, mask), pool(x, mask), strict=True):
+        assert torch.equal(got, want)
+
+
+def test_padding_mask_rejects_ragged_lengths_by_name():
+    with pytest.raises(TypeError, match="lengths must be a 1-D integer tensor or list, got list"):
+        padding_mask([[3, 2], [1]])

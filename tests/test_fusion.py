@@ -263,9 +263,9 @@ def test_fusion_rejects_mismatched_word_counts_and_widths(module):
     h, e = pair()
     with pytest.raises(ValueError, match=r"same words, got \(B, W\) = \(2, 5\) and \(2, 6\)"):
         module(h, torch.randn(2, 6, 4))
-    with pytest.raises(ValueError, match="static must have width 4"):
+    with pytest.raises(ValueError, match=r"static must have shape \(B, W, 4\).*got \(2, 5, 50\)"):
         module(h, torch.randn(2, 5, 50))
-    with pytest.raises(ValueError, match=r"contextual must be a tensor of shape \(B, W, 12\)"):
+    with pytest.raises(ValueError, match=r"contextual must have shape \(B, W, 12\)"):
         module(h[0], e)
 
 
@@ -304,11 +304,11 @@ def test_classifier_rejects_a_mask_and_lengths_that_disagree(head):
         model(h, e, mask.long() * 2)
     with pytest.raises(ValueError, match="mask must be right-padded"):
         model(h, e, mask.flip(1))
-    with pytest.raises(ValueError, match=r"mask must be a tensor of shape \(3, 5\)"):
+    with pytest.raises(ValueError, match=r"mask must have shape \(B=3, W=5\)"):
         model(h, e, mask[:, :4])
     with pytest.raises(ValueError, match=r"lengths must lie in \[1, 5\]"):
         model(h, e, lengths=torch.tensor([6, 3, 2]))
-    with pytest.raises(ValueError, match=r"lengths must be a tensor of shape \(3,\)"):
+    with pytest.raises(ValueError, match=r"lengths must have shape \(3,\)"):
         model(h, e, lengths=lengths[:2])
 
 
@@ -404,3 +404,45 @@ def test_features_cache_is_keyed_by_every_setting(tmp_path, monkeypatch):
     other = F.features_path("t", texts, "mean", 3, fake)
     (fake / "config.json").write_text('{"hidden_size": 8}')  # the encoder changed
     assert F.features_path("t", texts, "mean", 3, fake) != other
+
+
+def test_fusion_rejects_integer_vectors():
+    h, e = pair()
+    with pytest.raises(TypeError, match="contextual must be a floating-point tensor, got dtype"):
+        F.ConcatFusion(12, 4)(h.long(), e)  # torch.cat would promote it silently
+
+
+def test_dataset_rejects_fractional_labels_and_non_tensors():
+    h, e = pair(1, 3)
+    with pytest.raises(ValueError, match=r"labels\[1\] must be an integer class id, got 0.7"):
+        F.FusionDataset([h[0], h[0]], [e[0], e[0]], [1, 0.7])  # int(0.7) would be 0
+    with pytest.raises(TypeError, match=r"static\[0\] must be a tensor of shape \(W, D_static\)"):
+        F.FusionDataset([h[0]], [e[0].tolist()], [1])
+
+
+def test_classifier_rejects_a_dropout_that_is_not_a_number():
+    with pytest.raises(TypeError, match=r"dropout must be a float in \[0, 1\), got str"):
+        F.FusionClassifier(F.ConcatFusion(12, 4), dropout="0.1")
+
+
+@pytest.mark.parametrize("head", F.HEADS)
+def test_classifier_checks_its_batch_once(monkeypatch, head):
+    """The fusion module checks the vectors and the classifier the mask; the BiLSTM and the
+    pooling then run unchecked."""
+    import seqbook.attention
+    from seqbook.attention import AttentionPooling
+    from seqbook.lstm import LSTM
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the classifier's inputs were checked again")
+
+    torch.manual_seed(0)
+    model = F.FusionClassifier(F.GatedFusion(12, 4, 8), head=head, hidden_size=6).eval()
+    h, e = pair(3, 5, seed=3)
+    lengths = torch.tensor([5, 3, 2])
+    with torch.no_grad():
+        want = model(h, e, lengths=lengths)
+        monkeypatch.setattr(LSTM, "forward", refuse)
+        monkeypatch.setattr(AttentionPooling, "forward", refuse)
+        monkeypatch.setattr(seqbook.attention, "_check_attention_inputs", refuse)
+        assert torch.equal(model(h, e, lengths=lengths.tolist()), want)

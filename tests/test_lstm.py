@@ -499,3 +499,21 @@ def test_lstm_matches_torch_on_cuda():
     torch.testing.assert_close(out, out_ref)
     torch.testing.assert_close(h_n, h_ref)
     torch.testing.assert_close(c_n, c_ref)
+
+
+def test_copying_weights_that_are_not_tensors_names_them():
+    with pytest.raises(TypeError, match=r"weight_ih must be a tensor of shape \(12, 2\), got list"):
+        LSTMCell(2, 3).copy_torch_weights([1.0], torch.zeros(12, 3), None, None)
+
+
+@pytest.mark.parametrize("impl", ["python", "fused"])
+def test_the_unchecked_path_gives_what_forward_gives(impl):
+    """`_forward` is what a model that has checked its inputs calls: the same numbers."""
+    from seqbook.validate import mask_from_lengths
+
+    torch.manual_seed(0)
+    lstm = LSTM(3, 4, num_layers=2, bidirectional=True, impl=impl)
+    x, lengths = torch.randn(3, 5, 3), torch.tensor([5, 2, 4])
+    got, (h, c) = lstm._forward(x, mask_from_lengths(lengths, 5))
+    want, (h_want, c_want) = lstm(x, lengths)
+    assert torch.equal(got, want) and torch.equal(h, h_want) and torch.equal(c, c_want)

@@ -168,6 +168,7 @@ def test_parameter_count_matches_the_formula():
         ({"embeddings": torch.zeros(V, E + 1)}, r"embeddings must have shape"),
         ({"dropout": 1.5}, "dropout must be"),
         ({"pad_id": V}, "pad_id must be"),
+        ({"pad_id": True}, r"pad_id must be an int in \[0, \d+\), got True"),
         ({"impl": "cuda"}, "impl must be one of"),
     ],
 )
@@ -179,19 +180,19 @@ def test_constructor_rejects_bad_options(kwargs, match):
 def test_forward_rejects_bad_batches_with_clear_errors():
     model = make_model()
     input_ids, lengths, mask = padded_batch()
-    with pytest.raises(ValueError, match=r"input_ids must be a tensor of shape \(B, T\)"):
+    with pytest.raises(ValueError, match=r"input_ids must have shape \(B, T\).*unsqueeze"):
         model(input_ids[0], lengths)
     with pytest.raises(ValueError, match="input_ids must be an integer tensor"):
         model(input_ids.float(), lengths)
     with pytest.raises(ValueError, match=r"input_ids must lie in \[0, 30\)"):
         model(input_ids + V, lengths)
-    with pytest.raises(ValueError, match=r"lengths must be a tensor of shape \(3,\)"):
+    with pytest.raises(ValueError, match=r"lengths must have shape \(3,\)"):
         model(input_ids, lengths[:2])
     with pytest.raises(ValueError, match=r"lengths must lie in \[1, 7\]"):
         model(input_ids, torch.tensor([8, 4, 2]))
     with pytest.raises(ValueError, match="mask must be a bool tensor"):
         model(input_ids, lengths, mask.long())
-    with pytest.raises(ValueError, match="disagrees with lengths"):
+    with pytest.raises(ValueError, match=r"mask and lengths disagree in rows \[0, 1, 2\]"):
         model(input_ids, lengths, ~mask)
 
 
@@ -242,3 +243,34 @@ def test_bilstm_checks_reject_typical_mistakes():
     assert not checks.check_bidirectional(naive).ok
     unmasked = lambda f, b, x, lengths: _bidirectional(f, b, x, lengths, zero_pad=False)  # noqa: E731
     assert not checks.check_bidirectional(unmasked).ok
+
+
+# --------------------------------------------------------------------------- checked once
+def _refuse(*args, **kwargs):
+    raise AssertionError("the classifier's inputs were checked again")
+
+
+@pytest.mark.parametrize("impl", IMPLS)
+@pytest.mark.parametrize("pooling", POOLINGS)
+def test_the_classifier_checks_its_batch_once(monkeypatch, pooling, impl):
+    """The BiLSTM, the attention pooling and the attention inside it run unchecked: their public
+    forwards (which check) are never called."""
+    import seqbook.attention
+    from seqbook.attention import AttentionPooling
+    from seqbook.lstm import LSTM
+
+    model = make_model(pooling, impl=impl)
+    input_ids, lengths, mask = padded_batch()
+    with torch.no_grad():
+        want = model(input_ids, lengths, mask)
+        monkeypatch.setattr(LSTM, "forward", _refuse)
+        monkeypatch.setattr(AttentionPooling, "forward", _refuse)
+        monkeypatch.setattr(seqbook.attention, "_check_attention_inputs", _refuse)
+        assert torch.equal(model(input_ids, lengths, mask), want)
+
+
+def test_lengths_may_be_a_list():
+    model = make_model()
+    input_ids, lengths, _ = padded_batch()
+    with torch.no_grad():
+        assert torch.equal(model(input_ids, lengths.tolist()), model(input_ids, lengths))

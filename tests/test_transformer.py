@@ -100,11 +100,13 @@ def test_gelu_new_equals_transformers_and_stays_close_to_exact_gelu():
 
 def test_layer_rejects_bad_inputs():
     layer = AlbertLayer(layer_config())
-    with pytest.raises(ValueError, match=r"hidden must be a \(B, T, H\) tensor"):
+    with pytest.raises(ValueError, match=r"hidden must have shape \(B, T, H=32\), got \(7, 32\)"):
         layer(torch.zeros(7, 32))
-    with pytest.raises(ValueError, match="hidden must have width H=32"):
+    with pytest.raises(
+        ValueError, match=r"hidden must have shape \(B, T, H=32\), got \(2, 7, 16\)"
+    ):
         layer(torch.zeros(2, 7, 16))
-    with pytest.raises(ValueError, match=r"attention_mask must have shape \(B, T\) = \(2, 7\)"):
+    with pytest.raises(ValueError, match=r"attention_mask must have shape \(B=2, T=7\)"):
         layer(torch.zeros(2, 7, 32), torch.ones(2, 5))
     with pytest.raises(TypeError, match="layer must be transformers' AlbertLayer"):
         AlbertLayer.from_hf(torch.nn.Linear(2, 2))
@@ -125,3 +127,30 @@ def test_encoder_layer_check_passes_the_layer_and_fails_a_wrong_answer():
         return h + a.dense(x) + f.ffn_output(f.activation(f.ffn(x)))
 
     assert not check_encoder_layer(pre_ln).ok
+
+
+def test_layer_rejects_a_mask_of_other_values_and_integer_states(monkeypatch):
+    layer = AlbertLayer(layer_config())
+    hidden, mask = padded_inputs()
+    with pytest.raises(
+        ValueError, match=r"attention_mask must hold only 0 and 1 .*got values \[2\]"
+    ):
+        layer(hidden, mask * 2)
+    with pytest.raises(TypeError, match="hidden must be a floating-point tensor, got dtype"):
+        layer(hidden.long(), mask)
+
+
+def test_layer_checks_its_inputs_once(monkeypatch):
+    import seqbook.attention
+
+    layer = AlbertLayer(layer_config()).eval()
+    hidden, mask = padded_inputs()
+    with torch.no_grad():
+        want = layer(hidden, mask)
+
+    def refuse(*args):
+        raise AssertionError("attention inputs checked again")
+
+    monkeypatch.setattr(seqbook.attention, "_check_attention_inputs", refuse)
+    with torch.no_grad():
+        assert torch.equal(layer(hidden, mask), want)

@@ -30,6 +30,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from seqbook.attention import scaled_dot_product_attention
+from seqbook.validate import check_ids, check_mask, check_positive_ints, check_tensor
 
 __all__ = [
     "ACTIVATIONS",
@@ -220,7 +221,8 @@ class AlbertSelfAttention(nn.Module):
             return x.view(B, T, self.num_heads, self.head_dim).transpose(1, 2)
 
         Q, K, V = heads(self.query(h)), heads(self.key(h)), heads(self.value(h))
-        out, weights = scaled_dot_product_attention(Q, K, V, mask)  # (B, heads, T, d)
+        # the layer or encoder that runs this block has checked its inputs
+        out, weights = scaled_dot_product_attention(Q, K, V, mask, check=False)  # (B, heads, T, d)
         if self.training and self.attention_dropout.p > 0:
             out = self.attention_dropout(weights) @ V  # dropout on the attention probabilities
         out = out.transpose(1, 2).reshape(B, T, H)  # concatenate the heads
@@ -245,16 +247,17 @@ class AlbertFeedForward(nn.Module):
         return self.full_layer_layer_norm(a + self.dropout(f))
 
 
-def _extended_mask(attention_mask: Tensor | None, shape: tuple[int, int]) -> Tensor | None:
-    """Hugging Face's `attention_mask` (B, T), 1/True = real token, as the (B, 1, 1, T) bool
-    mask of `seqbook.attention` (True = may attend), broadcast over heads and queries."""
+def _check_attention_mask(attention_mask: object, B: int, T: int) -> Tensor | None:
+    """Hugging Face's `attention_mask` (B, T), 1/True = real token, as a bool tensor (or None)."""
     if attention_mask is None:
         return None
-    if tuple(attention_mask.shape) != shape:
-        raise ValueError(
-            f"attention_mask must have shape (B, T) = {shape}, got {tuple(attention_mask.shape)}"
-        )
-    return attention_mask.bool()[:, None, None, :]
+    return check_mask(attention_mask, "B, T", "attention_mask", B=B, T=T)
+
+
+def _extended_mask(mask: Tensor | None) -> Tensor | None:
+    """A checked bool `attention_mask` (B, T), True = real token, as the (B, 1, 1, T) mask of
+    `seqbook.attention` (True = may attend), broadcast over heads and queries."""
+    return None if mask is None else mask[:, None, None, :]
 
 
 class AlbertLayer(nn.Module):
@@ -273,16 +276,10 @@ class AlbertLayer(nn.Module):
         self.feed_forward = AlbertFeedForward(config)
 
     def forward(self, hidden: Tensor, attention_mask: Tensor | None = None) -> Tensor:
-        if not isinstance(hidden, Tensor) or hidden.dim() != 3:
-            raise ValueError(
-                "hidden must be a (B, T, H) tensor, got "
-                f"{tuple(hidden.shape) if isinstance(hidden, Tensor) else type(hidden).__name__}"
-            )
         H = self.attention.query.in_features
-        if hidden.shape[-1] != H:
-            raise ValueError(f"hidden must have width H={H}, got shape {tuple(hidden.shape)}")
-        mask = _extended_mask(attention_mask, tuple(hidden.shape[:2]))
-        return self.feed_forward(self.attention(hidden, mask))
+        check_tensor(hidden, "hidden", "B, T, H", dtype="float", H=H)
+        mask = _check_attention_mask(attention_mask, *hidden.shape[:2])
+        return self.feed_forward(self.attention(hidden, _extended_mask(mask)))
 
     @classmethod
     def from_hf(cls, layer) -> AlbertLayer:
@@ -358,8 +355,8 @@ class AlbertEncoder(nn.Module):
         token_type_ids: Tensor | None = None,
     ) -> Tensor:
         """Last hidden states `(B, T, H)`."""
-        self._check_inputs(input_ids, attention_mask, token_type_ids)
-        return self.hidden_states(input_ids, attention_mask, token_type_ids)[-1]
+        mask = self._check_inputs(input_ids, attention_mask, token_type_ids)
+        return self._hidden_states(input_ids, mask, token_type_ids)[-1]
 
     def hidden_states(
         self,
@@ -368,10 +365,16 @@ class AlbertEncoder(nn.Module):
         token_type_ids: Tensor | None = None,
     ) -> list[Tensor]:
         """Every layer's output: `[h^0 (after the E -> H projection), h^1, ..., h^L]`."""
-        self._check_inputs(input_ids, attention_mask, token_type_ids)
+        mask = self._check_inputs(input_ids, attention_mask, token_type_ids)
+        return self._hidden_states(input_ids, mask, token_type_ids)
+
+    def _hidden_states(
+        self, input_ids: Tensor, mask: Tensor | None, token_type_ids: Tensor | None
+    ) -> list[Tensor]:
+        """`hidden_states` on checked inputs (`mask` the bool attention mask or None)."""
         if token_type_ids is None:
             token_type_ids = torch.zeros_like(input_ids)
-        mask = _extended_mask(attention_mask, tuple(input_ids.shape))  # (B, 1, 1, T) or None
+        mask = _extended_mask(mask)  # (B, 1, 1, T) or None
         e = self.embeddings(input_ids, token_type_ids)  # (B, T, E)
         h = self.embedding_hidden_mapping_in(e)  # (B, T, H)
         states = [h]
@@ -388,37 +391,26 @@ class AlbertEncoder(nn.Module):
 
     def _check_inputs(
         self, input_ids: Tensor, attention_mask: Tensor | None, token_type_ids: Tensor | None
-    ) -> None:
+    ) -> Tensor | None:
+        """Check a batch; return the attention mask as a bool tensor (or None)."""
         c = self.config
-        if not isinstance(input_ids, Tensor) or input_ids.dtype not in (torch.long, torch.int):
-            raise TypeError(
-                "input_ids must be an integer (long) torch.Tensor of shape (B, T), got "
-                f"{getattr(input_ids, 'dtype', type(input_ids).__name__)}"
-            )
-        if input_ids.dim() != 2:
-            raise ValueError(f"input_ids must have shape (B, T), got {tuple(input_ids.shape)}")
-        if input_ids.shape[1] > c.max_position_embeddings:
+        check_ids(input_ids, "input_ids", c.vocab_size, of=" (vocab_size)")
+        B, T = input_ids.shape
+        if T > c.max_position_embeddings:
             raise ValueError(
-                f"input_ids has length T={input_ids.shape[1]}, longer than "
+                f"input_ids has length T={T}, longer than "
                 f"max_position_embeddings={c.max_position_embeddings}"
             )
-        if input_ids.numel() and (int(input_ids.min()) < 0 or int(input_ids.max()) >= c.vocab_size):
-            raise ValueError(
-                f"input_ids must lie in [0, vocab_size={c.vocab_size}), got values in "
-                f"[{int(input_ids.min())}, {int(input_ids.max())}]"
+        if token_type_ids is not None:
+            check_ids(
+                token_type_ids,
+                "token_type_ids",
+                c.type_vocab_size,
+                of=" (type_vocab_size)",
+                B=B,
+                T=T,
             )
-        for name, x in (("attention_mask", attention_mask), ("token_type_ids", token_type_ids)):
-            if x is not None and tuple(x.shape) != tuple(input_ids.shape):
-                raise ValueError(
-                    f"{name} must have the shape of input_ids {tuple(input_ids.shape)}, "
-                    f"got {tuple(x.shape)}"
-                )
-        if token_type_ids is not None and token_type_ids.numel():
-            if int(token_type_ids.min()) < 0 or int(token_type_ids.max()) >= c.type_vocab_size:
-                raise ValueError(
-                    f"token_type_ids must lie in [0, type_vocab_size={c.type_vocab_size}), got "
-                    f"values in [{int(token_type_ids.min())}, {int(token_type_ids.max())}]"
-                )
+        return _check_attention_mask(attention_mask, B, T)
 
     # ------------------------------------------------------------------ transformers <-> seqbook
 
@@ -581,9 +573,7 @@ def embedding_parameters(V: int, E: int, H: int) -> int:
 
     (Weights only; with E == H ALBERT would still add the E*H projection, BERT has V*H.)
     """
-    for name, v in (("V", V), ("E", E), ("H", H)):
-        if not isinstance(v, int) or isinstance(v, bool) or v <= 0:
-            raise ValueError(f"{name} must be a positive int, got {v!r}")
+    check_positive_ints(V=V, E=E, H=H)
     return V * E + E * H
 
 
@@ -643,13 +633,8 @@ def layer_distances(
         )
     if attention_mask is None:
         weight = torch.ones(shape[:2], device=states[0].device)
-    elif tuple(attention_mask.shape) != shape[:2]:
-        raise ValueError(
-            f"attention_mask must have shape (B, T) = {shape[:2]}, "
-            f"got {tuple(attention_mask.shape)}"
-        )
     else:
-        weight = attention_mask.to(states[0].dtype)
+        weight = _check_attention_mask(attention_mask, *shape[:2]).to(states[0].dtype)
     l2, cosine = [], []
     for before, after in zip(states[:-1], states[1:], strict=True):
         d = (after - before).norm(dim=-1)  # (B, T)

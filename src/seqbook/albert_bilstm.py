@@ -15,9 +15,11 @@ import torch
 from torch import Tensor, nn
 
 from seqbook.attention import AttentionPooling
+from seqbook.cache import torch_save
 from seqbook.hf import check_tokenizer_matches, load_encoder, quiet_transformers
-from seqbook.lstm import LSTM, _describe
+from seqbook.lstm import LSTM
 from seqbook.models import _check_options, lengths_from_mask, mean_pool, pool
+from seqbook.validate import check_fraction, check_ids, check_positive_ints, check_tensor
 
 ENCODER_DIR = "encoder"  # sub-directory of a saved classifier holding the Hugging Face encoder
 HEAD_FILE = "head.pt"  # the rest of a saved classifier: its settings and the head's weights
@@ -91,22 +93,34 @@ class EncoderClassifier(nn.Module):
         """(h (B, T, H_enc), mask (B, T) bool, lengths (B,)) for a batch, eq.
         (eq-albert-bilstm-encoder). Pass `encoder_states` (B, T, H_enc) instead of `input_ids`
         to reuse encoder outputs computed once (a frozen encoder); `attention_mask` is then
-        required."""
+        required. Every input is checked here; the heads run their layers unchecked."""
         if attention_mask is None:
             if input_ids is None:
                 raise ValueError("attention_mask is required when input_ids is not given")
-            if not isinstance(input_ids, Tensor) or input_ids.dim() != 2:
-                raise ValueError(
-                    f"input_ids must be a tensor of shape (B, T), got {_describe(input_ids)}"
-                )
+            input_ids = check_tensor(input_ids, "input_ids", "B, T")
             attention_mask = torch.ones_like(input_ids, dtype=torch.bool)
         lengths = lengths_from_mask(attention_mask)  # (B,)
         mask = attention_mask.bool()
+        B, T = mask.shape
         if encoder_states is None:
             if input_ids is None:
                 raise ValueError("give either input_ids or encoder_states, got neither")
-            self._check_ids(input_ids, mask)
-            kwargs = {"token_type_ids": token_type_ids} if token_type_ids is not None else {}
+            config = self.encoder.config
+            check_ids(
+                input_ids,
+                "input_ids",
+                config.vocab_size,
+                of=": was the text tokenized with the encoder's own tokenizer?",
+                hint=" (the shape of attention_mask)",
+                B=B,
+                T=T,
+            )
+            kwargs = {}
+            if token_type_ids is not None:
+                types = getattr(config, "type_vocab_size", 1)
+                kwargs["token_type_ids"] = check_ids(
+                    token_type_ids, "token_type_ids", types, B=B, T=T
+                )
             h = self.encoder(
                 input_ids=input_ids, attention_mask=mask.long(), **kwargs
             ).last_hidden_state  # (B, T, H_enc)
@@ -114,33 +128,17 @@ class EncoderClassifier(nn.Module):
         if input_ids is not None:
             raise ValueError("give either input_ids or encoder_states, not both")
         H = self.encoder.config.hidden_size
-        if not isinstance(encoder_states, Tensor) or encoder_states.dim() != 3:
-            raise ValueError(
-                f"encoder_states must be a tensor of shape (B, T, {H}), got "
-                f"{_describe(encoder_states)}"
-            )
-        if tuple(encoder_states.shape) != (*mask.shape, H):
-            raise ValueError(
-                f"encoder_states must have shape {(*mask.shape, H)} (attention_mask's (B, T) "
-                f"and the encoder's hidden size), got {tuple(encoder_states.shape)}"
-            )
+        check_tensor(
+            encoder_states,
+            "encoder_states",
+            "B, T, H",
+            dtype="float",
+            hint=" (attention_mask's (B, T) and the encoder's hidden size)",
+            B=B,
+            T=T,
+            H=H,
+        )
         return encoder_states, mask, lengths
-
-    def _check_ids(self, input_ids: Tensor, mask: Tensor) -> None:
-        if input_ids.dtype not in (torch.long, torch.int):
-            raise ValueError(f"input_ids must be an integer tensor, got dtype {input_ids.dtype}")
-        if tuple(input_ids.shape) != tuple(mask.shape):
-            raise ValueError(
-                f"attention_mask must have input_ids' shape {tuple(input_ids.shape)}, got "
-                f"{tuple(mask.shape)}"
-            )
-        V = self.encoder.config.vocab_size
-        if input_ids.numel() and (input_ids.min() < 0 or input_ids.max() >= V):
-            raise ValueError(
-                f"input_ids must lie in [0, {V}) (the encoder's vocabulary), got values from "
-                f"{int(input_ids.min())} to {int(input_ids.max())}: was the text tokenized "
-                "with the encoder's own tokenizer?"
-            )
 
 
 class AlbertBiLSTMClassifier(EncoderClassifier):
@@ -204,7 +202,8 @@ class AlbertBiLSTMClassifier(EncoderClassifier):
         h, mask, lengths = self.encoder_states(
             input_ids, attention_mask, token_type_ids, encoder_states
         )
-        u, (h_n, _) = self.lstm(self.dropout(h.float()), lengths)  # (B, T, 2H)
+        x = self.dropout(h.float())
+        u, (h_n, _) = self.lstm._forward(x, mask.to(x.device))  # (B, T, 2H), inputs checked
         z, weights = pool(self.pooling, u, h_n, mask, self.attention)
         return {"h": h, "u": u, "z": z, "weights": weights, "lengths": lengths}
 
@@ -234,7 +233,7 @@ class AlbertBiLSTMClassifier(EncoderClassifier):
             if tokenizer is not None:
                 tokenizer.save_pretrained(directory / ENCODER_DIR)
         head = {k: v for k, v in self.state_dict().items() if not k.startswith("encoder.")}
-        torch.save({"settings": self.settings, "state_dict": head}, directory / HEAD_FILE)
+        torch_save({"settings": self.settings, "state_dict": head}, directory / HEAD_FILE)
 
     @classmethod
     def from_pretrained(cls, directory) -> AlbertBiLSTMClassifier:
@@ -276,6 +275,8 @@ class EncoderLinearClassifier(EncoderClassifier):
         super().__init__(encoder, freeze_encoder)
         if pooling not in ("first", "mean"):
             raise ValueError(f"pooling must be 'first' or 'mean', got {pooling!r}")
+        check_positive_ints(num_classes=num_classes)
+        check_fraction("dropout", dropout)
         self.pooling = pooling
         self.dropout = nn.Dropout(dropout)
         self.head = nn.Linear(encoder.config.hidden_size, num_classes)

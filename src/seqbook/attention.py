@@ -21,6 +21,15 @@ import math
 import torch
 from torch import Tensor, nn
 
+from seqbook.validate import (
+    check_lengths,
+    check_mask,
+    check_positive_ints,
+    check_same,
+    check_tensor,
+    mask_from_lengths,
+)
+
 __all__ = [
     "AttentionPooling",
     "MultiHeadAttention",
@@ -31,28 +40,6 @@ __all__ = [
 
 
 # ----------------------------------------------------------------------------- boundary checks
-
-
-def _check_tensor(x: object, name: str, min_dim: int) -> Tensor:
-    if not isinstance(x, Tensor):
-        raise TypeError(f"{name} must be a torch.Tensor, got {type(x).__name__}")
-    if x.dim() < min_dim:
-        raise ValueError(
-            f"{name} must have at least {min_dim} dimensions, got shape {tuple(x.shape)}"
-        )
-    if not x.is_floating_point():
-        raise TypeError(f"{name} must be a floating-point tensor, got dtype {x.dtype}")
-    return x
-
-
-def _check_bool_mask(mask: object, name: str, meaning: str) -> Tensor:
-    if not isinstance(mask, Tensor):
-        raise TypeError(
-            f"{name} must be a bool torch.Tensor (True = {meaning}), got {type(mask).__name__}"
-        )
-    if mask.dtype != torch.bool:
-        raise TypeError(f"{name} must be a bool tensor (True = {meaning}), got dtype {mask.dtype}")
-    return mask
 
 
 def _check_broadcast(mask: Tensor, target: tuple[int, ...]) -> None:
@@ -76,15 +63,7 @@ def padding_mask(lengths: Tensor, max_len: int | None = None) -> Tensor:
     `T` is `max_len`, or the longest length when `max_len` is None. For `MultiHeadAttention`'s
     `key_padding_mask` (True = padding) pass `~padding_mask(lengths)`.
     """
-    if not isinstance(lengths, Tensor):
-        lengths = torch.as_tensor(lengths)
-    if lengths.dim() != 1 or lengths.dtype == torch.bool or lengths.is_floating_point():
-        raise ValueError(
-            f"lengths must be a 1-D integer tensor (B,), got shape {tuple(lengths.shape)}"
-            f" and dtype {lengths.dtype}"
-        )
-    if lengths.numel() and int(lengths.min()) < 0:
-        raise ValueError(f"lengths must be non-negative, got {lengths.tolist()}")
+    lengths = check_lengths(lengths, low=0)  # a 1-D integer tensor, no negative length
     longest = int(lengths.max()) if lengths.numel() else 0
     if max_len is None:
         max_len = longest
@@ -92,8 +71,7 @@ def padding_mask(lengths: Tensor, max_len: int | None = None) -> Tensor:
         raise ValueError(f"max_len must be a non-negative int or None, got {max_len!r}")
     elif longest > max_len:
         raise ValueError(f"max_len={max_len} is shorter than the longest length {longest}")
-    positions = torch.arange(max_len, device=lengths.device)  # (T,)
-    return positions[None, :] < lengths[:, None]  # (B, T)
+    return mask_from_lengths(lengths, max_len)  # (B, T)
 
 
 def causal_mask(T: int, device: torch.device | str | None = None) -> Tensor:
@@ -113,6 +91,7 @@ def scaled_dot_product_attention(
     mask: Tensor | None = None,
     *,
     scale: float | None = None,
+    check: bool = True,
 ) -> tuple[Tensor, Tensor]:
     """Scaled dot-product attention, eq. (eq-attention-sdpa): softmax(Q K^T / sqrt(d_k)) V.
 
@@ -120,35 +99,12 @@ def scaled_dot_product_attention(
     leading dimensions broadcast. `mask` is bool, broadcastable to `(..., T_q, T_k)`,
     True = may attend. `scale` replaces 1/sqrt(d_k) (a temperature knob for experiments).
     Returns `(output (..., T_q, d_v), weights (..., T_q, T_k))`. A query row whose mask allows
-    nothing gets zero weights and a zero output.
+    nothing gets zero weights and a zero output. `check=False` skips the checks of the inputs,
+    for a module that has checked its own (`MultiHeadAttention`, `AttentionPooling`, ALBERT).
     """
-    query = _check_tensor(query, "query", 2)
-    key = _check_tensor(key, "key", 2)
-    value = _check_tensor(value, "value", 2)
-    if not (query.dtype == key.dtype == value.dtype):
-        raise TypeError(
-            "query, key and value must share a dtype, got "
-            f"{query.dtype}, {key.dtype} and {value.dtype}"
-        )
-    if query.shape[-1] != key.shape[-1]:
-        raise ValueError(
-            "query and key must have the same last dimension d_k, got query "
-            f"{tuple(query.shape)} and key {tuple(key.shape)}"
-        )
-    if key.shape[-2] != value.shape[-2]:
-        raise ValueError(
-            "key and value must have the same length T_k (dimension -2), got key "
-            f"{tuple(key.shape)} and value {tuple(value.shape)}"
-        )
-    try:
-        batch = torch.broadcast_shapes(query.shape[:-2], key.shape[:-2], value.shape[:-2])
-    except RuntimeError:
-        raise ValueError(
-            "the leading (batch) dimensions of query, key and value must broadcast, got "
-            f"{tuple(query.shape)}, {tuple(key.shape)} and {tuple(value.shape)}"
-        ) from None
-    T_q, d_k, T_k = query.shape[-2], query.shape[-1], key.shape[-2]
-
+    if check:
+        _check_attention_inputs(query, key, value, mask)
+    d_k = query.shape[-1]
     if scale is None:
         scale = 1.0 / math.sqrt(d_k)
     scores = query @ key.transpose(-2, -1) * scale  # (..., T_q, T_k)
@@ -157,14 +113,36 @@ def scaled_dot_product_attention(
         weights = torch.softmax(scores, dim=-1)
         return weights @ value, weights
 
-    mask = _check_bool_mask(mask, "mask", "may attend")
-    _check_broadcast(mask, (*batch, T_q, T_k))
     mask = mask.to(scores.device)
     allowed = mask.any(dim=-1, keepdim=True)  # (..., T_q, 1): may this row attend anywhere?
     scores = scores.masked_fill(~mask, float("-inf"))
     scores = scores.masked_fill(~allowed, 0.0)  # an empty row: finite scores, zeroed below
     weights = torch.softmax(scores, dim=-1) * allowed  # (..., T_q, T_k)
     return weights @ value, weights
+
+
+def _check_attention_inputs(query: Tensor, key: Tensor, value: Tensor, mask: Tensor | None) -> None:
+    """The checks of `scaled_dot_product_attention`: float tensors of matching shapes."""
+    check_tensor(query, "query", "..., T_q, d_k", dtype="float")
+    check_tensor(key, "key", "..., T_k, d_k", dtype="float")
+    check_tensor(value, "value", "..., T_k, d_v", dtype="float")
+    if not (query.dtype == key.dtype == value.dtype):
+        raise TypeError(
+            "query, key and value must share a dtype, got "
+            f"{query.dtype}, {key.dtype} and {value.dtype}"
+        )
+    check_same("last dimension d_k", query=query.shape[-1], key=key.shape[-1])
+    check_same("length T_k (dimension -2)", key=key.shape[-2], value=value.shape[-2])
+    try:
+        batch = torch.broadcast_shapes(query.shape[:-2], key.shape[:-2], value.shape[:-2])
+    except RuntimeError:
+        raise ValueError(
+            "the leading (batch) dimensions of query, key and value must broadcast, got "
+            f"{tuple(query.shape)}, {tuple(key.shape)} and {tuple(value.shape)}"
+        ) from None
+    if mask is not None:
+        mask = check_mask(mask, name="mask", bool_only=True, meaning="may attend")
+        _check_broadcast(mask, (*batch, query.shape[-2], key.shape[-2]))
 
 
 class MultiHeadAttention(nn.Module):
@@ -176,9 +154,7 @@ class MultiHeadAttention(nn.Module):
 
     def __init__(self, embed_dim: int, num_heads: int, bias: bool = True) -> None:
         super().__init__()
-        for name, v in (("embed_dim", embed_dim), ("num_heads", num_heads)):
-            if not isinstance(v, int) or isinstance(v, bool) or v <= 0:
-                raise ValueError(f"{name} must be a positive int, got {v!r}")
+        check_positive_ints(embed_dim=embed_dim, num_heads=num_heads)
         if embed_dim % num_heads:
             raise ValueError(
                 f"embed_dim ({embed_dim}) must be divisible by num_heads ({num_heads})"
@@ -215,12 +191,8 @@ class MultiHeadAttention(nn.Module):
         `key_padding_mask` `(B, T_k)`: True = padding (torch's convention). `mask`: bool,
         broadcastable to `(B, heads, T_q, T_k)`, True = may attend (e.g. `causal_mask(T)`).
         """
-        self._check_inputs(query, key, value, key_padding_mask)
+        self._check_inputs(query, key, value, key_padding_mask, mask)
         allowed = mask
-        if allowed is not None:
-            allowed = _check_bool_mask(allowed, "mask", "may attend")
-            B, T_q, T_k = query.shape[0], query.shape[1], key.shape[1]
-            _check_broadcast(allowed, (B, self.num_heads, T_q, T_k))
         if key_padding_mask is not None:
             keep = ~key_padding_mask[:, None, None, :]  # (B, 1, 1, T_k), True = may attend
             allowed = keep if allowed is None else allowed & keep
@@ -228,37 +200,44 @@ class MultiHeadAttention(nn.Module):
         Q = self.split_heads(self.q_proj(query))  # (B, h, T_q, d)
         K = self.split_heads(self.k_proj(key))  # (B, h, T_k, d)
         V = self.split_heads(self.v_proj(value))  # (B, h, T_k, d)
-        heads, weights = scaled_dot_product_attention(Q, K, V, allowed)  # (B, h, T_q, d)
+        heads, weights = scaled_dot_product_attention(
+            Q, K, V, allowed, check=False
+        )  # (B, h, T_q, d)
         return self.out_proj(self.merge_heads(heads)), weights
 
     def _check_inputs(
-        self, query: Tensor, key: Tensor, value: Tensor, key_padding_mask: Tensor | None
+        self,
+        query: Tensor,
+        key: Tensor,
+        value: Tensor,
+        key_padding_mask: Tensor | None,
+        mask: Tensor | None,
     ) -> None:
         for name, x in (("query", query), ("key", key), ("value", value)):
-            _check_tensor(x, name, 3)
-            if x.dim() != 3 or x.shape[-1] != self.embed_dim:
-                raise ValueError(
-                    f"{name} must have shape (B, T, embed_dim={self.embed_dim}) (batch first), "
-                    f"got {tuple(x.shape)}"
-                )
-        if not (query.shape[0] == key.shape[0] == value.shape[0]):
-            raise ValueError(
-                "query, key and value must have the same batch size, got "
-                f"{query.shape[0]}, {key.shape[0]} and {value.shape[0]}"
+            check_tensor(
+                x,
+                name,
+                "B, T, embed_dim",
+                dtype="float",
+                hint=" (batch first)",
+                embed_dim=self.embed_dim,
             )
-        if key.shape[1] != value.shape[1]:
-            raise ValueError(
-                f"key and value must have the same length T_k, got {key.shape[1]} and "
-                f"{value.shape[1]}"
-            )
+        check_same("batch size", query=query.shape[0], key=key.shape[0], value=value.shape[0])
+        check_same("length T_k", key=key.shape[1], value=value.shape[1])
+        B, T_q, T_k = query.shape[0], query.shape[1], key.shape[1]
         if key_padding_mask is not None:
-            _check_bool_mask(key_padding_mask, "key_padding_mask", "padding, ignored")
-            expected = (key.shape[0], key.shape[1])
-            if tuple(key_padding_mask.shape) != expected:
-                raise ValueError(
-                    f"key_padding_mask must have shape (B, T_k) = {expected}, "
-                    f"got {tuple(key_padding_mask.shape)}"
-                )
+            check_mask(
+                key_padding_mask,
+                "B, T_k",
+                "key_padding_mask",
+                bool_only=True,
+                meaning="padding, ignored",
+                B=B,
+                T_k=T_k,
+            )
+        if mask is not None:
+            check_mask(mask, name="mask", bool_only=True, meaning="may attend")
+            _check_broadcast(mask, (B, self.num_heads, T_q, T_k))
 
     @classmethod
     def from_torch(cls, m: nn.MultiheadAttention) -> MultiHeadAttention:
@@ -295,8 +274,7 @@ class AttentionPooling(nn.Module):
 
     def __init__(self, dim: int) -> None:
         super().__init__()
-        if not isinstance(dim, int) or isinstance(dim, bool) or dim <= 0:
-            raise ValueError(f"dim must be a positive int, got {dim!r}")
+        check_positive_ints(dim=dim)
         self.dim = dim
         self.key_proj = nn.Linear(dim, dim)  # W_k, b_k
         self.query = nn.Parameter(torch.zeros(dim))  # q
@@ -306,19 +284,16 @@ class AttentionPooling(nn.Module):
 
         A sequence with no real token pools to the zero vector.
         """
-        _check_tensor(x, "x", 3)
-        if x.dim() != 3 or x.shape[-1] != self.dim:
-            raise ValueError(f"x must have shape (B, T, dim={self.dim}), got {tuple(x.shape)}")
-        allowed = None
+        check_tensor(x, "x", "B, T, dim", dtype="float", dim=self.dim)
         if mask is not None:
-            _check_bool_mask(mask, "mask", "real token")
-            if tuple(mask.shape) != tuple(x.shape[:2]):
-                raise ValueError(
-                    f"mask must have shape (B, T) = {tuple(x.shape[:2])} (True = real token), "
-                    f"got {tuple(mask.shape)}"
-                )
-            allowed = mask[:, None, :]  # (B, 1, T)
+            B, T = x.shape[:2]
+            check_mask(mask, "B, T", bool_only=True, meaning="real token", B=B, T=T)
+        return self._forward(x, mask)
+
+    def _forward(self, x: Tensor, mask: Tensor | None) -> tuple[Tensor, Tensor]:
+        """`forward` without its checks, for a model that has checked x and mask."""
+        allowed = None if mask is None else mask[:, None, :]  # (B, 1, T)
         keys = self.key_proj(x)  # (B, T, dim)
         q = self.query.expand(x.shape[0], 1, self.dim)  # (B, 1, dim)
-        pooled, weights = scaled_dot_product_attention(q, keys, x, allowed)  # (B, 1, dim)
-        return pooled.squeeze(1), weights.squeeze(1)
+        pooled, weights = scaled_dot_product_attention(q, keys, x, allowed, check=False)
+        return pooled.squeeze(1), weights.squeeze(1)  # (B, dim), (B, T)

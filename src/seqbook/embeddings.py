@@ -22,6 +22,7 @@ from gensim.models import KeyedVectors, Word2Vec
 
 from seqbook.data import Vocab, cache_dir, glove_files
 from seqbook.runtime import Profile, profile
+from seqbook.validate import check_positive_ints
 
 # What to do with a word the vectors lack: a random vector, a zero vector, or an error. One
 # policy set for the embedding matrices here and the fusion chapter's word lookups.
@@ -86,9 +87,7 @@ def train_word2vec(
     argument, and loaded from there the next time.
     """
     sentences = _check_sentences(sentences)
-    for name, value in (("vector_size", vector_size), ("window", window), ("epochs", epochs)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"{name} must be a positive int, got {value!r}")
+    check_positive_ints(vector_size=vector_size, window=window, epochs=epochs)
     if sg not in (0, 1):
         raise ValueError(f"sg must be 1 (skip-gram) or 0 (CBOW), got {sg!r}")
     params = dict(

@@ -39,16 +39,20 @@ from seqbook.cache import digest, file_digest, torch_load, torch_save
 from seqbook.embeddings import OOV_POLICIES, check_oov  # noqa: F401 - part of this API
 from seqbook.lstm import LSTM
 from seqbook.models import lengths_from_mask
+from seqbook.validate import (
+    check_fraction,
+    check_labels,
+    check_lengths,
+    check_mask_matches_lengths,
+    check_positive_ints,
+    check_tensor,
+    describe,
+    mask_from_lengths,
+)
 
 STRATEGIES = ("first", "mean", "last")
 HEADS = ("attention", "bilstm")
 FEATURE_DTYPE = torch.float16  # cached encoder features; cold and warm runs both round to it
-
-
-def _describe(x: object) -> str:
-    if isinstance(x, Tensor):
-        return f"a tensor of shape {tuple(x.shape)}"
-    return type(x).__name__
 
 
 # --------------------------------------------------------------------------- alignment
@@ -70,7 +74,7 @@ def align_subwords(
         raise ValueError(f"strategy must be one of {STRATEGIES}, got {strategy!r}")
     if not isinstance(hidden, Tensor) or hidden.dim() not in (2, 3):
         raise ValueError(
-            f"hidden must be a tensor of shape (T, H) or (B, T, H), got {_describe(hidden)}"
+            f"hidden must be a tensor of shape (T, H) or (B, T, H), got {describe(hidden)}"
         )
     single = hidden.dim() == 2
     if single:
@@ -298,12 +302,7 @@ def static_word_vectors(words: Sequence[str], kv, oov: str = "zeros") -> tuple[T
 def _check_pair(contextual: Tensor, static: Tensor, d_context: int, d_static: int) -> None:
     """Both (B, W, .) with the same B and W and the widths the module was built for."""
     for name, x, d in (("contextual", contextual, d_context), ("static", static, d_static)):
-        if not isinstance(x, Tensor) or x.dim() != 3:
-            raise ValueError(f"{name} must be a tensor of shape (B, W, {d}), got {_describe(x)}")
-        if x.shape[-1] != d:
-            raise ValueError(
-                f"{name} must have width {d} (as the module was built), got {x.shape[-1]}"
-            )
+        check_tensor(x, name, f"B, W, {d}", dtype="float", hint=" (as the module was built)")
     if contextual.shape[:2] != static.shape[:2]:
         raise ValueError(
             "contextual and static must have one vector per word for the same words, got "
@@ -312,17 +311,11 @@ def _check_pair(contextual: Tensor, static: Tensor, d_context: int, d_static: in
         )
 
 
-def _check_dims(**dims: int) -> None:
-    for name, value in dims.items():
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"{name} must be a positive int, got {value!r}")
-
-
 def weighted_sum(h: Tensor, e: Tensor, alpha: float | Tensor) -> Tensor:
     """v = alpha * h + (1 - alpha) * e for two projected tensors of one shape,
     eq. (eq-fusion-weighted)."""
     if not isinstance(h, Tensor) or not isinstance(e, Tensor):
-        raise TypeError(f"h and e must be tensors, got {_describe(h)} and {_describe(e)}")
+        raise TypeError(f"h and e must be tensors, got {describe(h)} and {describe(e)}")
     if h.shape != e.shape:
         raise ValueError(
             f"h and e must have the same shape (project both to a common width first), got "
@@ -336,7 +329,7 @@ class ConcatFusion(nn.Module):
 
     def __init__(self, d_context: int, d_static: int) -> None:
         super().__init__()
-        _check_dims(d_context=d_context, d_static=d_static)
+        check_positive_ints(d_context=d_context, d_static=d_static)
         self.d_context, self.d_static = d_context, d_static
         self.out_dim = d_context + d_static
 
@@ -352,7 +345,7 @@ class SingleSource(nn.Module):
 
     def __init__(self, d_context: int, d_static: int, d_model: int, source: str) -> None:
         super().__init__()
-        _check_dims(d_context=d_context, d_static=d_static, d_model=d_model)
+        check_positive_ints(d_context=d_context, d_static=d_static, d_model=d_model)
         if source not in ("contextual", "static"):
             raise ValueError(f"source must be 'contextual' or 'static', got {source!r}")
         self.d_context, self.d_static, self.out_dim, self.source = (
@@ -385,7 +378,7 @@ class WeightedSumFusion(nn.Module):
         learn_alpha: bool = False,
     ) -> None:
         super().__init__()
-        _check_dims(d_context=d_context, d_static=d_static, d_model=d_model)
+        check_positive_ints(d_context=d_context, d_static=d_static, d_model=d_model)
         if isinstance(alpha, bool) or not isinstance(alpha, int | float) or not 0 <= alpha <= 1:
             raise ValueError(f"alpha must be a number in [0, 1], got {alpha!r}")
         if learn_alpha and not 0 < alpha < 1:
@@ -421,7 +414,7 @@ class GatedFusion(nn.Module):
 
     def __init__(self, d_context: int, d_static: int, d_model: int) -> None:
         super().__init__()
-        _check_dims(d_context=d_context, d_static=d_static, d_model=d_model)
+        check_positive_ints(d_context=d_context, d_static=d_static, d_model=d_model)
         self.d_context, self.d_static, self.out_dim = d_context, d_static, d_model
         self.proj_context = nn.Linear(d_context, d_model)  # W_h, b_h
         self.proj_static = nn.Linear(d_static, d_model)  # W_e, b_e
@@ -470,9 +463,8 @@ class FusionClassifier(nn.Module):
             )
         if head not in HEADS:
             raise ValueError(f"head must be one of {HEADS}, got {head!r}")
-        _check_dims(hidden_size=hidden_size, num_classes=num_classes)
-        if not 0.0 <= dropout < 1.0:
-            raise ValueError(f"dropout must be a float in [0, 1), got {dropout!r}")
+        check_positive_ints(hidden_size=hidden_size, num_classes=num_classes)
+        check_fraction("dropout", dropout)
         self.fusion, self.head_type = fusion, head
         self.dropout = nn.Dropout(dropout)
         width = fusion.out_dim
@@ -491,45 +483,35 @@ class FusionClassifier(nn.Module):
         lengths: Tensor | None = None,
     ) -> Tensor:
         """mask (B, W) True (or 1) = real word, padding at the end; lengths (B,) -> logits.
-        One of the two suffices; given both, they must agree (the BiLSTM reads the lengths,
-        the pooling the mask)."""
+        One of the two suffices; given both, they must agree.
+
+        The fusion module checks contextual and static, this forward the mask and lengths;
+        the BiLSTM and the pooling then run unchecked."""
         x = self.dropout(self.fusion(contextual, static))  # (B, W, D)
-        mask, lengths = _mask_and_lengths(mask, lengths, *x.shape[:2], x.device)
+        mask = _real_words(mask, lengths, *x.shape[:2], x.device)  # (B, W)
         if self.lstm is not None:
-            x, _ = self.lstm(x, lengths.cpu())  # (B, W, 2H)
-        pooled, _ = self.pool(x, mask)  # (B, D)
+            x, _ = self.lstm._forward(x, mask)  # (B, W, 2H)
+        pooled, _ = self.pool._forward(x, mask)  # (B, D)
         return self.head(self.dropout(pooled))
 
 
-def _mask_and_lengths(
+def _real_words(
     mask: Tensor | None, lengths: Tensor | None, B: int, W: int, device: torch.device
-) -> tuple[Tensor, Tensor]:
-    """The (B, W) bool mask and the (B,) lengths of a batch, from either or both (checked)."""
+) -> Tensor:
+    """The (B, W) bool mask of real words of a batch, from `mask` or `lengths` or both (checked:
+    right-padded, a word per row, and the two agreeing)."""
     if lengths is not None:
-        if not isinstance(lengths, Tensor) or tuple(lengths.shape) != (B,):
-            raise ValueError(
-                f"lengths must be a tensor of shape ({B},) (one per text), got {_describe(lengths)}"
-            )
-        if lengths.dtype.is_floating_point or lengths.dtype == torch.bool:
-            raise ValueError(f"lengths must be an integer tensor, got dtype {lengths.dtype}")
-        if bool((lengths < 1).any()) or bool((lengths > W).any()):
-            raise ValueError(f"lengths must lie in [1, {W}] (W words), got {lengths.tolist()}")
+        lengths = check_lengths(lengths, B, W, of=" (W words)")
     if mask is None:
         if lengths is None:
-            return torch.ones(B, W, dtype=torch.bool, device=device), torch.full((B,), W)
-        lengths = lengths.to(device)
-        return torch.arange(W, device=device) < lengths[:, None], lengths
-    if not isinstance(mask, Tensor) or tuple(mask.shape) != (B, W):
-        raise ValueError(f"mask must be a tensor of shape ({B}, {W}), got {_describe(mask)}")
-    from_mask = lengths_from_mask(mask)  # 0/1 values, padding at the end, a word per row
-    if lengths is not None and not torch.equal(from_mask.cpu(), lengths.long().cpu()):
-        rows = (from_mask.cpu() != lengths.long().cpu()).nonzero().flatten().tolist()
-        raise ValueError(
-            f"mask and lengths disagree in rows {rows}: the mask has "
-            f"{from_mask.cpu()[rows].tolist()} real words there, lengths says "
-            f"{lengths.cpu()[rows].tolist()}"
-        )
-    return mask.to(device).bool(), from_mask
+            return torch.ones(B, W, dtype=torch.bool, device=device)
+        return mask_from_lengths(lengths.to(device), W)
+    check_tensor(mask, "mask", "B, W", B=B, W=W)
+    lengths_from_mask(mask)  # 0/1 values, padding at the end, a word per row
+    mask = mask.to(device).bool()
+    if lengths is not None:
+        check_mask_matches_lengths(mask, lengths)
+    return mask
 
 
 # --------------------------------------------------------------------------- data and cache
@@ -545,13 +527,15 @@ class FusionDataset(Dataset):
                 f"{len(contextual)}, {len(static)} and {len(labels)}"
             )
         for i, (h, e) in enumerate(zip(contextual, static, strict=True)):
+            check_tensor(h, f"contextual[{i}]", "W, D_context")
+            check_tensor(e, f"static[{i}]", "W, D_static")
             if h.shape[0] != e.shape[0]:
                 raise ValueError(
                     f"text {i}: contextual has {h.shape[0]} words and static {e.shape[0]}; both "
                     "must cover the same words"
                 )
         self.contextual, self.static = list(contextual), list(static)
-        self.labels = [int(y) for y in labels]
+        self.labels = check_labels(labels, num_classes=None)
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -571,7 +555,7 @@ def collate_fusion(items: Sequence[tuple[Tensor, Tensor, int]]) -> dict[str, Ten
     static = torch.zeros(len(items), W, items[0][1].shape[1])
     for b, (h, e, _) in enumerate(items):
         contextual[b, : len(h)], static[b, : len(e)] = h.float(), e.float()
-    mask = torch.arange(W) < lengths[:, None]
+    mask = mask_from_lengths(lengths, W)
     labels = torch.tensor([y for _, _, y in items], dtype=torch.long)
     return {
         "contextual": contextual,

@@ -26,6 +26,15 @@ from typing import NamedTuple
 import torch
 from torch import Tensor, nn
 
+from seqbook.validate import (
+    check_fraction,
+    check_lengths,
+    check_positive_ints,
+    check_tensor,
+    describe,
+    mask_from_lengths,
+)
+
 State = tuple[Tensor, Tensor]  # (h, c)
 
 # Our gate order when the four gates are stacked into one matrix. It is PyTorch's (i, f, g, o),
@@ -56,8 +65,7 @@ class LSTMCell(nn.Module):
 
     def __init__(self, input_size: int, hidden_size: int) -> None:
         super().__init__()
-        _check_size("input_size", input_size)
-        _check_size("hidden_size", hidden_size)
+        check_positive_ints(input_size=input_size, hidden_size=hidden_size)
         self.input_size, self.hidden_size = input_size, hidden_size
         for g in GATES:
             setattr(self, f"W_{g}", nn.Parameter(torch.empty(hidden_size, input_size)))
@@ -140,12 +148,12 @@ class LSTMCell(nn.Module):
     ) -> None:
         """Copy PyTorch's stacked (i, f, g, o) weights into W_*, U_*, b_* (b = b_ih + b_hh)."""
         H, D = self.hidden_size, self.input_size
-        _check_shape("weight_ih", weight_ih, (4 * H, D))
-        _check_shape("weight_hh", weight_hh, (4 * H, H))
+        check_tensor(weight_ih, "weight_ih", (4 * H, D))
+        check_tensor(weight_hh, "weight_hh", (4 * H, H))
         bias = torch.zeros(4 * H, dtype=weight_ih.dtype, device=weight_ih.device)
         for name, b in (("bias_ih", bias_ih), ("bias_hh", bias_hh)):
             if b is not None:
-                _check_shape(name, b, (4 * H,))
+                check_tensor(b, name, (4 * H,))
                 bias = bias + b
         for k, g in enumerate(GATES):  # PyTorch's blocks: i, f, g (= c~), o
             rows = slice(k * H, (k + 1) * H)
@@ -178,13 +186,8 @@ class LSTM(nn.Module):
         impl: str = "python",
     ) -> None:
         super().__init__()
-        _check_size("input_size", input_size)
-        _check_size("hidden_size", hidden_size)
-        _check_size("num_layers", num_layers)
-        if isinstance(dropout, bool) or not isinstance(dropout, int | float):
-            raise TypeError(f"dropout must be a float in [0, 1], got {type(dropout).__name__}")
-        if not 0.0 <= dropout <= 1.0:
-            raise ValueError(f"dropout must be a float in [0, 1], got {dropout}")
+        check_positive_ints(input_size=input_size, hidden_size=hidden_size, num_layers=num_layers)
+        check_fraction("dropout", dropout, allow_one=True)
         self.input_size, self.hidden_size, self.num_layers = input_size, hidden_size, num_layers
         self.bidirectional = bool(bidirectional)
         self.num_directions = 2 if self.bidirectional else 1
@@ -217,7 +220,9 @@ class LSTM(nn.Module):
     def forward(
         self, x: Tensor, lengths: Tensor | Sequence[int] | None = None, state: State | None = None
     ) -> tuple[Tensor, State]:
-        """x (B, T, D) -> (output (B, T, dirs * H), (h_n, c_n) each (layers * dirs, B, H))."""
+        """x (B, T, D) -> (output (B, T, dirs * H), (h_n, c_n) each (layers * dirs, B, H)).
+
+        Checks its inputs, then runs `_forward`, the path a model that has checked them calls."""
         x = _check_input(x, self.input_size)
         autocast = torch.is_autocast_enabled(x.device.type)  # then torch casts as it needs
         if x.dtype != self.cells[0].W_i.dtype and not autocast:
@@ -226,12 +231,24 @@ class LSTM(nn.Module):
                 f" {x.dtype} (convert one of them with .to(dtype))"
             )
         B, T, _ = x.shape
-        L, H = self.num_layers * self.num_directions, self.hidden_size
         mask = None if lengths is None else _lengths_mask(lengths, B, T, x.device)  # (B, T)
+        if state is not None:
+            shape = (self.num_layers * self.num_directions, B, self.hidden_size)
+            state = _check_state(state, shape, None if autocast else x.dtype)
+        return self._forward(x, mask, state)
+
+    def _forward(
+        self, x: Tensor, mask: Tensor | None, state: State | None = None
+    ) -> tuple[Tensor, State]:
+        """`forward` without its checks, for a model that has checked its own inputs: x (B, T, D),
+        mask (B, T) bool True at the first lengths[b] steps of row b (`mask_from_lengths`) or
+        None, state (h_0, c_0) or None."""
+        B = x.shape[0]
+        L, H = self.num_layers * self.num_directions, self.hidden_size
         if state is None:
             h0 = c0 = x.new_zeros(L, B, H)
         else:
-            h0, c0 = _check_state(state, (L, B, H), None if autocast else x.dtype)
+            h0, c0 = state
         run = self._run_fused if self.impl == "fused" else self._run
 
         h_n, c_n = [], []
@@ -450,8 +467,7 @@ class LSTM(nn.Module):
 
 def reverse_padded(x: Tensor, lengths: Tensor | Sequence[int]) -> Tensor:
     """Reverse each sequence of x (B, T, ...) within its own length; padding stays where it is."""
-    if not isinstance(x, Tensor) or x.dim() < 2:
-        raise ValueError(f"x must be a tensor of shape (B, T, ...), got {_describe(x)}")
+    check_tensor(x, "x", "B, T, ...")
     return _reverse_padded(x, _lengths_mask(lengths, x.shape[0], x.shape[1], x.device))
 
 
@@ -459,83 +475,37 @@ def reverse_padded(x: Tensor, lengths: Tensor | Sequence[int]) -> Tensor:
 
 
 def _reverse_padded(x: Tensor, mask: Tensor | None) -> Tensor:
-    """x (B, T, ...) reversed in time within each sequence's real tokens (mask (B, T) or None)."""
+    """x (B, T, ...) reversed in time within each sequence's real tokens (mask (B, T) or None,
+    True at the first lengths[b] steps of row b)."""
     if mask is None:
         return x.flip(1)
-    T = x.shape[1]
     lengths = mask.sum(1, keepdim=True)  # (B, 1)
-    t = torch.arange(T, device=x.device)  # (T,)
-    index = torch.where(t < lengths, lengths - 1 - t, t)  # (B, T); an involution
+    t = torch.arange(x.shape[1], device=x.device)  # (T,)
+    index = torch.where(mask, lengths - 1 - t, t)  # (B, T); an involution
     index = index.view(*index.shape, *([1] * (x.dim() - 2))).expand_as(x)
     return x.gather(1, index)
 
 
 def _lengths_mask(lengths: Tensor | Sequence[int], B: int, T: int, device: torch.device) -> Tensor:
-    """Validate `lengths` and return the (B, T) bool mask of real tokens."""
-    if not isinstance(lengths, Tensor):
-        try:
-            lengths = torch.as_tensor(lengths)
-        except (TypeError, ValueError, RuntimeError) as e:
-            raise ValueError(
-                f"lengths must be a 1-D integer tensor of shape ({B},), got {e}"
-            ) from e
-    if lengths.dtype.is_floating_point or lengths.dtype.is_complex or lengths.dtype == torch.bool:
-        raise ValueError(f"lengths must be an integer tensor, got dtype {lengths.dtype}")
-    if tuple(lengths.shape) != (B,):
-        raise ValueError(
-            f"lengths must have shape ({B},) (one length per sequence), got {tuple(lengths.shape)}"
-        )
-    lengths = lengths.to(device)
-    if bool((lengths < 1).any()) or bool((lengths > T).any()):
-        raise ValueError(
-            f"lengths must lie in [1, {T}] (the time dimension of x), got {lengths.tolist()}"
-        )
-    return torch.arange(T, device=device) < lengths[:, None]
+    """Check `lengths` and return the (B, T) bool mask of real tokens."""
+    lengths = check_lengths(lengths, B, T, of=" (the time dimension of x)")
+    return mask_from_lengths(lengths.to(device), T)
 
 
 def _check_input(x: object, input_size: int) -> Tensor:
-    if not isinstance(x, Tensor):
-        raise TypeError(
-            f"x must be a torch.Tensor of shape (B, T, {input_size}), got {_describe(x)}"
-        )
-    if x.dim() != 3 or x.shape[2] != input_size or x.shape[1] < 1:
-        hint = " (a single sequence? use x.unsqueeze(0))" if x.dim() == 2 else ""
-        raise ValueError(
-            f"x must have shape (B, T, {input_size}) with T >= 1 (batch first), "
-            f"got {tuple(x.shape)}{hint}"
-        )
-    if not x.dtype.is_floating_point:
-        raise ValueError(f"x must be a floating-point tensor, got dtype {x.dtype}")
+    x = check_tensor(x, "x", f"B, T, {input_size}", hint=" (batch first)", dtype="float")
+    if x.shape[1] < 1:
+        raise ValueError(f"x must have at least one time step (T >= 1), got {tuple(x.shape)}")
     return x
 
 
 def _check_state(state: object, shape: tuple[int, int, int], dtype: torch.dtype | None) -> State:
     if not isinstance(state, tuple | list) or len(state) != 2:
         raise ValueError(
-            f"state must be a pair (h_0, c_0) of tensors of shape {shape}, got {_describe(state)}"
+            f"state must be a pair (h_0, c_0) of tensors of shape {shape}, got {describe(state)}"
         )
     for name, s in zip(("h_0", "c_0"), state, strict=True):
-        if not isinstance(s, Tensor) or tuple(s.shape) != shape:
-            raise ValueError(
-                f"state {name} must have shape {shape} (layers * directions, B, H),"
-                f" got {_describe(s)}"
-            )
+        check_tensor(s, f"state {name}", shape, hint=" (layers * directions, B, H)")
         if dtype is not None and s.dtype != dtype:
             raise ValueError(f"state {name} must have the dtype of x, {dtype}, got {s.dtype}")
     return state[0], state[1]
-
-
-def _check_shape(name: str, t: Tensor, shape: tuple[int, ...]) -> None:
-    if tuple(t.shape) != shape:
-        raise ValueError(f"{name} must have shape {shape}, got {tuple(t.shape)}")
-
-
-def _check_size(name: str, value: object) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} must be a positive int, got {value!r}")
-
-
-def _describe(x: object) -> str:
-    if isinstance(x, Tensor):
-        return f"a tensor of shape {tuple(x.shape)}"
-    return type(x).__name__

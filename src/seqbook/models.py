@@ -16,7 +16,18 @@ import torch
 from torch import Tensor, nn
 
 from seqbook.attention import AttentionPooling
-from seqbook.lstm import LSTM, _describe  # one wording of "what came" for both modules
+from seqbook.lstm import LSTM
+from seqbook.validate import (
+    InputTypeError,
+    check_fraction,
+    check_ids,
+    check_lengths,
+    check_mask,
+    check_mask_matches_lengths,
+    check_positive_ints,
+    check_tensor,
+    mask_from_lengths,
+)
 
 POOLINGS = ("last", "mean", "max", "attention")
 
@@ -50,7 +61,10 @@ def pool(
     attention: AttentionPooling | None = None,
 ) -> tuple[Tensor, Tensor | None]:
     """One of POOLINGS over a BiLSTM's `output` (B, T, 2H) (or its final states `h_n` for
-    "last"), ignoring padding; returns (pooled (B, 2H), attention weights (B, T) or None)."""
+    "last"), ignoring padding; returns (pooled (B, 2H), attention weights (B, T) or None).
+
+    For the classifiers, which have checked their inputs: like `mean_pool` and `max_pool`, it
+    checks nothing, and it runs the attention pooling on its unchecked path."""
     if pooling == "last":
         return last_state_pool(h_n), None
     if pooling == "mean":
@@ -58,7 +72,7 @@ def pool(
     if pooling == "max":
         return max_pool(output, mask), None
     if pooling == "attention" and attention is not None:
-        return attention(output, mask)
+        return attention._forward(output, mask)
     raise ValueError(
         f"pooling must be one of {POOLINGS} (attention needs its module), got {pooling!r}"
     )
@@ -67,15 +81,10 @@ def pool(
 # --------------------------------------------------------------------------- the classifier
 def _check_options(pooling: str, dropout: float, **sizes: int) -> None:
     """The options both classifiers share: positive int sizes, a known pooling, a dropout rate."""
-    for name, value in sizes.items():
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"{name} must be a positive int, got {value!r}")
+    check_positive_ints(**sizes)
     if pooling not in POOLINGS:
         raise ValueError(f"pooling must be one of {POOLINGS}, got {pooling!r}")
-    if isinstance(dropout, bool) or not isinstance(dropout, int | float):
-        raise TypeError(f"dropout must be a float in [0, 1), got {type(dropout).__name__}")
-    if not 0.0 <= dropout < 1.0:
-        raise ValueError(f"dropout must be a float in [0, 1), got {dropout}")
+    check_fraction("dropout", dropout)
 
 
 class BiLSTMClassifier(nn.Module):
@@ -113,7 +122,7 @@ class BiLSTMClassifier(nn.Module):
             num_layers=num_layers,
             num_classes=num_classes,
         )
-        if not isinstance(pad_id, int) or not 0 <= pad_id < vocab_size:
+        if isinstance(pad_id, bool) or not isinstance(pad_id, int) or not 0 <= pad_id < vocab_size:
             raise ValueError(f"pad_id must be an int in [0, {vocab_size}), got {pad_id!r}")
         self.vocab_size, self.embedding_dim = vocab_size, embedding_dim
         self.hidden_size, self.num_layers, self.pooling = hidden_size, num_layers, pooling
@@ -121,16 +130,14 @@ class BiLSTMClassifier(nn.Module):
 
         self.embedding = nn.Embedding(vocab_size, embedding_dim, padding_idx=pad_id)
         if embeddings is not None:
-            if not isinstance(embeddings, Tensor) or not embeddings.dtype.is_floating_point:
-                raise TypeError(
-                    "embeddings must be a floating-point tensor of shape "
-                    f"({vocab_size}, {embedding_dim}), got {_describe(embeddings)}"
-                )
-            if tuple(embeddings.shape) != (vocab_size, embedding_dim):
-                raise ValueError(
-                    f"embeddings must have shape (vocab_size, embedding_dim) = "
-                    f"({vocab_size}, {embedding_dim}), got {tuple(embeddings.shape)}"
-                )
+            check_tensor(
+                embeddings,
+                "embeddings",
+                "vocab_size, embedding_dim",
+                dtype="float",
+                vocab_size=vocab_size,
+                embedding_dim=embedding_dim,
+            )
             with torch.no_grad():
                 self.embedding.weight.copy_(embeddings)
         self.embedding.weight.requires_grad_(not freeze_embeddings)
@@ -152,20 +159,19 @@ class BiLSTMClassifier(nn.Module):
     ) -> BiLSTMClassifier:
         """A classifier whose vocabulary size and embedding width are those of `embeddings`
         (V, E); the other arguments are as for the constructor."""
-        if not isinstance(embeddings, Tensor) or embeddings.dim() != 2:
-            raise ValueError(
-                f"embeddings must be a tensor of shape (V, E), got {_describe(embeddings)}"
-            )
+        check_tensor(embeddings, "embeddings", "V, E", dtype="float")
         V, E = embeddings.shape
         return cls(V, E, embeddings=embeddings, freeze_embeddings=freeze_embeddings, **kwargs)
 
     def encode(
         self, input_ids: Tensor, lengths: Tensor, mask: Tensor | None = None
     ) -> tuple[Tensor, Tensor, Tensor | None]:
-        """(BiLSTM outputs (B, T, 2H), pooled (B, 2H), attention weights (B, T) or None)."""
+        """(BiLSTM outputs (B, T, 2H), pooled (B, 2H), attention weights (B, T) or None).
+
+        The inputs are checked here, once; the BiLSTM and the pooling run unchecked."""
         mask = self._check_inputs(input_ids, lengths, mask)
         x = self.dropout(self.embedding(input_ids))  # (B, T, E)
-        output, (h_n, _) = self.lstm(x, lengths)  # (B, T, 2H); h_n (layers * 2, B, H)
+        output, (h_n, _) = self.lstm._forward(x, mask)  # (B, T, 2H); h_n (layers * 2, B, H)
         pooled, weights = pool(self.pooling, output, h_n, mask, self.attention)
         return output, pooled, weights
 
@@ -176,45 +182,15 @@ class BiLSTMClassifier(nn.Module):
         return self.head(self.dropout(pooled))
 
     def _check_inputs(self, input_ids: Tensor, lengths: Tensor, mask: Tensor | None) -> Tensor:
-        """Validate the batch; return the (B, T) mask of real tokens."""
-        if not isinstance(input_ids, Tensor) or input_ids.dim() != 2:
-            raise ValueError(
-                f"input_ids must be a tensor of shape (B, T), got {_describe(input_ids)}"
-            )
-        if input_ids.dtype not in (torch.long, torch.int):
-            raise ValueError(f"input_ids must be an integer tensor, got dtype {input_ids.dtype}")
+        """Check the batch; return the (B, T) mask of real tokens."""
+        input_ids = check_ids(input_ids, "input_ids", self.vocab_size, of=" (the vocabulary size)")
         B, T = input_ids.shape
-        if input_ids.numel() and (input_ids.min() < 0 or input_ids.max() >= self.vocab_size):
-            raise ValueError(
-                f"input_ids must lie in [0, {self.vocab_size}) (the vocabulary size), got values "
-                f"from {int(input_ids.min())} to {int(input_ids.max())}"
-            )
-        if not isinstance(lengths, Tensor) or tuple(lengths.shape) != (B,):
-            raise ValueError(
-                f"lengths must be a tensor of shape ({B},) (one length per review), got "
-                f"{_describe(lengths)}"
-            )
-        if lengths.dtype.is_floating_point or lengths.dtype == torch.bool:
-            raise ValueError(f"lengths must be an integer tensor, got dtype {lengths.dtype}")
-        if bool((lengths < 1).any()) or bool((lengths > T).any()):
-            raise ValueError(
-                f"lengths must lie in [1, {T}] (T of input_ids), got {lengths.tolist()}"
-            )
-        expected = torch.arange(T, device=input_ids.device) < lengths.to(input_ids.device)[:, None]
+        lengths = check_lengths(lengths, B, T, of=" (T of input_ids)")
+        expected = mask_from_lengths(lengths.to(input_ids.device), T)  # (B, T)
         if mask is None:
             return expected
-        if not isinstance(mask, Tensor) or mask.dtype != torch.bool:
-            raise ValueError(
-                f"mask must be a bool tensor (True = real token), got {_describe(mask)}"
-                + (f" of dtype {mask.dtype}" if isinstance(mask, Tensor) else "")
-            )
-        if tuple(mask.shape) != (B, T):
-            raise ValueError(f"mask must have shape ({B}, {T}), got {tuple(mask.shape)}")
-        if not torch.equal(mask, expected):
-            raise ValueError(
-                "mask must be True exactly at the first lengths[b] positions of each row "
-                "(True = real token, padding at the end), but it disagrees with lengths"
-            )
+        mask = check_mask(mask, "B, T", bool_only=True, B=B, T=T)
+        check_mask_matches_lengths(mask, lengths)
         return mask
 
 
@@ -226,17 +202,14 @@ def lengths_from_mask(mask: Tensor) -> Tensor:
     a hole (padding followed by a real token) or an all-padding row is rejected: the BiLSTM
     reads exactly the first `lengths[b]` states of row b.
     """
-    if not isinstance(mask, Tensor) or mask.dim() != 2:
-        raise ValueError(f"mask must be a tensor of shape (B, T), got {_describe(mask)}")
+    check_tensor(mask, "mask", "B, T")
     if mask.dtype.is_floating_point or mask.dtype.is_complex:
-        raise ValueError(f"mask must be a bool or integer tensor of 0/1, got dtype {mask.dtype}")
-    if mask.dtype != torch.bool:
-        if bool(((mask != 0) & (mask != 1)).any()):
-            raise ValueError("mask must hold only 0 and 1 (or False and True)")
-        mask = mask.bool()
+        raise InputTypeError(
+            f"mask must be a bool or integer tensor of 0/1, got dtype {mask.dtype}"
+        )
+    mask = check_mask(mask)  # 0/1 values only, as bool
     lengths = mask.sum(dim=1)  # (B,)
-    T = mask.shape[1]
-    right_padded = torch.arange(T, device=mask.device) < lengths[:, None]  # (B, T)
+    right_padded = mask_from_lengths(lengths, mask.shape[1])  # (B, T)
     if not torch.equal(mask, right_padded):
         rows = (mask != right_padded).any(dim=1).nonzero().flatten().tolist()
         raise ValueError(
