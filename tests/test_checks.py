@@ -906,9 +906,7 @@ def test_assert_close_names_a_nan_instead_of_failing_on_it():
     from seqbook.checks import assert_close
 
     expected = torch.tensor([[0.5, 0.5], [0.0, 0.0]])
-    with pytest.raises(
-        AssertionError, match=r"weights: NaN at index \(1, 0\), where the"
-    ):
+    with pytest.raises(AssertionError, match=r"weights: NaN at index \(1, 0\), where the"):
         assert_close(torch.tensor([[0.5, 0.5], [float("nan")] * 2]), expected, "weights")
     with pytest.raises(AssertionError, match=r"max \|difference\| 0.5 at index \(0, 1\)"):
         assert_close(torch.tensor([[0.5, 1.0], [0.0, 0.0]]), expected, "weights")

@@ -130,3 +130,16 @@ def test_ci_tests_under_portable_kernels_after_a_native_build():
     run = (ROOT / ".ci" / "run").read_text()
     assert "make book" in run
     assert "ATEN_CPU_CAPABILITY=default SEQBOOK_THREADS=1 make test" in run
+
+
+def test_every_module_of_the_package_has_a_page_in_the_api_reference():
+    modules = sorted(
+        p.stem for p in (ROOT / "src" / "seqbook").glob("*.py") if p.stem != "__init__"
+    ) + ["checks", "grading"]
+    pages = {p.stem for p in (ROOT / "book" / "api").glob("*.md")}
+    assert not set(modules) - pages, f"modules without a page in book/api/: {set(modules) - pages}"
+    for stem in modules:
+        text = (ROOT / "book" / "api" / f"{stem}.md").read_text()
+        assert f".. automodule:: seqbook.{stem}" in text, (
+            f"book/api/{stem}.md documents another module"
+        )

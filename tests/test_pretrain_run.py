@@ -119,9 +119,12 @@ def test_blocks_are_reproducible_and_reject_too_long_blocks(tokenizer, stream):
         sample_blocks(stream, 1, 10_000, np.random.default_rng(0), **kw)
 
 
-def test_schedule_warms_up_then_reaches_zero_exactly_at_the_end():
+def test_schedule_warms_up_then_reaches_zero_exactly_at_the_last_step():
+    from seqbook.train import lr_factor  # the one schedule of fit and fit_steps
+
     s = PretrainSettings(phases=(Phase(80, 2, 16), Phase(20, 2, 32)), warmup_steps=10)
-    factors = [s.lr_factor(i) for i in range(s.total_steps + 1)]
+    n = s.total_steps
+    factors = [lr_factor(i, n, "linear", s.warmup_steps) for i in range(1, n + 1)]
     assert factors[0] == pytest.approx(0.1) and factors[9] == pytest.approx(1.0)
     assert factors[-1] == 0.0 and 0 < factors[-2] < 0.02
     assert all(a >= b for a, b in zip(factors[9:], factors[10:], strict=False))
@@ -226,3 +229,54 @@ def test_study_summary_gives_mean_spread_and_range_per_variant(tmp_path):
     (tmp_path / "torn.json").write_text('{"rows": [')
     with pytest.raises(ValueError, match="delete it and rerun"):
         read_results(tmp_path / "torn.json")
+
+
+def test_throughput_probe_times_each_phase_through_the_training_loop(tokenizer, stream):
+    from seqbook.pretrain_run import throughput
+
+    rates = throughput(TINY, tokenizer, stream, steps=3)
+    assert sorted(rates) == sorted(p.block_len for p in TINY.phases)
+    assert all(r > 0 for r in rates.values())
+
+
+def test_the_command_line_offers_every_scalar_setting_defaulted_from_the_preset():
+    from seqbook.pretrain_run import command_line
+
+    settings, args = command_line(["--preset", "tiny", "--out", "x", "--lr", "0.01"])
+    assert settings == dataclasses.replace(PRESETS["tiny"], lr=0.01) and args.out == "x"
+    settings, _ = command_line(["--preset", "fast", "--out", "x", "--no-split-punctuation"])
+    assert settings == dataclasses.replace(PRESETS["fast"], split_punctuation=False)
+    scaled, _ = command_line(["--preset", "tiny", "--out", "x", "--steps-scale", "2"])
+    assert [p.steps for p in scaled.phases] == [2 * p.steps for p in PRESETS["tiny"].phases]
+    assert command_line(["--out", "x"])[0] == PRESETS["long"]  # the shipped model's command
+    with pytest.raises(SystemExit):
+        command_line(["--out", "x", "--phases", "3"])  # structured: not an option
+
+
+def test_the_default_cache_folder_names_the_code_revision_of_the_run(tmp_path, monkeypatch):
+    import seqbook.pretrain_run as run
+
+    monkeypatch.setenv("SEQBOOK_CACHE", str(tmp_path))
+    made = load_or_pretrain(TINY, progress=False, documents=(TRAIN, HELD))
+    assert made.directory.name == f"tiny-albert-{TINY.key()}-r{run.RUN_REVISION}"
+    assert made.record["run_revision"] == run.RUN_REVISION
+    monkeypatch.setattr(run, "RUN_REVISION", run.RUN_REVISION + 1)  # newer code: not reused
+    again = load_or_pretrain(TINY, progress=False, documents=(TRAIN, HELD))
+    assert not again.loaded and again.directory != made.directory
+
+
+def test_paired_differences_subtract_per_seed_and_refuse_unpaired_seeds():
+    from seqbook.pretrain_study import paired_differences
+
+    rows = [
+        {"variant": "a", "seed": 0, "test_accuracy": 0.70},
+        {"variant": "b", "seed": 0, "test_accuracy": 0.65},
+        {"variant": "a", "seed": 1, "test_accuracy": 0.60},
+        {"variant": "b", "seed": 1, "test_accuracy": 0.62},
+        {"variant": "c", "seed": 1, "test_accuracy": 0.90},
+    ]
+    diffs = paired_differences({"rows": rows}, "a", "b")
+    assert list(diffs) == [0, 1]
+    assert diffs[0] == pytest.approx(5.0) and diffs[1] == pytest.approx(-2.0)
+    with pytest.raises(ValueError, match=r"same seeds, got seeds \[1\] and \[0, 1\]"):
+        paired_differences({"rows": rows}, "c", "b")

@@ -80,9 +80,9 @@ def test_history_reports_loss_accuracy_f1_and_restores_best_weights():
     assert train.evaluate(model, valid)["accuracy"] == pytest.approx(best)
 
 
-def test_early_stopping_stops_after_patience_epochs_without_improvement():
-    # lr 0: nothing improves after the first epoch
-    h, _, _ = fit_toy(epochs=50, lr=0.0, patience=2, monitor="valid_loss")
+def test_a_loss_monitor_keeps_the_epoch_of_lowest_loss():
+    # lr 0: nothing changes, so the first epoch stays the best (ties keep the earlier epoch)
+    h, _, _ = fit_toy(epochs=3, lr=0.0, monitor="valid_loss")
     assert len(h.epochs) == 3 and h.best_epoch == 1
 
 
@@ -101,8 +101,8 @@ def test_checkpoint_save_load_and_resume(tmp_path):
         progress=False,
     )
     fresh = BagOfEmbeddings()
-    loaded, epoch = train.load_checkpoint(path, fresh)
-    assert epoch == 2 and loaded.epochs == h.epochs
+    loaded = train.load_checkpoint(path, fresh)
+    assert loaded["epoch"] == 2 and loaded["history"]["epochs"] == h.epochs
     h2 = train.fit(
         fresh,
         loader(items),
@@ -182,7 +182,7 @@ def test_fit_runs_on_cuda_with_mixed_precision():
 
 
 def test_lr_factor_warms_up_then_decays_linearly_to_zero():
-    factors = [train.lr_factor(s, 10, "linear", warmup=0.2) for s in range(1, 11)]
+    factors = [train.lr_factor(s, 10, "linear", warmup_steps=2) for s in range(1, 11)]
     assert factors[:2] == [0.5, 1.0]
     assert factors[-1] == 0.0
     assert all(a >= b for a, b in zip(factors[1:], factors[2:], strict=False))
@@ -247,7 +247,7 @@ def test_resume_after_an_interruption_equals_an_uninterrupted_run(tmp_path):
             schedule="linear",
             forward=dies_in_epoch_3,
         )
-    assert train.load_checkpoint(path, BagOfEmbeddings())[1] == 2
+    assert train.load_checkpoint(path, BagOfEmbeddings())["epoch"] == 2
     seed_everything(123)  # the resumed process starts from other random states
     resumed_history, resumed_model = run(checkpoint=path, resume=True)
     assert [e["epoch"] for e in resumed_history.epochs] == [1, 2, 3, 4]
@@ -303,3 +303,105 @@ def test_settings_parser_is_built_from_the_dataclass():
     assert train.settings_from_args(Settings, parser.parse_args([])) == Settings()
     with pytest.raises(SystemExit):
         parser.parse_args(["--steps", "many"])
+
+
+# --------------------------------------------------------------------------- step-based runs
+def step_batches(seed=0):
+    """`batch_at(step)` for fit_steps: 8 toy reviews drawn by a generator seeded by the step."""
+    items = toy_batches(n=64)
+
+    def batch_at(step):
+        g = torch.Generator().manual_seed(seed * 1000 + step)
+        rows = [items[int(i)] for i in torch.randint(0, len(items), (8,), generator=g)]
+        return {k: torch.stack([r[k] for r in rows]) for k in rows[0]}
+
+    return batch_at
+
+
+def fit_steps_toy(checkpoint=None, **options):
+    seed_everything(0)
+    model = BagOfEmbeddings()
+    optimizer = torch.optim.AdamW(model.parameters(), lr=0.05)
+    rows = []
+
+    def log(progress, out):
+        rows.append((progress.step, None if out is None else round(float(out.detach()[0, 0]), 6)))
+
+    options = {"total_steps": 20, "warmup_steps": 4, "progress": False, **options}
+    state = train.fit_steps(
+        model,
+        step_batches(),
+        optimizer=optimizer,
+        checkpoint_path=checkpoint,
+        on_step=log,
+        **options,
+    )
+    return model, state, rows
+
+
+def test_fit_steps_learns_and_calls_back_once_before_the_first_step():
+    model, state, rows = fit_steps_toy(total_steps=60)
+    assert state.step == 60 and not state.paused and state.seconds > 0
+    assert rows[0] == (0, None) and [r[0] for r in rows[1:]] == list(range(1, 61))
+    batch = step_batches(seed=1)(0)
+    accuracy = (model(batch["input_ids"], batch["mask"]).argmax(-1) == batch["labels"]).float()
+    assert accuracy.mean() >= 0.75  # chance is about 0.5
+
+
+def test_fit_steps_paused_and_resumed_equals_an_uninterrupted_run(tmp_path):
+    straight, _, _ = fit_steps_toy()
+    path = tmp_path / "steps.pt"
+    _, paused, _ = fit_steps_toy(path, stop_at_step=7)
+    assert paused.paused and paused.step == 7 and path.is_file()
+    assert train.load_checkpoint(path, BagOfEmbeddings())["step"] == 7
+    seed_everything(123)  # a new process starts from other random states
+    resumed, state, rows = fit_steps_toy(path)
+    assert state.step == 20 and not state.paused
+    assert rows[0][0] == 8  # no second "before the first step" call on a resumed run
+    for a, b in zip(straight.state_dict().values(), resumed.state_dict().values(), strict=True):
+        assert torch.equal(a, b)
+
+
+@pytest.mark.parametrize("precision", ["bf16", "no"])
+def test_fit_steps_with_an_explicit_precision(precision):
+    _, state, _ = fit_steps_toy(total_steps=3, warmup_steps=0, mixed_precision=precision)
+    assert state.step == 3 and train.accelerator().mixed_precision == precision
+
+
+def test_fit_steps_rejects_bad_settings_and_a_foreign_checkpoint(tmp_path):
+    with pytest.raises(ValueError, match="total_steps must be a positive int, got 0"):
+        fit_steps_toy(total_steps=0)
+    with pytest.raises(ValueError, match=r"warmup_steps must lie in \[0, 5\), got 5"):
+        fit_steps_toy(total_steps=5, warmup_steps=5)
+    foreign = tmp_path / "old.pt"
+    torch.save({"model": BagOfEmbeddings().state_dict(), "state": {}}, foreign)
+    with pytest.raises(ValueError, match="is not a seqbook.train checkpoint.*delete it"):
+        fit_steps_toy(foreign)
+
+
+def test_load_or_run_trains_once_loads_after_and_retrains_when_a_setting_changes(tmp_path):
+    items = toy_batches()
+    settings = {"reviews": 48, "dim": 8}
+
+    def run(**options):
+        options = {"epochs": 2, "lr": 0.05, "progress": False, **options}
+        return train.load_or_run(
+            tmp_path,
+            "bag",
+            BagOfEmbeddings,
+            loader(items[:48]),
+            loader(items[48:], shuffle=False),
+            settings=settings,
+            **options,
+        )
+
+    model, record, loaded = run()
+    again, record_again, loaded_again = run()
+    assert not loaded and loaded_again and record_again == record
+    for a, b in zip(model.state_dict().values(), again.state_dict().values(), strict=True):
+        assert torch.equal(a, b)
+    _, other, loaded_other = run(lr=0.01)
+    assert not loaded_other and other.history != record.history
+    assert len(list(tmp_path.iterdir())) == 2  # one folder per key
+    with pytest.raises(TypeError, match="optimizer must be a plain value"):
+        run(optimizer=torch.optim.SGD(BagOfEmbeddings().parameters(), lr=0.1))

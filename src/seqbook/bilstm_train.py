@@ -47,6 +47,7 @@ from seqbook.cache import digest, read_json, torch_load, torch_save, write_json
 from seqbook.data import Vocab, cache_dir, collate_batch, load_split, split_fingerprint, tokenize
 from seqbook.models import POOLINGS, BiLSTMClassifier
 from seqbook.train import RunRecord, run_experiment, settings_from_args, settings_parser
+from seqbook.validate import check_positive_ints
 
 TOKENIZER_VERSION = 1  # bump when seqbook.data.tokenize changes: the token cache is keyed by it
 
@@ -106,8 +107,7 @@ class BiLSTMSettings:
 
 
 def _check_positive(name: str, value: object) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} must be a positive int, got {value!r}")
+    check_positive_ints(**{name: value})
 
 
 CHAPTER_RECIPE = BiLSTMSettings()  # the chapter's classifier: every review, the defaults above
@@ -309,10 +309,10 @@ def train_bilstm(
 ENV_KEYS = ("ATEN_CPU_CAPABILITY", "OMP_NUM_THREADS", "SEQBOOK_THREADS", "SEQBOOK_PROFILE")
 
 
-def provenance(command: Sequence[str], seconds: float) -> dict[str, object]:
-    """Where a results file came from: the command, the git commit, the machine, the time."""
+def git_commit() -> str:
+    """The commit of the checkout the package runs from ("unknown" outside a git checkout)."""
     try:
-        commit = subprocess.run(
+        return subprocess.run(
             ["git", "rev-parse", "HEAD"],
             capture_output=True,
             text=True,
@@ -320,7 +320,12 @@ def provenance(command: Sequence[str], seconds: float) -> dict[str, object]:
             cwd=Path(__file__).resolve().parent,
         ).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
-        commit = "unknown"
+        return "unknown"
+
+
+def provenance(command: Sequence[str], seconds: float) -> dict[str, object]:
+    """Where a results file came from: the command, the git commit, the machine, the time."""
+    commit = git_commit()
     return {
         "command": " ".join(command),
         "commit": commit,

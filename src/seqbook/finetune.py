@@ -18,9 +18,7 @@ one.
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
-import json
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -31,11 +29,19 @@ from torch import Tensor, nn
 from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
-from seqbook.albert_bilstm import HEAD_FILE, AlbertBiLSTMClassifier, EncoderLinearClassifier
+from seqbook.albert_bilstm import (
+    ENCODER_DIR,
+    HEAD_FILE,
+    AlbertBiLSTMClassifier,
+    EncoderLinearClassifier,
+)
 from seqbook.data import collate_batch
 from seqbook.hf import check_tokenizer_matches, load_encoder, load_tokenizer, quiet_transformers
+from seqbook.train import RunRecord
+from seqbook.validate import check_positive_ints
 
-METRICS_FILE = "metrics.json"
+METRICS_FILE = "metrics.json"  # the run's RunRecord
+CHECKPOINT_FILE = "checkpoint.pt"  # an unfinished run's last epoch
 
 
 # --------------------------------------------------------------------------- tokenisation
@@ -247,8 +253,7 @@ class FinetuneSettings:
             raise ValueError(f"truncation must be one of {TRUNCATIONS}, got {self.truncation!r}")
         if self.head not in ("bilstm", "linear"):
             raise ValueError(f"head must be 'bilstm' or 'linear', got {self.head!r}")
-        if isinstance(self.epochs, bool) or not isinstance(self.epochs, int) or self.epochs < 1:
-            raise ValueError(f"epochs must be a positive int, got {self.epochs!r}")
+        check_positive_ints(epochs=self.epochs)
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -303,15 +308,35 @@ def build_classifier(settings: FinetuneSettings):
     return model, tokenizer
 
 
-def finetune(settings: FinetuneSettings, progress: bool = True) -> dict:
-    """Fine-tune on IMDB's training split (a seeded, balanced subset of `train_subset`
-    reviews), keep the epoch that is best on validation, score the test split.
+@dataclass
+class FinetuneRun:
+    """A fine-tuned classifier, its tokenizer and its `RunRecord` (test metrics under
+    "test_accuracy", "test_f1", "test_loss"; `record.extra` holds the settings key, the share of
+    truncated training reviews and the total parameter count). `loaded` is True when the run
+    was read from `directory`, False when it was trained now."""
 
-    Returns {"model", "tokenizer", "history", "test" (loss/accuracy/f1), "settings",
-    "seconds", "truncated_share"}.
-    """
+    model: nn.Module | None
+    tokenizer: object
+    record: RunRecord
+    directory: Path | None = None
+    loaded: bool = False
+
+    @property
+    def accuracy(self) -> float:
+        return self.record.test["test_accuracy"]
+
+
+def finetune(
+    settings: FinetuneSettings, progress: bool = True, checkpoint_path: str | Path | None = None
+) -> FinetuneRun:
+    """Fine-tune on IMDB's training split (a seeded, balanced subset of `train_subset`
+    reviews), keep the epoch that is best on validation, score the test split: one
+    `train.run_experiment` (AdamW with the encoder and head learning rates, linear warm-up
+    and decay). With `checkpoint_path`, every epoch is saved there and an interrupted run
+    resumes from it. `record.seconds` is the training time; a frozen encoder's one pass over
+    the reviews is `record.extra["feature_seconds"]`."""
     from seqbook.data import load_split
-    from seqbook.train import evaluate, fit
+    from seqbook.train import parameter_count, run_experiment
 
     model, tokenizer = build_classifier(settings)
     s = settings
@@ -339,83 +364,54 @@ def finetune(settings: FinetuneSettings, progress: bool = True) -> dict:
             )
             for split, loader in loaders.items()
         }
+    feature_seconds = time.perf_counter() - t0
     optimizer = torch.optim.AdamW(model.param_groups(s.encoder_lr, s.head_lr, weight_decay=0.01))
-    history = fit(
-        model,
+    model, record = run_experiment(
+        f"encoder + {s.head} head",
+        lambda: model,  # built above: the loaders need its tokenizer and, frozen, its encoder
         loaders["train"],
         loaders["valid"],
+        loaders["test"],
+        settings=s,
+        seed=s.seed,
         epochs=s.epochs,
         lr=s.head_lr,
         optimizer=optimizer,
         schedule="linear",
         warmup=s.warmup,
         mixed_precision=s.mixed_precision,
-        seed=s.seed,
+        checkpoint_path=checkpoint_path,
+        resume=checkpoint_path is not None,
         progress=progress,
     )
-    seconds = time.perf_counter() - t0
-    test = evaluate(model, loaders["test"])
-    return {
-        "model": model,
-        "tokenizer": tokenizer,
-        "history": history,
-        "test": test,
-        "settings": s.to_dict(),
+    record.extra = {
         "key": s.key(),
-        "seconds": seconds,
         "truncated_share": sum(truncated) / len(truncated),
+        "total_parameters": parameter_count(model),
+        "feature_seconds": feature_seconds,
     }
+    return FinetuneRun(model, tokenizer, record)
 
 
-def train_albert_bilstm(
-    encoder: str, output_dir: str | Path | None = None, *, progress: bool = True, **options
-) -> dict:
-    """`finetune(FinetuneSettings(encoder, **options))`; with `output_dir`, the classifier and
-    tokenizer are saved there (`AlbertBiLSTMClassifier.from_pretrained(output_dir)`) with
-    `metrics.json`."""
-    from seqbook.train import accelerator
-
-    settings = FinetuneSettings(encoder, **options)
-    result = finetune(settings, progress=progress)
-    if output_dir is not None and accelerator(settings.mixed_precision).is_main_process:
-        save_run(output_dir, result)
-    return result
-
-
-def save_run(directory: str | Path, result: dict) -> None:
-    """Write a run: the classifier (if it can save itself, with `result["tokenizer"]`) and
-    `metrics.json` (settings, test metrics, seconds, per-epoch history, parameter counts)."""
-    from seqbook.train import parameter_count
-
+def save_run(directory: str | Path, run: FinetuneRun) -> Path:
+    """Write a run to `directory`: the classifier with its tokenizer (if it can save itself;
+    `AlbertBiLSTMClassifier.from_pretrained(directory)` reads it back) and its `RunRecord` as
+    `metrics.json`, each atomically."""
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    model = result["model"]
-    if hasattr(model, "save_pretrained"):
-        model.save_pretrained(directory, result.get("tokenizer"))
-    history = result["history"]
-    record = {
-        "key": result.get("key"),
-        "settings": result.get("settings", {}),
-        "test": result["test"],
-        "seconds": result["seconds"],
-        "history": history.epochs,
-        "best_epoch": history.best_epoch,
-        "parameters": parameter_count(model),
-        "trainable_parameters": parameter_count(model, trainable_only=True),
-    }
-    if "truncated_share" in result:
-        record["truncated_share"] = result["truncated_share"]
-    (directory / METRICS_FILE).write_text(json.dumps(record, indent=2))
+    if hasattr(run.model, "save_pretrained"):
+        run.model.save_pretrained(directory, run.tokenizer)
+    return run.record.save(directory / METRICS_FILE)
 
 
 def load_or_train(
     settings: FinetuneSettings, directory: str | Path | None = None, progress: bool = True
-) -> dict:
+) -> FinetuneRun:
     """The run of `settings` saved in `directory` (default `cache_dir()/finetune/<key>`) if its
-    stored key matches `settings.key()` (recipe and encoder weights), else `finetune(settings)`,
-    saved there. `result["cached"]` says which happened; a run saved under other settings is
-    never reused."""
-    from seqbook.train import History, parameter_count
+    record's key matches `settings.key()` (recipe and encoder weights), else `finetune(settings)`
+    (resuming from the folder's checkpoint if an earlier call was interrupted), saved there.
+    `run.loaded` says which happened; a run saved under other settings is never reused."""
+    from seqbook.cache import read_json
 
     if not isinstance(settings, FinetuneSettings):
         raise TypeError(f"settings must be a FinetuneSettings, got {type(settings).__name__}")
@@ -425,75 +421,51 @@ def load_or_train(
 
         directory = cache_dir() / "finetune" / key
     directory = Path(directory)
-    if (directory / METRICS_FILE).is_file():
-        record = json.loads((directory / METRICS_FILE).read_text())
-        if record.get("key") == key:
-            model = (
-                AlbertBiLSTMClassifier.from_pretrained(directory)
-                if (directory / HEAD_FILE).is_file()
-                else None
-            )
-            history = History(epochs=record["history"], best_epoch=record["best_epoch"])
-            return {**record, "model": model, "history": history, "cached": True}
-    result = finetune(settings, progress=progress)
-    save_run(directory, result)
-    return {
-        **result,
-        "parameters": parameter_count(result["model"]),
-        "trainable_parameters": parameter_count(result["model"], trainable_only=True),
-        "cached": False,
-    }
+    path = directory / METRICS_FILE
+    if path.is_file():
+        stored = read_json(path)  # a torn file raises, naming itself
+        if isinstance(stored, dict) and (stored.get("extra") or {}).get("key") == key:
+            model, tokenizer = None, None
+            if (directory / HEAD_FILE).is_file():
+                model = AlbertBiLSTMClassifier.from_pretrained(directory)
+                tokenizer = load_tokenizer(str(directory / ENCODER_DIR))
+            return FinetuneRun(model, tokenizer, RunRecord.from_dict(stored), directory, True)
+    checkpoint = directory / CHECKPOINT_FILE
+    run = finetune(settings, progress=progress, checkpoint_path=checkpoint)
+    save_run(directory, run)
+    checkpoint.unlink(missing_ok=True)
+    run.directory = directory
+    return run
 
 
-def main(argv: Sequence[str] | None = None) -> dict:
-    """The command line; unset options keep `FinetuneSettings`' defaults."""
-    parser = argparse.ArgumentParser(
-        prog="python -m seqbook.finetune",
-        description="Fine-tune an ALBERT (+ BiLSTM) sentiment classifier on IMDB.",
-    )
+def main(argv: Sequence[str] | None = None) -> FinetuneRun:
+    """The command line: one option per `FinetuneSettings` field (built from the dataclass by
+    `train.settings_parser`), plus `--output`, `--all-data` and `--no-progress`."""
     from seqbook.runtime import profile
+    from seqbook.train import accelerator, settings_from_args, settings_parser
 
-    parser.add_argument(
-        "--encoder",
-        default=profile().albert_name,
-        help="folder or cached hub name of the encoder (default: the profile's albert_name)",
+    parser = settings_parser(
+        FinetuneSettings,
+        description="Fine-tune an ALBERT (+ BiLSTM) sentiment classifier on IMDB.",
+        defaults={"encoder": profile().albert_name},
+        prog="python -m seqbook.finetune",
     )
     parser.add_argument("--output", required=True, help="directory for the saved classifier")
-    parser.add_argument("--train-subset", type=int, default=None)
-    parser.add_argument("--eval-subset", type=int, default=None)
     parser.add_argument("--all-data", action="store_true", help="use every review (no subsets)")
-    for name, kind in (
-        ("max-len", int),
-        ("batch-size", int),
-        ("epochs", int),
-        ("encoder-lr", float),
-        ("head-lr", float),
-        ("hidden-size", int),
-        ("num-layers", int),
-        ("dropout", float),
-        ("seed", int),
-    ):
-        parser.add_argument(f"--{name}", type=kind, default=None)
-    parser.add_argument("--truncation", choices=TRUNCATIONS, default=None)
-    parser.add_argument("--head", choices=["bilstm", "linear"], default=None)
-    parser.add_argument("--pooling", default=None)
-    parser.add_argument("--freeze-encoder", action="store_true")
-    parser.add_argument("--random-init", action="store_true")
-    parser.add_argument("--mixed-precision", default=None, choices=["auto", "no", "fp16", "bf16"])
     parser.add_argument("--no-progress", action="store_true")
-    args = vars(parser.parse_args(argv))
-    output, progress = args.pop("output"), not args.pop("no_progress")
-    all_data = args.pop("all_data")
-    options = {k: v for k, v in args.items() if v is not None and v is not False}
-    if all_data:
-        options |= {"train_subset": None, "eval_subset": None}
-    result = train_albert_bilstm(options.pop("encoder"), output, progress=progress, **options)
-    test = result["test"]
+    args = parser.parse_args(argv)
+    if args.all_data:
+        args.train_subset = args.eval_subset = None
+    settings = settings_from_args(FinetuneSettings, args)
+    run = finetune(settings, progress=not args.no_progress)
+    if accelerator(settings.mixed_precision).is_main_process:
+        save_run(args.output, run)
+    test = run.record.test
     print(  # noqa: T201 - the command's one line of output
-        f"test accuracy {test['accuracy']:.4f}  F1 {test['f1']:.4f}  "
-        f"training {result['seconds']:.0f} s  -> {output}"
+        f"test accuracy {test['test_accuracy']:.4f}  F1 {test['test_f1']:.4f}  "
+        f"training {run.record.seconds:.0f} s  -> {args.output}"
     )
-    return result
+    return run
 
 
 if __name__ == "__main__":

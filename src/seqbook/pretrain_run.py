@@ -15,7 +15,9 @@ this module spends CPU on them well:
 - held-out evaluation on *test-split* reviews: MLM accuracy counted only where the input shows
   `[MASK]` (a position left unchanged can be copied), against the floor of always guessing the
   most frequent piece; SOP accuracy against the share of in-order pairs;
-- atomic, resumable checkpoints and snapshots of the model at fixed fractions of the budget.
+- the loop, schedule, mixed precision and atomic, resumable checkpoints are those of every
+  other run in the book (`seqbook.train.fit_steps`); this module adds snapshots of the model at
+  fixed fractions of the budget.
 
 Command line (the shipped model, `data/tiny-albert-imdb`, is the `long` preset)::
 
@@ -32,9 +34,9 @@ import json
 import os
 import platform
 import random
-import time
+import sys
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -42,7 +44,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from seqbook.cache import torch_save, write_text
+from seqbook.cache import write_text
 from seqbook.pretraining import (
     IGNORE_INDEX,
     AlbertPretrainingModel,
@@ -55,6 +57,10 @@ HISTORY_FILE = "history.json"
 RUN_FILE = "run.json"
 CHECKPOINT_FILE = "checkpoint.pt"
 BUDGETS_DIR = "budgets"
+# bumped whenever a change to the code changes what a run with the same settings computes, so a
+# cached run of older code is not reused (2: the loop and schedule of `train.fit_steps`, whose
+# linear decay reaches zero at the last step instead of one step after it)
+RUN_REVISION = 2
 
 
 # ----------------------------------------------------------------------------- settings
@@ -149,13 +155,6 @@ class PretrainSettings:
             if step < end:
                 return p
         return self.phases[-1]
-
-    def lr_factor(self, step: int) -> float:
-        """Linear warm-up over `warmup_steps`, then linear decay to 0 at `total_steps`."""
-        w, n = self.warmup_steps, self.total_steps
-        if step < w:
-            return (step + 1) / w
-        return max(0.0, (n - step) / (n - w))
 
 
 PRESETS: dict[str, PretrainSettings] = {
@@ -545,40 +544,67 @@ def save_hf(model: AlbertPretrainingModel, tokenizer, directory: Path) -> None:
 # ----------------------------------------------------------------------------- the run
 
 
-@dataclass
-class RunState:
-    step: int = 0
-    tokens: int = 0
-    seconds: float = 0.0
-    history: list[dict] = field(default_factory=list)
+def optimizer_for(model: AlbertPretrainingModel, settings: PretrainSettings):
+    """AdamW at the peak rate, with weight decay on the matrices only (not biases or norms)."""
+    decay = [p for p in model.parameters() if p.dim() >= 2]
+    no_decay = [p for p in model.parameters() if p.dim() < 2]
+    return torch.optim.AdamW(
+        [
+            {"params": decay, "weight_decay": settings.weight_decay},
+            {"params": no_decay, "weight_decay": 0.0},
+        ],
+        lr=settings.lr,
+    )
+
+
+def training_batches(settings: PretrainSettings, tokenizer, stream, word_starts=None):
+    """`batch_at(step)`: the masked blocks of optimiser step `step`, seeded by the step alone (a
+    resumed run draws the batches an uninterrupted one would)."""
+
+    def batch_at(step: int) -> dict[str, Tensor]:
+        phase = settings.phase_at(step)
+        rng = np.random.default_rng([settings.seed, step])
+        g = torch.Generator().manual_seed(settings.seed * 1_000_003 + step)
+        batch = sample_blocks(
+            stream,
+            phase.batch_size,
+            phase.block_len,
+            rng,
+            tokenizer.cls_token_id,
+            tokenizer.sep_token_id,
+        )
+        return mask_batch(batch, tokenizer, settings.mlm_probability, g, word_starts)
+
+    return batch_at
 
 
 def throughput(settings: PretrainSettings, tokenizer, stream, steps: int = 10) -> dict[int, float]:
-    """Training tokens per second of each phase's shape (a throwaway model, `steps` steps)."""
+    """Training tokens per second of each phase's shape: `steps` timed steps (after two
+    untimed ones) of a throwaway model through `train.fit_steps`, the loop the run uses."""
+    from seqbook.train import fit_steps
+
     torch.manual_seed(0)
     model = AlbertPretrainingModel(albert_config_for(settings, tokenizer))
-    opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
     rates = {}
     for phase in settings.phases:
-        rng = np.random.default_rng(0)
-        g = torch.Generator().manual_seed(0)
-        times = []
-        for _ in range(steps + 2):
-            t0 = time.perf_counter()
-            batch = sample_blocks(
-                stream,
-                phase.batch_size,
-                phase.block_len,
-                rng,
-                tokenizer.cls_token_id,
-                tokenizer.sep_token_id,
-            )
-            batch = mask_batch(batch, tokenizer, settings.mlm_probability, g)
-            out = block_losses(model, batch, tokenizer.mask_token_id)
-            opt.zero_grad()
-            out["loss"].backward()
-            opt.step()
-            times.append(time.perf_counter() - t0)
+        one = dataclasses.replace(settings, phases=(phase,), warmup_steps=0)
+        times: list[float] = []
+
+        def timed(progress, out, times=times) -> None:
+            if out is not None:
+                times.append(progress.seconds - sum(times))
+
+        fit_steps(
+            model,
+            training_batches(one, tokenizer, stream),
+            total_steps=steps + 2,
+            optimizer=torch.optim.AdamW(model.parameters(), lr=1e-4),
+            forward=functools.partial(block_losses, mask_token_id=tokenizer.mask_token_id),
+            schedule="constant",
+            mixed_precision="no",
+            on_step=timed,
+            progress=False,
+        )
         rates[phase.block_len] = phase.batch_size * phase.block_len / float(np.median(times[2:]))
     return rates
 
@@ -590,12 +616,16 @@ def run_pretraining(
     checkpoint_seconds: float = 180.0,
     stop_after_seconds: float | None = None,
     stop_at_step: int | None = None,
+    mixed_precision: str = "auto",
     progress: bool = True,
     log=None,
     documents=None,
 ) -> dict:
     """Pretrain (or resume) the run `settings` in folder `out`; returns the run record.
 
+    The loop, schedule (linear warm-up over `warmup_steps`, then linear decay to zero at the
+    last step), mixed precision and checkpoint format are `seqbook.train.fit_steps`'; this
+    function brings the batches, the two losses and the held-out evaluation.
     `out` receives the tokenizer, `checkpoint.pt` (atomic, every `checkpoint_seconds`),
     `history.json` (one row per evaluation: step, tokens seen, seconds, training losses,
     held-out MLM / SOP accuracy at each phase's block length), `budgets/step-NNNNN/` snapshots
@@ -606,7 +636,7 @@ def run_pretraining(
     whole run: a recipe comparison can watch the first steps of long runs).
     `documents` replaces the corpus (see `prepare`).
     """
-    from tqdm.auto import tqdm
+    from seqbook.train import fit_steps, lr_factor
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -634,123 +664,76 @@ def run_pretraining(
 
     torch.manual_seed(settings.seed)
     model = AlbertPretrainingModel(albert_config_for(settings, tokenizer))
-    decay = [p for n, p in model.named_parameters() if p.dim() >= 2]
-    no_decay = [p for n, p in model.named_parameters() if p.dim() < 2]
-    optimizer = torch.optim.AdamW(
-        [
-            {"params": decay, "weight_decay": settings.weight_decay},
-            {"params": no_decay, "weight_decay": 0.0},
-        ],
-        lr=settings.lr,
-    )
-    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, settings.lr_factor)
-    state = RunState()
-    ckpt = out / CHECKPOINT_FILE
-    if ckpt.is_file():
-        saved = torch.load(ckpt, map_location="cpu", weights_only=False)
-        model.load_state_dict(saved["model"])
-        optimizer.load_state_dict(saved["optimizer"])
-        schedule.load_state_dict(saved["schedule"])
-        state = RunState(**saved["state"])
-
-    def checkpoint() -> None:
-        torch_save(
-            {
-                "model": model.state_dict(),
-                "optimizer": optimizer.state_dict(),
-                "schedule": schedule.state_dict(),
-                "state": dataclasses.asdict(state),
-            },
-            ckpt,
-        )
-        write_text(out / HISTORY_FILE, json.dumps(state.history, indent=1))
-
     n = settings.total_steps
     snapshot_steps = {0} | {round(f * n) for f in settings.snapshots}
+    window: dict[str, float] = {}
 
-    def evaluate(train_window: dict) -> dict:
-        row = {"step": state.step, "tokens": state.tokens, "seconds": round(state.seconds, 1)}
-        row |= {
-            k: v / max(1, train_window.get("n", 0)) for k, v in train_window.items() if k != "n"
-        }
-        row["lr"] = settings.lr * settings.lr_factor(state.step)
+    def evaluate(step: int, seconds: float, history: list[dict]) -> dict:
+        row = {"step": step, "tokens": settings.tokens_at(step), "seconds": round(seconds, 1)}
+        row |= {k: v / max(1, window.get("n", 0)) for k, v in window.items() if k != "n"}
+        row["lr"] = settings.lr * lr_factor(step, n, "linear", settings.warmup_steps)
         for T, batch in held.batches.items():
             metrics = evaluate_blocks(
                 model, batch, floor_id, tokenizer.mask_token_id, 128, word_table, word_floor_id
             )
             row |= {f"{k}@{T}": v for k, v in metrics.items()}
-        state.history.append(row)
+        history.append(row)
+        write_text(out / HISTORY_FILE, json.dumps(history, indent=1))
+        window.clear()
         if log is not None:
             log(row)
         return row
 
-    if state.step == 0 and not state.history:
-        evaluate({})
-    if state.step in snapshot_steps:
-        save_hf(model, tokenizer, out / BUDGETS_DIR / f"step-{state.step:05d}")
-    if stop_at_step is not None and state.step >= stop_at_step:
-        return {"paused": True, "step": state.step}
-    started = time.perf_counter()
-    last_ckpt = time.perf_counter()
-    window: dict[str, float] = {}
-    model.train()
-    bar = tqdm(range(state.step, n), initial=state.step, total=n, disable=not progress)
-    for step in bar:
-        t0 = time.perf_counter()
-        phase = settings.phase_at(step)
-        rng = np.random.default_rng([settings.seed, step])
-        g = torch.Generator().manual_seed(settings.seed * 1_000_003 + step)
-        batch = sample_blocks(
-            train,
-            phase.batch_size,
-            phase.block_len,
-            rng,
-            tokenizer.cls_token_id,
-            tokenizer.sep_token_id,
-        )
-        batch = mask_batch(batch, tokenizer, settings.mlm_probability, g, word_starts)
-        out_ = block_losses(model, batch, tokenizer.mask_token_id)
-        optimizer.zero_grad(set_to_none=True)
-        out_["loss"].backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), settings.clip_grad_norm)
-        optimizer.step()
-        schedule.step()
-        state.step = step + 1
-        state.tokens += phase.batch_size * phase.block_len
-        state.seconds += time.perf_counter() - t0
-        for k in ("loss", "mlm_loss", "sop_loss"):
-            window[k] = window.get(k, 0.0) + float(out_[k].detach())
-        window["train_mlm_accuracy"] = window.get("train_mlm_accuracy", 0.0) + float(
-            out_["mlm_hits"][out_["masked"]].float().mean()
-        )
-        window["n"] = window.get("n", 0) + 1
-        if state.step % settings.eval_every == 0 or state.step == n:
-            row = evaluate(window)
-            window = {}
-            T = phase.block_len
-            bar.set_postfix(
-                mlm=f"{row[f'mlm_accuracy@{T}']:.3f}", sop=f"{row[f'sop_accuracy@{T}']:.3f}"
+    def on_step(state, step_out) -> dict[str, str] | None:
+        postfix = None
+        if step_out is not None:  # after an optimiser step: add it to the training window
+            for k in ("loss", "mlm_loss", "sop_loss"):
+                window[k] = window.get(k, 0.0) + float(step_out[k].detach())
+            window["train_mlm_accuracy"] = window.get("train_mlm_accuracy", 0.0) + float(
+                step_out["mlm_hits"][step_out["masked"]].float().mean()
             )
+            window["n"] = window.get("n", 0) + 1
+        if step_out is None or state.step % settings.eval_every == 0 or state.step == n:
+            row = evaluate(state.step, state.seconds, state.history)
+            T = settings.phase_at(max(state.step - 1, 0)).block_len
+            postfix = {
+                "mlm": f"{row[f'mlm_accuracy@{T}']:.3f}",
+                "sop": f"{row[f'sop_accuracy@{T}']:.3f}",
+            }
         if state.step in snapshot_steps:
             save_hf(model, tokenizer, out / BUDGETS_DIR / f"step-{state.step:05d}")
-        now = time.perf_counter()
-        if now - last_ckpt > checkpoint_seconds or state.step == n:
-            checkpoint()
-            last_ckpt = now
-        over_time = stop_after_seconds is not None and now - started > stop_after_seconds
-        if over_time or (stop_at_step is not None and state.step >= stop_at_step):
-            checkpoint()
-            return {"paused": True, "step": state.step}
+        return postfix
+
+    ckpt = out / CHECKPOINT_FILE
+    state = fit_steps(
+        model,
+        training_batches(settings, tokenizer, train, word_starts),
+        total_steps=n,
+        optimizer=optimizer_for(model, settings),
+        forward=functools.partial(block_losses, mask_token_id=tokenizer.mask_token_id),
+        schedule="linear",
+        warmup_steps=settings.warmup_steps,
+        clip_grad_norm=settings.clip_grad_norm,
+        mixed_precision=mixed_precision,
+        on_step=on_step,
+        checkpoint_path=ckpt,
+        checkpoint_seconds=checkpoint_seconds,
+        stop_at_step=stop_at_step,
+        stop_after_seconds=stop_after_seconds,
+        progress=progress,
+    )
+    if state.paused:
+        return {"paused": True, "step": state.step}
     model.eval()
     save_hf(model, tokenizer, out)
-    final = state.history[-1]
     record = {
         "settings": settings.to_dict(),
         "key": settings.key(),
+        "run_revision": RUN_REVISION,
         "steps": state.step,
-        "tokens": state.tokens,
+        "tokens": settings.tokens_at(state.step),
         "seconds": round(state.seconds, 1),
-        "final": final,
+        "final": state.history[-1],
         "floor_piece": tokenizer.convert_ids_to_tokens(floor_id),
         "word_floor_piece": tokenizer.convert_ids_to_tokens(word_floor_id),
         "train_pieces": int(len(train.ids)),
@@ -802,9 +785,10 @@ def load_or_pretrain(
     """The run of `settings` (a `PretrainSettings` or a preset name) from `directory`, or
     pretrained there now (resuming an interrupted run).
 
-    `directory` defaults to `cache_dir()/pretrain/tiny-albert-<settings.key()>`: a changed recipe
-    gets a new folder and recomputes, and the book's model never lands in a folder named after a
-    hub model. A folder holding a run of other settings raises (see `run_pretraining`).
+    `directory` defaults to `cache_dir()/pretrain/tiny-albert-<settings.key()>-r<RUN_REVISION>`:
+    a changed recipe, or a change to the code that changes what a run computes, gets a new folder
+    and recomputes, and the book's model never lands in a folder named after a hub model. A
+    folder holding a run of other settings raises (see `run_pretraining`).
     """
     if isinstance(settings, str):
         if settings not in PRESETS:
@@ -815,7 +799,7 @@ def load_or_pretrain(
     if directory is None:
         from seqbook.data import cache_dir
 
-        directory = cache_dir() / "pretrain" / f"tiny-albert-{settings.key()}"
+        directory = cache_dir() / "pretrain" / f"tiny-albert-{settings.key()}-r{RUN_REVISION}"
     directory = Path(directory)
     loaded = (directory / RUN_FILE).is_file()
     record = run_pretraining(settings, directory, progress=progress, documents=documents)
@@ -1056,16 +1040,26 @@ def hardware() -> dict:
     }
 
 
-def main(argv: Sequence[str] | None = None) -> dict:
-    parser = argparse.ArgumentParser(
-        prog="python -m seqbook.pretrain_run",
+def command_line(argv: Sequence[str] | None = None):
+    """(settings, args) from the command line: `--preset` picks a `PRESETS` entry, and every
+    scalar field of `PretrainSettings` is an option (built from the dataclass by
+    `train.settings_parser`, defaulted from the preset) that changes it; `--steps-scale`
+    scales every phase's steps and the warm-up."""
+    from seqbook.train import settings_parser
+
+    chooser = argparse.ArgumentParser(add_help=False)
+    chooser.add_argument("--preset", choices=sorted(PRESETS), default="long")
+    preset = PRESETS[chooser.parse_known_args(argv)[0].preset]
+    structured = ("phases", "snapshots")  # tuples: set by the preset and --steps-scale
+    parser = settings_parser(
+        PretrainSettings,
         description="Pretrain the book's tiny ALBERT on IMDB training reviews (MLM + SOP).",
+        defaults={k: v for k, v in preset.to_dict().items() if k not in structured},
+        prog="python -m seqbook.pretrain_run",
+        exclude=structured,
     )
     parser.add_argument("--preset", choices=sorted(PRESETS), default="long")
     parser.add_argument("--out", required=True, help="folder for the run (resumable)")
-    parser.add_argument("--mlm-probability", type=float, default=None)
-    parser.add_argument("--whole-word", action="store_true")
-    parser.add_argument("--vocab-size", type=int, default=None)
     parser.add_argument("--steps-scale", type=float, default=1.0, help="scale every phase's steps")
     parser.add_argument("--probe", action="store_true", help="only print the throughput")
     parser.add_argument("--stop-after-seconds", type=float, default=None)
@@ -1074,22 +1068,22 @@ def main(argv: Sequence[str] | None = None) -> dict:
         "--card", action="store_true", help="after the run, measure it and write its model card"
     )
     args = parser.parse_args(argv)
-    settings = PRESETS[args.preset]
-    changes: dict = {}
-    if args.mlm_probability is not None:
-        changes["mlm_probability"] = args.mlm_probability
-    if args.whole_word:
-        changes["whole_word"] = True
-    if args.vocab_size is not None:
-        changes["vocab_size"] = args.vocab_size
+    changes = {
+        f.name: getattr(args, f.name)
+        for f in dataclasses.fields(PretrainSettings)
+        if f.name not in structured
+    }
     if args.steps_scale != 1.0:
-        phases = tuple(
+        changes["phases"] = tuple(
             Phase(max(1, round(p.steps * args.steps_scale)), p.batch_size, p.block_len)
-            for p in settings.phases
+            for p in preset.phases
         )
-        changes["phases"] = phases
-        changes["warmup_steps"] = max(1, round(settings.warmup_steps * args.steps_scale))
-    settings = dataclasses.replace(settings, **changes)
+        changes["warmup_steps"] = max(1, round(preset.warmup_steps * args.steps_scale))
+    return dataclasses.replace(preset, **changes), args
+
+
+def main(argv: Sequence[str] | None = None) -> dict:
+    settings, args = command_line(argv)
     out = Path(args.out)
     if args.probe:
         tokenizer, train, _ = prepare(settings, out)
@@ -1125,9 +1119,10 @@ def main(argv: Sequence[str] | None = None) -> dict:
     )
     print(json.dumps({k: v for k, v in record.items() if k != "settings"}, indent=1))  # noqa: T201
     if args.card and not record.get("paused"):
-        from seqbook.pretrain_study import git_commit
+        from seqbook.bilstm_train import git_commit
 
-        command = f"python -m seqbook.pretrain_run --preset {args.preset} --out {args.out}"
+        given = list(sys.argv[1:] if argv is None else argv)
+        command = " ".join(["python -m seqbook.pretrain_run", *given])
         card = write_card(out, command, git_commit())
         print(f"model card written: MLM {card['mlm_accuracy']:.4f}")  # noqa: T201
     return record

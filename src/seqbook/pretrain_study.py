@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import sys
 import time
 from collections.abc import Sequence
@@ -36,6 +35,7 @@ from pathlib import Path
 
 import numpy as np
 
+from seqbook.bilstm_train import git_commit
 from seqbook.finetune import FinetuneSettings, load_or_train
 from seqbook.pretrain_run import BUDGETS_DIR
 
@@ -66,20 +66,6 @@ RECIPE_VARIANTS = {
 }
 
 
-def git_commit() -> str:
-    try:
-        out = subprocess.run(
-            ["git", "rev-parse", "HEAD"],
-            capture_output=True,
-            text=True,
-            check=True,
-            cwd=Path(__file__).resolve().parent,
-        )
-        return out.stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-
-
 def read_results(path: str | Path) -> dict:
     """A results file: {"provenance": {...}, "rows": [...]}; an empty one if it is missing."""
     from seqbook.cache import read_json
@@ -101,20 +87,20 @@ def run_row(settings: FinetuneSettings, extra: dict, results: dict, path: Path, 
         if row["key"] == key:
             return row
     t0 = time.perf_counter()
-    out = load_or_train(settings, progress=False)  # cached by key: a crash loses no training
-    history = out["history"]
-    best = history.epochs[history.best_epoch - 1]  # best_epoch is 1-based
+    run = load_or_train(settings, progress=False)  # cached by key: a crash loses no training
+    record = run.record
+    best = record.history[record.best_epoch - 1]  # best_epoch is 1-based
     row = {
         **extra,
         "key": key,
         "labels": settings.train_subset,
         "seed": settings.seed,
-        "test_accuracy": out["test"]["accuracy"],
-        "test_f1": out["test"]["f1"],
+        "test_accuracy": record.test["test_accuracy"],
+        "test_f1": record.test["test_f1"],
         "valid_accuracy": best.get("valid_accuracy"),
-        "best_epoch": history.best_epoch,
-        "seconds": round(out["seconds"] if out["cached"] else time.perf_counter() - t0, 1),
-        "settings": out["settings"],
+        "best_epoch": record.best_epoch,
+        "seconds": round(record.seconds if run.loaded else time.perf_counter() - t0, 1),
+        "settings": record.settings,
     }
     results["rows"].append(row)
     results["provenance"]["seconds"] = round(
@@ -308,6 +294,22 @@ def summarise(results: dict, by: Sequence[str] = ("variant",)) -> list[dict]:
             }
         )
     return out
+
+
+def paired_differences(results: dict, a: str, b: str) -> dict[int, float]:
+    """Per seed, the test accuracy of variant `a` minus that of variant `b`, in points. A seed
+    fixes the labelled subset, its order and the head's initialisation for every variant, so
+    the per-seed difference is the comparison a few seeds can make."""
+    acc: dict[str, dict[int, float]] = {a: {}, b: {}}
+    for r in results["rows"]:
+        if r["variant"] in acc:
+            acc[r["variant"]][r["seed"]] = r["test_accuracy"]
+    if not acc[a] or set(acc[a]) != set(acc[b]):
+        raise ValueError(
+            f"variants {a!r} and {b!r} must have rows for the same seeds, got seeds "
+            f"{sorted(acc[a])} and {sorted(acc[b])}"
+        )
+    return {seed: 100 * (acc[a][seed] - acc[b][seed]) for seed in sorted(acc[a])}
 
 
 def main(argv: Sequence[str] | None = None) -> dict:

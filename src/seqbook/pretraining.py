@@ -1,4 +1,4 @@
-"""Pretraining ALBERT (Lan et al. 2020): tokenizer, MLM masking, SOP / NSP pairs, heads, loop.
+"""Pretraining ALBERT (Lan et al. 2020): tokenizer, MLM masking, SOP / NSP pairs, heads, losses.
 
 - `train_tokenizer`: a SentencePiece-style unigram tokenizer trained offline with `tokenizers`,
   wrapped as a `transformers.PreTrainedTokenizerFast` with ALBERT's special tokens.

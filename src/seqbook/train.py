@@ -4,7 +4,17 @@ The same code runs on a CPU, one GPU (with mixed precision) or several GPUs unde
 `accelerate launch`. A batch is a dict of tensors; by default the model is called with every
 entry except "labels" and must return logits (B, C). A `forward(model, batch)` function can
 replace that call; it may return logits or a dict with "loss" (and optionally "logits" and
-"labels" to score), which is how pretraining plugs in its own losses.
+"labels" to score).
+
+- `fit`: epochs over a loader, validation after each, the best epoch's weights kept;
+  `fit_steps`: a fixed number of optimizer steps on `batch_at(step)` (pretraining, synthetic
+  tasks). Both share one update (`_update`), one schedule (`lr_factor`), one accelerator per
+  process and one atomic checkpoint format (`save_checkpoint` / `load_checkpoint`), so an
+  interrupted run of either kind resumes to the same weights.
+- `RunRecord`: the typed result of a run (settings, history, test metrics, seconds, parameter
+  count, profile, version); `run_experiment` is "seed, build, fit, time, evaluate" and
+  `load_or_run` caches it under a digest of everything that produced it.
+- `settings_parser` / `settings_from_args`: a command line built from a settings dataclass.
 """
 
 from __future__ import annotations
@@ -16,7 +26,7 @@ import math
 import random
 import time
 import typing
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -28,6 +38,7 @@ from tqdm.auto import tqdm
 
 from seqbook.cache import read_json, torch_load, torch_save, write_json
 from seqbook.runtime import seed_everything
+from seqbook.validate import check_positive_ints
 
 Forward = Callable[[nn.Module, dict[str, torch.Tensor]], object]
 
@@ -176,7 +187,6 @@ def fit(
     weight_decay: float = 0.0,
     optimizer: torch.optim.Optimizer | None = None,
     clip_grad_norm: float | None = 1.0,
-    patience: int | None = None,
     monitor: str = "valid_accuracy",
     checkpoint_path: str | Path | None = None,
     resume: bool = False,
@@ -196,14 +206,13 @@ def fit(
     "constant" keeps it, after the same warm-up.
 
     Keeps the weights of the best epoch by `monitor` (a key of the history; "valid_*" needs a
-    `valid_loader`, loss-like keys are minimised) and restores them at the end. `patience`
-    stops after that many epochs without improvement. With `checkpoint_path`, the state after
-    every epoch is saved there; `resume=True` continues from it.
+    `valid_loader`, loss-like keys are minimised) and restores them at the end. With
+    `checkpoint_path`, the state after every epoch is saved there; `resume=True` continues from
+    it. `fit_steps` is the same update for step-based runs (pretraining).
     """
     if epochs < 1:
         raise ValueError(f"epochs must be >= 1, got {epochs}")
-    if schedule not in ("constant", "linear"):
-        raise ValueError(f"schedule must be 'constant' or 'linear', got {schedule!r}")
+    _check_schedule(schedule)
     if not 0.0 <= warmup < 1.0:
         raise ValueError(f"warmup must be a fraction in [0, 1), got {warmup!r}")
     if monitor.startswith("valid_") and valid_loader is None:
@@ -221,14 +230,12 @@ def fit(
     history = History(monitor=monitor)
     start = 1
     if resume and checkpoint_path is not None and Path(checkpoint_path).is_file():
-        history, start = load_checkpoint(
-            checkpoint_path, acc.unwrap_model(model), optimizer, shuffler
-        )
-        start += 1
-    base_lrs = [group.get("initial_lr", group["lr"]) for group in optimizer.param_groups]
-    for group, base in zip(optimizer.param_groups, base_lrs, strict=True):
-        group["initial_lr"] = base
+        saved = load_checkpoint(checkpoint_path, acc.unwrap_model(model), optimizer, shuffler)
+        history = History(**saved["history"], best_state=saved["best_state"])
+        start = saved["epoch"] + 1
+    base_lrs = _base_lrs(optimizer)
     total_steps = epochs * len(train_loader)
+    warmup_steps = int(warmup * total_steps)
     step = (start - 1) * len(train_loader)
     minimise = "loss" in monitor
     best = (
@@ -236,22 +243,15 @@ def fit(
         if minimise
         else max(history.metric(monitor), default=-math.inf)
     )
-    stale = 0
     for epoch in range(start, epochs + 1):
         model.train()
         meter, t0 = _Meter(), time.perf_counter()
         bar = tqdm(train_loader, desc=f"epoch {epoch}/{epochs}", leave=False, disable=not progress)
         for batch in bar:
             loss, logits, labels = _loss_and_scores(forward(model, batch), batch)
-            optimizer.zero_grad(set_to_none=True)
-            acc.backward(loss)
-            if clip_grad_norm is not None:
-                acc.clip_grad_norm_(model.parameters(), clip_grad_norm)
             step += 1
-            factor = lr_factor(step, total_steps, schedule, warmup)
-            for group, base in zip(optimizer.param_groups, base_lrs, strict=True):
-                group["lr"] = base * factor
-            optimizer.step()
+            factor = lr_factor(step, total_steps, schedule, warmup_steps)
+            _update(acc, model, optimizer, loss, base_lrs, factor, clip_grad_norm)
             meter.add(loss, logits, labels)
             bar.set_postfix(loss=f"{loss.item():.3f}")
         row = {"epoch": epoch, **meter.result("train_"), "seconds": time.perf_counter() - t0}
@@ -262,16 +262,21 @@ def fit(
             raise ValueError(f"monitor={monitor!r} is not among the metrics {sorted(row)}")
         value = row[monitor]
         if (value < best) if minimise else (value > best):
-            best, stale, history.best_epoch = value, 0, epoch
+            best, history.best_epoch = value, epoch
             history.best_state = copy.deepcopy(acc.unwrap_model(model).state_dict())
-        else:
-            stale += 1
         if checkpoint_path is not None:
+            progress_state = {
+                "history": {
+                    "epochs": history.epochs,
+                    "best_epoch": history.best_epoch,
+                    "monitor": history.monitor,
+                },
+                "best_state": history.best_state,
+                "epoch": epoch,
+            }
             save_checkpoint(
-                checkpoint_path, acc.unwrap_model(model), optimizer, history, epoch, shuffler
+                checkpoint_path, acc.unwrap_model(model), optimizer, progress_state, shuffler
             )
-        if patience is not None and stale >= patience:
-            break
     model = acc.unwrap_model(model)
     if history.best_state is not None:
         model.load_state_dict(history.best_state)
@@ -279,10 +284,39 @@ def fit(
     return history
 
 
-def lr_factor(step: int, total_steps: int, schedule: str = "linear", warmup: float = 0.0) -> float:
-    """Learning-rate multiplier at optimizer step `step` (1-based) of `total_steps`: a linear
-    warm-up over the first `warmup` fraction, then constant or linear decay to 0 at the end."""
-    warmup_steps = int(warmup * total_steps)
+def _check_schedule(schedule: str) -> None:
+    if schedule not in ("constant", "linear"):
+        raise ValueError(f"schedule must be 'constant' or 'linear', got {schedule!r}")
+
+
+def _base_lrs(optimizer) -> list[float]:
+    """Each parameter group's peak learning rate (kept in the group as "initial_lr", so a
+    resumed optimizer state keeps the peak, not the last scheduled value)."""
+    base_lrs = [group.get("initial_lr", group["lr"]) for group in optimizer.param_groups]
+    for group, base in zip(optimizer.param_groups, base_lrs, strict=True):
+        group["initial_lr"] = base
+    return base_lrs
+
+
+def _update(acc, model, optimizer, loss, base_lrs, factor: float, clip_grad_norm) -> None:
+    """One optimiser update, shared by `fit` and `fit_steps`: gradients of `loss` (scaled by
+    the accelerator under fp16), clipping to `clip_grad_norm`, every group's learning rate set
+    to its peak times the schedule's `factor`, then the step."""
+    optimizer.zero_grad(set_to_none=True)
+    acc.backward(loss)
+    if clip_grad_norm is not None:
+        acc.clip_grad_norm_(model.parameters(), clip_grad_norm)
+    for group, base in zip(optimizer.param_groups, base_lrs, strict=True):
+        group["lr"] = base * factor
+    optimizer.step()
+
+
+def lr_factor(
+    step: int, total_steps: int, schedule: str = "linear", warmup_steps: int = 0
+) -> float:
+    """Learning-rate multiplier for optimizer step `step` (1-based) of `total_steps`: a linear
+    warm-up over the first `warmup_steps` steps (step/warmup_steps), then constant or a linear
+    decay that reaches 0 at the last step. The one schedule of `fit` and `fit_steps`."""
     if step <= warmup_steps:
         return step / max(warmup_steps, 1)
     if schedule == "constant":
@@ -316,22 +350,16 @@ def save_checkpoint(
     path: str | Path,
     model: nn.Module,
     optimizer,
-    history: History,
-    epoch: int,
+    progress: dict[str, object],
     shuffler: torch.Generator | None = None,
 ) -> None:
-    """Save weights, optimizer state, history, epoch and random states to `path`, atomically
-    (a run killed while saving keeps its previous checkpoint)."""
+    """The one checkpoint format: weights, optimizer state, the run's `progress` (`fit`: epoch,
+    history and best weights; `fit_steps`: step, seconds and history) and every random state,
+    written atomically (a run killed while saving keeps its previous checkpoint)."""
     state = {
         "model": model.state_dict(),
         "optimizer": optimizer.state_dict() if optimizer is not None else None,
-        "history": {
-            "epochs": history.epochs,
-            "best_epoch": history.best_epoch,
-            "monitor": history.monitor,
-        },
-        "best_state": history.best_state,
-        "epoch": epoch,
+        "progress": progress,
         "rng": _rng_state(shuffler),
     }
     torch_save(state, path)
@@ -339,20 +367,132 @@ def save_checkpoint(
 
 def load_checkpoint(
     path: str | Path, model: nn.Module, optimizer=None, shuffler: torch.Generator | None = None
-) -> tuple[History, int]:
-    """Load a checkpoint into `model` (and `optimizer`, and the random states, so the run
-    continues exactly as an uninterrupted one); return (history, last epoch)."""
+) -> dict[str, object]:
+    """Load a `save_checkpoint` file into `model` (and `optimizer`, and the random states, so
+    the run continues exactly as an uninterrupted one); return the saved `progress`."""
     path = Path(path)
     if not path.is_file():
         raise ValueError(f"checkpoint path must be an existing file, got {str(path)!r}")
     state = torch_load(path)
+    if not isinstance(state, dict) or "progress" not in state:
+        keys = sorted(state) if isinstance(state, dict) else type(state).__name__
+        raise ValueError(
+            f"{path} is not a seqbook.train checkpoint (keys {keys}, expected 'model', "
+            "'optimizer', 'progress', 'rng'): delete it to start the run afresh"
+        )
     model.load_state_dict(state["model"])
     if optimizer is not None and state["optimizer"] is not None:
         optimizer.load_state_dict(state["optimizer"])
-    if "rng" in state:
-        _set_rng_state(state["rng"], shuffler)
-    history = History(**state["history"], best_state=state["best_state"])
-    return history, state["epoch"]
+    _set_rng_state(state["rng"], shuffler)
+    return state["progress"]
+
+
+# --------------------------------------------------------------------------- step-based runs
+@dataclass
+class StepProgress:
+    """Where a step-based run stands (what its checkpoint restores): optimizer steps done,
+    seconds spent in them (evaluation excluded), the rows the run's callback logged, and
+    whether the run stopped before its last step."""
+
+    step: int = 0
+    seconds: float = 0.0
+    history: list[dict[str, float]] = field(default_factory=list)
+    paused: bool = False
+
+
+def fit_steps(
+    model: nn.Module,
+    batch_at: Callable[[int], dict[str, torch.Tensor]],
+    *,
+    total_steps: int,
+    optimizer: torch.optim.Optimizer,
+    forward: Forward | None = None,
+    schedule: str = "linear",
+    warmup_steps: int = 0,
+    clip_grad_norm: float | None = 1.0,
+    mixed_precision: str = "auto",
+    on_step: Callable[[StepProgress, object], dict[str, str] | None] | None = None,
+    checkpoint_path: str | Path | None = None,
+    checkpoint_seconds: float = 180.0,
+    stop_at_step: int | None = None,
+    stop_after_seconds: float | None = None,
+    progress: bool = True,
+) -> StepProgress:
+    """Train for `total_steps` optimizer steps on `batch_at(step)` (0-based): the loop of runs
+    that count steps, not epochs (pretraining). The update, the schedule (`lr_factor`), mixed
+    precision and the checkpoint format are `fit`'s.
+
+    `batch_at` must be a function of the step alone (seed it by the step), so a resumed run
+    sees the batches an uninterrupted one would. `forward(model, batch)` returns logits or a
+    dict with "loss" (see `fit`). `on_step(progress, output)` runs after every step (and once,
+    with output None, before the first step of a fresh run); it may append rows to
+    `progress.history` and return a dict for the progress bar. With `checkpoint_path`, the run
+    resumes from that file if it exists and saves there every `checkpoint_seconds`, at a pause
+    and at the end. `stop_at_step` / `stop_after_seconds` pause the run (`progress.paused`)
+    without changing its schedule.
+    """
+    check_positive_ints(total_steps=total_steps)
+    _check_schedule(schedule)
+    if not 0 <= warmup_steps < total_steps:
+        raise ValueError(f"warmup_steps must lie in [0, {total_steps}), got {warmup_steps!r}")
+    acc = accelerator(mixed_precision)
+    forward = forward or default_forward
+    model, optimizer = acc.prepare(model, optimizer)
+    state = StepProgress()
+    if checkpoint_path is not None and Path(checkpoint_path).is_file():
+        saved = load_checkpoint(checkpoint_path, acc.unwrap_model(model), optimizer)
+        state = StepProgress(**{**saved, "paused": False})
+    base_lrs = _base_lrs(optimizer)
+
+    def save() -> None:
+        if checkpoint_path is not None:
+            progress_state = dataclasses.asdict(state)
+            save_checkpoint(checkpoint_path, acc.unwrap_model(model), optimizer, progress_state)
+
+    if state.step == 0 and not state.history and on_step is not None:
+        on_step(state, None)
+    started = last_save = time.perf_counter()
+    model.train()
+    bar = tqdm(
+        total=total_steps, initial=state.step, desc="step", leave=False, disable=not progress
+    )
+    while state.step < total_steps:
+        if stop_at_step is not None and state.step >= stop_at_step:
+            state.paused = True
+            break
+        t0 = time.perf_counter()
+        batch = {
+            k: v.to(acc.device) if isinstance(v, torch.Tensor) else v
+            for k, v in batch_at(state.step).items()
+        }
+        out = forward(model, batch)
+        loss = _loss_and_scores(out, batch)[0]
+        _update(
+            acc,
+            model,
+            optimizer,
+            loss,
+            base_lrs,
+            lr_factor(state.step + 1, total_steps, schedule, warmup_steps),
+            clip_grad_norm,
+        )
+        state.step += 1
+        state.seconds += time.perf_counter() - t0
+        postfix = on_step(state, out) if on_step is not None else None
+        bar.update(1)
+        if postfix:
+            bar.set_postfix(postfix)
+        now = time.perf_counter()
+        if stop_after_seconds is not None and now - started > stop_after_seconds:
+            state.paused = state.step < total_steps
+            break
+        if now - last_save > checkpoint_seconds:
+            save()
+            last_save = now
+    bar.close()
+    save()
+    acc.free_memory()
+    return state
 
 
 # --------------------------------------------------------------------------- typed runs
@@ -370,6 +510,7 @@ class RunRecord:
     version: str  # seqbook version
     seed: int
     best_epoch: int = 0
+    extra: dict[str, object] = field(default_factory=dict)  # what a caller adds (cache key, ...)
 
     def to_dict(self) -> dict[str, object]:
         return dataclasses.asdict(self)
@@ -377,7 +518,7 @@ class RunRecord:
     @classmethod
     def from_dict(cls, data: dict[str, object]) -> RunRecord:
         names = {f.name for f in dataclasses.fields(cls)}
-        missing = names - set(data) - {"best_epoch"}
+        missing = names - set(data) - {"best_epoch", "extra"}
         if missing:
             raise ValueError(f"a run record needs the fields {sorted(missing)}, got {sorted(data)}")
         return cls(**{k: v for k, v in data.items() if k in names})
@@ -448,19 +589,93 @@ def run_experiment(
     return model, record
 
 
+def load_or_run(
+    directory: str | Path,
+    name: str,
+    build: Callable[[], nn.Module],
+    train_loader,
+    valid_loader=None,
+    test_loader=None,
+    *,
+    settings: object,
+    seed: int = 0,
+    **fit_options,
+) -> tuple[nn.Module, RunRecord, bool]:
+    """`run_experiment`, cached: the weights (`model.pt`) and the record (`run.json`) are saved
+    in `directory/<key>/`, where the key digests `name`, the settings, the seed, the fit options
+    and the seqbook version, and the next call with the same key loads them instead of training.
+    Any changed setting is another key, so a run made by other settings is never reused.
+    `settings` must name whatever shapes the run beyond the fit options (data and model sizes).
+    Returns (model, record, loaded)."""
+    from seqbook import __version__
+    from seqbook.cache import digest
+
+    for option, value in fit_options.items():
+        if not isinstance(value, int | float | str | bool | type(None)):
+            raise TypeError(
+                f"load_or_run keys the run by its fit options, so {option} must be a plain "
+                f"value (int, float, str, bool or None), got {type(value).__name__}"
+            )
+    key = digest(
+        {
+            "name": name,
+            "settings": settings_dict(settings),
+            "seed": seed,
+            "fit": fit_options,
+            "version": __version__,
+        }
+    )
+    folder = Path(directory) / key
+    if (folder / "run.json").is_file() and (folder / "model.pt").is_file():
+        model = build()
+        model.load_state_dict(torch_load(folder / "model.pt", weights_only=True))
+        return model, RunRecord.load(folder / "run.json"), True
+    model, record = run_experiment(
+        name,
+        build,
+        train_loader,
+        valid_loader,
+        test_loader,
+        settings=settings,
+        seed=seed,
+        **fit_options,
+    )
+    torch_save(model.state_dict(), folder / "model.pt")
+    record.save(folder / "run.json")  # written last: a folder without it is recomputed
+    return model, record, False
+
+
 # --------------------------------------------------------------------------- settings on the CLI
-def settings_parser(settings_cls: type, description: str = "") -> argparse.ArgumentParser:
+def settings_parser(
+    settings_cls: type,
+    description: str = "",
+    defaults: dict[str, object] | None = None,
+    prog: str | None = None,
+    exclude: Sequence[str] = (),
+) -> argparse.ArgumentParser:
     """An argparse parser with one `--option` per field of the settings dataclass (underscores
-    become dashes), typed and defaulted from the fields: the CLI cannot drift from the settings."""
+    become dashes), typed and defaulted from the fields: the CLI cannot drift from the settings.
+    `defaults` replaces the defaults of some fields on the command line (e.g. one that depends
+    on the active profile); fields named in `exclude` (structured ones, set another way) get
+    no option."""
     if not (dataclasses.is_dataclass(settings_cls) and isinstance(settings_cls, type)):
         raise TypeError(f"settings_cls must be a dataclass type, got {settings_cls!r}")
-    parser = argparse.ArgumentParser(description=description)
+    names = {f.name for f in dataclasses.fields(settings_cls)}
+    for what, given in (("defaults", defaults or {}), ("exclude", exclude)):
+        unknown = sorted(set(given) - names)
+        if unknown:
+            raise ValueError(f"{what} must name fields of {settings_cls.__name__}, got {unknown}")
+    parser = argparse.ArgumentParser(prog=prog, description=description)
     hints = typing.get_type_hints(settings_cls)
     for f in dataclasses.fields(settings_cls):
+        if f.name in exclude:
+            continue
         kind = hints[f.name]
         default = f.default if f.default is not dataclasses.MISSING else None
         if f.default_factory is not dataclasses.MISSING:  # type: ignore[misc]
             default = f.default_factory()  # type: ignore[misc]
+        if defaults and f.name in defaults:
+            default = defaults[f.name]
         flag = "--" + f.name.replace("_", "-")
         base = _base_type(kind)
         if base is bool:
