@@ -363,9 +363,19 @@ def test_fit_steps_paused_and_resumed_equals_an_uninterrupted_run(tmp_path):
 
 
 @pytest.mark.parametrize("precision", ["bf16", "no"])
-def test_fit_steps_with_an_explicit_precision(precision):
-    _, state, _ = fit_steps_toy(total_steps=3, warmup_steps=0, mixed_precision=precision)
+def test_fit_steps_with_an_explicit_precision_autocasts_a_custom_forward(precision):
+    seen = []
+
+    def forward(model, batch):  # calls submodules, not model(): autocast must still apply
+        seen.append(torch.is_autocast_enabled("cpu"))
+        h = model.embed(batch["input_ids"]).mean(1)
+        return model.out(h)
+
+    _, state, _ = fit_steps_toy(
+        total_steps=3, warmup_steps=0, mixed_precision=precision, forward=forward
+    )
     assert state.step == 3 and train.accelerator().mixed_precision == precision
+    assert seen == [precision == "bf16"] * 3
 
 
 def test_fit_steps_rejects_bad_settings_and_a_foreign_checkpoint(tmp_path):

@@ -172,7 +172,8 @@ def evaluate(
         batch = {
             k: v.to(acc.device) if isinstance(v, torch.Tensor) else v for k, v in batch.items()
         }
-        meter.add(*_loss_and_scores(forward(model, batch), batch))
+        with acc.autocast():
+            meter.add(*_loss_and_scores(forward(model, batch), batch))
     model.train(was_training)
     return meter.result(prefix)
 
@@ -248,7 +249,8 @@ def fit(
         meter, t0 = _Meter(), time.perf_counter()
         bar = tqdm(train_loader, desc=f"epoch {epoch}/{epochs}", leave=False, disable=not progress)
         for batch in bar:
-            loss, logits, labels = _loss_and_scores(forward(model, batch), batch)
+            with acc.autocast():
+                loss, logits, labels = _loss_and_scores(forward(model, batch), batch)
             step += 1
             factor = lr_factor(step, total_steps, schedule, warmup_steps)
             _update(acc, model, optimizer, loss, base_lrs, factor, clip_grad_norm)
@@ -465,7 +467,8 @@ def fit_steps(
             k: v.to(acc.device) if isinstance(v, torch.Tensor) else v
             for k, v in batch_at(state.step).items()
         }
-        out = forward(model, batch)
+        with acc.autocast():  # a forward that calls submodules (not model()) is covered too
+            out = forward(model, batch)
         loss = _loss_and_scores(out, batch)[0]
         _update(
             acc,
