@@ -286,6 +286,10 @@ def test_save_load_predict_round_trip(saved_encoder, tmp_path):
     assert after.shape == (3, 2)
     torch.testing.assert_close(after.sum(1), torch.ones(3))
     assert loaded.settings == model.settings
+    head = tmp_path / "clf" / "head.pt"
+    head.write_bytes(head.read_bytes()[:100])  # a save killed half-way, before atomic writes
+    with pytest.raises(ValueError, match="head.pt"):
+        AlbertBiLSTMClassifier.from_pretrained(tmp_path / "clf")
 
 
 def test_from_pretrained_explains_a_wrong_directory(tmp_path):

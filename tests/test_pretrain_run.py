@@ -280,3 +280,11 @@ def test_paired_differences_subtract_per_seed_and_refuse_unpaired_seeds():
     assert diffs[0] == pytest.approx(5.0) and diffs[1] == pytest.approx(-2.0)
     with pytest.raises(ValueError, match=r"same seeds, got seeds \[1\] and \[0, 1\]"):
         paired_differences({"rows": rows}, "c", "b")
+
+
+def test_a_torn_run_file_names_itself(tmp_path):
+    run = load_or_pretrain(TINY, tmp_path / "run", progress=False, documents=(TRAIN, HELD))
+    path = run.directory / "run.json"
+    path.write_text(path.read_text()[:40])  # a write killed half-way (before atomic writes)
+    with pytest.raises(ValueError, match="run.json"):
+        load_or_pretrain(TINY, tmp_path / "run", progress=False, documents=(TRAIN, HELD))

@@ -15,7 +15,7 @@ import torch
 from torch import Tensor, nn
 
 from seqbook.attention import AttentionPooling
-from seqbook.cache import torch_save
+from seqbook.cache import torch_load, torch_save
 from seqbook.hf import check_tokenizer_matches, load_encoder, quiet_transformers
 from seqbook.lstm import LSTM
 from seqbook.models import _check_options, lengths_from_mask, mean_pool, pool
@@ -247,7 +247,7 @@ class AlbertBiLSTMClassifier(EncoderClassifier):
                 f"directory must hold {ENCODER_DIR}/ and {HEAD_FILE} (written by "
                 f"save_pretrained), got {str(directory)!r}"
             )
-        saved = torch.load(directory / HEAD_FILE, map_location="cpu", weights_only=True)
+        saved = torch_load(directory / HEAD_FILE, weights_only=True)  # a torn file names itself
         model = cls(load_encoder(directory / ENCODER_DIR), **saved["settings"])
         missing, unexpected = model.load_state_dict(saved["state_dict"], strict=False)
         missing = [k for k in missing if not k.startswith("encoder.")]

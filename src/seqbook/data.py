@@ -20,7 +20,7 @@ import pandas as pd
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from seqbook.cache import atomic_path, digest, write_text
+from seqbook.cache import atomic_path, digest, read_json, write_text
 from seqbook.validate import check_labels, check_token_lists, mask_from_lengths
 
 CACHE_ENV = "SEQBOOK_CACHE"
@@ -226,7 +226,7 @@ def load_pretraining_corpus(limit_docs: int | None = None) -> list[list[str]]:
     key = digest({"split": _split_key(), "wiki": WIKI_SAMPLE, "gensim": version("gensim")})
     path = cache_dir() / f"pretraining_corpus-{key}.json"
     if path.is_file():
-        docs = json.loads(path.read_text())
+        docs = read_json(path)
     else:
         reviews = [split_sentences(t) for t in load_split("train")["text"]]
         docs = [d for d in reviews if len(d) >= 2] + _wiki_documents()

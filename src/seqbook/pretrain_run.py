@@ -44,7 +44,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from seqbook.cache import write_text
+from seqbook.cache import read_json, write_text
 from seqbook.pretraining import (
     IGNORE_INDEX,
     AlbertPretrainingModel,
@@ -642,7 +642,7 @@ def run_pretraining(
     out.mkdir(parents=True, exist_ok=True)
     key_file = out / "settings.json"
     if key_file.is_file():
-        stored = json.loads(key_file.read_text())
+        stored = read_json(key_file)
         if stored.get("key") != settings.key():
             raise ValueError(
                 f"{out} holds a run with other settings (key {stored.get('key')}, this one "
@@ -651,7 +651,7 @@ def run_pretraining(
     else:
         write_text(key_file, json.dumps({"key": settings.key(), **settings.to_dict()}, indent=1))
     if (out / RUN_FILE).is_file():
-        return json.loads((out / RUN_FILE).read_text())
+        return read_json(out / RUN_FILE)
 
     tokenizer, train, test = prepare(settings, out, documents)
     counts = np.bincount(train.ids, minlength=len(tokenizer))
@@ -743,7 +743,7 @@ def run_pretraining(
     }
     write_text(out / RUN_FILE, json.dumps(record, indent=1))
     ckpt.unlink(missing_ok=True)
-    return json.loads((out / RUN_FILE).read_text())  # as a later call will read it
+    return read_json(out / RUN_FILE)  # as a later call will read it
 
 
 # ----------------------------------------------------------------------------- loading
@@ -804,7 +804,7 @@ def load_or_pretrain(
     loaded = (directory / RUN_FILE).is_file()
     record = run_pretraining(settings, directory, progress=progress, documents=documents)
     model, tokenizer = load_pretrained(directory)
-    history = json.loads((directory / HISTORY_FILE).read_text())
+    history = read_json(directory / HISTORY_FILE)
     return PretrainedRun(model, tokenizer, history, record, directory, loaded)
 
 
@@ -863,7 +863,7 @@ def card_measurement(directory: str | Path, blocks: int | None = None) -> dict:
     and, for SOP, a 95 % Wilson interval."""
     directory = Path(directory)
     model, tokenizer = load_pretrained(directory)
-    record = json.loads((directory / RUN_FILE).read_text())
+    record = read_json(directory / RUN_FILE)
     floor_id = tokenizer.convert_tokens_to_ids(record["floor_piece"])
     test = build_stream(tokenizer, corpus_documents("test"))
     n = blocks if blocks is not None else CARD_EVAL["blocks"]
@@ -913,7 +913,7 @@ def write_card(directory: str | Path, command: str, commit: str, notes: str = ""
     figures, the provenance and the sha256 of every shipped file) and `README.md` (the same,
     for people)."""
     directory = Path(directory)
-    record = json.loads((directory / RUN_FILE).read_text())
+    record = read_json(directory / RUN_FILE)
     measured = card_measurement(directory)
     card = {
         "command": command,
@@ -940,7 +940,7 @@ def write_card(directory: str | Path, command: str, commit: str, notes: str = ""
     card["files"] = file_digests(directory)
     card["files"].pop(CARD_FILE, None)
     write_text(directory / CARD_FILE, json.dumps(card, indent=1))
-    s = json.loads((directory / "settings.json").read_text())
+    s = read_json(directory / "settings.json")
     punctuation = "split from" if s.get("split_punctuation") else "glued to"
     phases = ", then ".join(
         f"{p['steps']:,} steps of {p['batch_size']} x {p['block_len']} pieces" for p in s["phases"]

@@ -27,7 +27,6 @@ each label count; `seeds` runs chapter 8's table (`VARIANTS` and the frozen Mini
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from collections.abc import Sequence
@@ -36,6 +35,7 @@ from pathlib import Path
 import numpy as np
 
 from seqbook.bilstm_train import git_commit
+from seqbook.cache import read_json
 from seqbook.finetune import FinetuneSettings, load_or_train
 from seqbook.pretrain_run import BUDGETS_DIR
 
@@ -68,8 +68,6 @@ RECIPE_VARIANTS = {
 
 def read_results(path: str | Path) -> dict:
     """A results file: {"provenance": {...}, "rows": [...]}; an empty one if it is missing."""
-    from seqbook.cache import read_json
-
     path = Path(path)
     return read_json(path) if path.is_file() else {"provenance": {}, "rows": []}
 
@@ -145,7 +143,7 @@ def budget_points(model: Path) -> list[tuple[int, Path]]:
     points = []
     for d in sorted((model / "budgets").glob("step-*")):
         points.append((int(d.name.split("-")[1]), d))
-    record = json.loads((model / "run.json").read_text()) if (model / "run.json").is_file() else {}
+    record = read_json(model / "run.json") if (model / "run.json").is_file() else {}
     if record:
         points.append((record["steps"], model))
     return points
@@ -178,7 +176,7 @@ def budget_curve(model: Path, out: Path, labels: Sequence[int], seed: int, argv,
 
     results = read_results(out)
     _provenance(results, argv)
-    settings = json.loads((model / "settings.json").read_text())
+    settings = read_json(model / "settings.json")
     settings.pop("key", None)
     run = PretrainSettings.from_dict(settings)
     steps_tokens = {folder: (step, run.tokens_at(step)) for step, folder in budget_points(model)}
@@ -249,7 +247,7 @@ def recipe_comparison(runs: Path, out: Path, steps: int, argv, log=None) -> dict
         settings = recipe_settings(change)
         folder = runs / settings.key()
         run_pretraining(settings, folder, stop_at_step=steps, progress=False)
-        history = json.loads((folder / HISTORY_FILE).read_text())
+        history = read_json(folder / HISTORY_FILE)
         curve = [
             {k: r[k] for k in ("step", "tokens", "seconds") if k in r}
             | {k.split("@")[0]: v for k, v in r.items() if k.endswith("@32")}
