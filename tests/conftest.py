@@ -44,3 +44,19 @@ def saved_encoder(tmp_path_factory):
     tiny_albert(0, vocab_size=len(tokenizer)).save_pretrained(directory)
     tokenizer.save_pretrained(directory)
     return directory, tokenizer
+
+
+def tiny_bert(seed: int = 0, **overrides):
+    """A small random `transformers.BertModel` (eval mode), for the BERT -> ALBERT tests."""
+    from transformers import BertConfig, BertModel
+
+    values = dict(
+        vocab_size=97,
+        hidden_size=16,
+        num_hidden_layers=3,
+        num_attention_heads=4,
+        intermediate_size=40,
+        max_position_embeddings=32,
+    )
+    torch.manual_seed(seed)
+    return BertModel(BertConfig(**(values | overrides))).eval()

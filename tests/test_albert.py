@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+from conftest import tiny_bert
 from transformers import AlbertConfig, AlbertModel
 
 from seqbook.albert import (
@@ -295,21 +296,6 @@ def test_encoder_matches_transformers_on_cuda():
 
 
 # ------------------------------------------------------------------ BERT as a special case
-
-
-def tiny_bert(seed: int = 0, **overrides):
-    from transformers import BertConfig, BertModel
-
-    values = dict(
-        vocab_size=97,
-        hidden_size=16,
-        num_hidden_layers=3,
-        num_attention_heads=4,
-        intermediate_size=40,
-        max_position_embeddings=32,
-    )
-    torch.manual_seed(seed)
-    return BertModel(BertConfig(**(values | overrides))).eval()
 
 
 @pytest.mark.parametrize("hidden_act", ["gelu", "gelu_new", "relu"])

