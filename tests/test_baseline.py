@@ -44,3 +44,30 @@ def test_learning_curve_rows_follow_the_sizes_and_improve_with_data(monkeypatch)
     assert rows[1]["test_accuracy"] > 0.7
     with pytest.raises(ValueError, match="at least one number of reviews"):
         baseline.tfidf_learning_curve([])
+
+
+# --------------------------------------------------------------------------- bad input, refused
+def test_idf_refuses_texts_instead_of_token_lists():
+    # texts used to be read as lists of characters
+    with pytest.raises(TypeError, match=r"documents\[0\] must be a list of tokens, got a str"):
+        baseline.idf(["a great film", "a dull film"])
+
+
+@pytest.mark.parametrize(
+    ("Cs", "error", "match"),
+    [
+        (1.0, TypeError, "Cs must be a sequence of positive numbers"),
+        ((1.0, 0.0), ValueError, r"Cs\[1\] must be a positive, finite number, got 0.0"),
+    ],
+)
+def test_baseline_refuses_regularisation_values_that_are_not_a_list_of_positive_numbers(
+    Cs, error, match
+):
+    frame = data.load_split("valid", limit=20)
+    with pytest.raises(error, match=match):
+        baseline.fit_tfidf_baseline(frame, frame, Cs=Cs)
+
+
+def test_learning_curve_refuses_one_size_instead_of_a_list():
+    with pytest.raises(TypeError, match="sizes must be a sequence of review counts"):
+        baseline.tfidf_learning_curve(1000)

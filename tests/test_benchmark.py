@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 
+import numpy as np
 import pytest
 import torch
 
@@ -63,3 +64,15 @@ def test_saved_bytes_passes_integer_inputs_through():
     ids = torch.tensor([[1, 2, 3]])
     saved = saved_bytes(lambda i: table(i).exp(), ids, exclude=table.parameters())
     assert saved == 3 * 3 * 4 + 3 * 8  # exp keeps its float32 result, the lookup its int64 ids
+
+
+def test_time_interleaved_accepts_a_numpy_integer_count():
+    timings = time_interleaved({"nothing": lambda: None}, repeats=np.int64(3), warmup=np.int64(0))
+    assert timings["nothing"].repeats == 3
+
+
+def test_saved_bytes_refuses_a_list_of_inputs_and_a_callable_that_is_not_one():
+    with pytest.raises(TypeError, match=r"inputs\[0\] must be a tensor, got list"):
+        saved_bytes(lambda x: x * 2, [torch.ones(2)])
+    with pytest.raises(TypeError, match="fn must be callable, got int"):
+        saved_bytes(3, torch.ones(2))

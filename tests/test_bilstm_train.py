@@ -124,3 +124,53 @@ def test_results_file_needs_provenance_and_runs(tmp_path):
     path.write_text(json.dumps({"runs": []}))
     with pytest.raises(ValueError, match="must hold 'provenance' and 'runs'"):
         bt.load_results_file(path)
+
+
+# --------------------------------------------------------------------------- bad input, refused
+def test_truncate_refuses_a_text_instead_of_tokens():
+    # a text used to be cut into characters
+    with pytest.raises(TypeError, match="tokens must be a list of tokens, got a str"):
+        bt.truncate("a review that is long", 3)
+
+
+def test_balanced_indices_refuse_a_size_one_label_cannot_fill():
+    # it used to return fewer reviews than asked for, unbalanced
+    with pytest.raises(ValueError, match="n=4 needs 2 reviews of label 1, only 1"):
+        bt.balanced_indices([0, 0, 0, 1], 4)
+
+
+@pytest.mark.parametrize(
+    ("labels", "n", "match"),
+    [
+        ([0, 1, 0, 1], 2.0, "n must be an int >= 0, got 2.0"),
+        ([0, 2, 1], 2, r"labels\[1\] must lie in \[0, 2\), got 2"),
+    ],
+)
+def test_balanced_indices_refuse_a_fractional_size_or_a_third_label(labels, n, match):
+    with pytest.raises((TypeError, ValueError), match=match):
+        bt.balanced_indices(labels, n)
+
+
+def test_review_batches_refuse_fractional_labels():
+    # 0.7 used to become label 0
+    with pytest.raises(ValueError, match=r"labels\[0\] must be an integer class id, got 0.7"):
+        bt.review_batches([torch.tensor([2, 3])], [0.7], batch_size=2)
+
+
+def test_review_batches_refuse_ids_and_labels_of_different_lengths():
+    with pytest.raises(
+        ValueError, match="ids and labels must have one entry per review, got 1 and 2"
+    ):
+        bt.review_batches([torch.tensor([2, 3])], [0, 1], batch_size=2)
+
+
+@pytest.mark.parametrize(
+    ("values", "level", "match"),
+    [
+        ([0.8, float("nan")], 0.95, r"values must be finite numbers, got \[nan\]"),
+        ([0.8, 0.9], 95, r"level must lie in \(0, 1\), got 95"),
+    ],
+)
+def test_mean_interval_refuses_a_nan_and_a_level_in_percent(values, level, match):
+    with pytest.raises(ValueError, match=match):
+        bt.mean_interval(values, level)

@@ -214,11 +214,6 @@ def test_vendored_package_has_the_expected_major_version(folder, package, major)
     assert (VENDOR_DIR / folder / stamp["entry"]).is_file(), f"{package} entry file missing"
 
 
-def test_make_book_builds_nitpicky_with_warnings_as_errors():
-    book_rule = (REPO_ROOT / "Makefile").read_text().split("\nbook:", 1)[1].split("\n\n", 1)[0]
-    assert "--nitpick" in book_rule and "--warningiserror" in book_rule, book_rule
-
-
 def test_no_page_shows_an_unrendered_role():
     # a role MyST or reST did not process is printed verbatim: "{cite:p}`key`", ":eq:`label`"
     leftovers = re.compile(r"\{(cite|eq|doc|ref|term)(:\w+)?\}`|:(eq|doc|term):`")

@@ -1,3 +1,4 @@
+import numpy as np
 import pandas as pd
 import pytest
 import torch
@@ -200,3 +201,83 @@ def test_offline_sources_exist():
     assert (data.bert_encoder_path() / "config.json").is_file()
     assert all(p.is_file() for p in data.glove_files())
     assert data.reviews_csv_path().is_file()
+
+
+# --------------------------------------------------------------------------- bad input, refused
+def small_vocab() -> data.Vocab:
+    return data.Vocab.build([["a", "a", "b", "b"]])
+
+
+def test_encode_refuses_ids_instead_of_tokens():
+    # ids used to come back as all <unk>
+    with pytest.raises(TypeError, match=r"tokens\[0\] must be a str, got int 2 \(ids, not tokens"):
+        small_vocab().encode([2, 3, 4])
+
+
+def test_encode_refuses_token_lists_instead_of_tokens():
+    with pytest.raises(TypeError, match=r"tokens\[0\] must be a str, got list \['a', 'b'\]"):
+        small_vocab().encode([["a", "b"], ["b"]])
+
+
+def test_decode_refuses_fractional_ids():
+    # 1.7 used to be read as id 1
+    with pytest.raises(TypeError, match=r"ids\[0\] must be an int id, got float 1.7"):
+        small_vocab().decode([1.7, 2])
+
+
+def test_decode_refuses_a_batch_of_ids():
+    with pytest.raises(ValueError, match=r"ids must be 1-D \(one sequence\), got shape \(2, 2\)"):
+        small_vocab().decode(torch.tensor([[2, 3], [3, 2]]))
+
+
+def test_coverage_refuses_texts_instead_of_token_lists():
+    # a text used to be read as a list of characters
+    with pytest.raises(TypeError, match=r"token_lists\[0\] must be a list of tokens, got a str"):
+        small_vocab().coverage(["a b a"])
+
+
+@pytest.mark.parametrize("token_lists", [[], [[], []]], ids=["no lists", "empty lists"])
+def test_coverage_of_no_tokens_is_an_error_not_zero(token_lists):
+    with pytest.raises(ValueError, match="token_lists must hold at least one token, got none"):
+        small_vocab().coverage(token_lists)
+
+
+def test_vocab_build_refuses_a_fractional_min_freq():
+    with pytest.raises(ValueError, match="min_freq must be a positive int, got 1.5"):
+        data.Vocab.build([["a", "b"]], min_freq=1.5)
+
+
+def test_review_dataset_refuses_one_text_instead_of_a_list():
+    with pytest.raises(TypeError, match="texts must be a list of str, got a single str 'a b'"):
+        data.ReviewDataset("a b", [0, 1, 0], small_vocab(), max_len=5)
+
+
+def test_review_dataset_refuses_a_fractional_max_len():
+    with pytest.raises(ValueError, match="max_len must be a positive int, got 2.5"):
+        data.ReviewDataset(["a b"], [0], small_vocab(), max_len=2.5)
+
+
+@pytest.mark.parametrize(
+    "ids", [torch.tensor([[2, 3]]), torch.tensor([2.0, 3.7])], ids=["2-D ids", "float ids"]
+)
+def test_collate_refuses_ids_that_are_not_one_row_of_integers(ids):
+    # float ids used to be truncated to integers without a word
+    with pytest.raises(TypeError, match=r"items\[0\] must be a pair \(ids, label\) with ids a 1-D"):
+        data.collate_batch([(ids, 0)])
+
+
+def test_collate_refuses_a_fractional_label():
+    with pytest.raises(ValueError, match=r"labels\[1\] must be an integer class id, got 0.7"):
+        data.collate_batch([(torch.tensor([2, 3]), 0), (torch.tensor([2]), 0.7)])
+
+
+def test_split_sentences_refuses_what_is_not_a_str():
+    with pytest.raises(TypeError, match="text must be a str, got NoneType"):
+        data.split_sentences(None)
+
+
+def test_a_numpy_integer_limit_is_accepted():
+    df = pd.DataFrame({"text": list("abcdef"), "label": [0, 1] * 3})
+    pd.testing.assert_frame_equal(
+        data.balanced_subset(df, np.int64(4), seed=1), data.balanced_subset(df, 4, seed=1)
+    )

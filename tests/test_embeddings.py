@@ -253,3 +253,33 @@ def emb_questions_sample(n: int) -> list[str]:
             out.append(line)
     heads = [i for i, line in enumerate(out) if line.startswith(":")]
     return out[: n // 2 + 1] + out[heads[1] : heads[1] + n // 2 + 1]
+
+
+# --------------------------------------------------------------------------- bad input, refused
+def test_word2vec_refuses_texts_instead_of_token_lists():
+    # texts used to be read as lists of characters: vectors of letters
+    with pytest.raises(TypeError, match=r"sentences\[1\] must be a list of str tokens, got a str"):
+        train_word2vec([["a", "film"], "a dull film"], cache=False)
+
+
+def test_restrict_vectors_refuses_one_word_instead_of_a_list():
+    kv = make_kv(["king", "k", "i"], [[1, 0], [0, 1], [1, 1]])
+    with pytest.raises(TypeError, match="words must be a list of str, got a single str 'king'"):
+        restrict_vectors(kv, "king")
+
+
+def test_analogy_benchmark_with_no_answerable_question_is_an_error_not_zero(tmp_path):
+    questions = tmp_path / "q.txt"
+    questions.write_text(": family\nman woman king queen\n")
+    kv = make_kv(["man", "woman", "apple"], [[1, 0], [0, 1], [1, 1]])
+    with pytest.raises(ValueError, match="none of the 1 questions .* nothing to score"):
+        analogy_benchmark(kv, questions=questions)
+
+
+@pytest.mark.parametrize("option", [{"restrict_vocab": 0}, {"chunk": 0}])
+def test_analogy_benchmark_refuses_an_empty_search_or_chunk(tmp_path, option):
+    questions = tmp_path / "q.txt"
+    questions.write_text(": family\nman woman king queen\n")
+    kv = make_kv(["man", "woman", "king", "queen"], np.eye(4))
+    with pytest.raises(ValueError, match=f"{next(iter(option))} must be a positive int, got 0"):
+        analogy_benchmark(kv, questions=questions, **option)

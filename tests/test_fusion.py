@@ -446,3 +446,69 @@ def test_classifier_checks_its_batch_once(monkeypatch, head):
         monkeypatch.setattr(AttentionPooling, "forward", refuse)
         monkeypatch.setattr(seqbook.attention, "_check_attention_inputs", refuse)
         assert torch.equal(model(h, e, lengths=lengths.tolist()), want)
+
+
+# --------------------------------------------------------------------------- numbers of any kind
+def test_alignment_accepts_a_numpy_integer_width():
+    hidden = torch.randn(2, 4, 3)
+    word_ids = [[None, 0, 1, None], [None, 0, None, None]]
+    torch.testing.assert_close(
+        F.align_subwords(hidden, word_ids, np.int64(2)), F.align_subwords(hidden, word_ids, 2)
+    )
+
+
+# --------------------------------------------------------------------------- bad input, refused
+@pytest.mark.parametrize(
+    ("words", "got"), [([1, 2], "int 1"), ([["good"], ["film"]], r"list \['good'\]")]
+)
+def test_static_vectors_refuse_words_that_are_not_str(kv, words, got):
+    # ids used to come back as zero vectors, "not found"
+    with pytest.raises(TypeError, match=rf"words\[0\] must be a str, got {got}"):
+        F.static_word_vectors(words, kv)
+
+
+@pytest.mark.parametrize(
+    ("alpha", "match"),
+    [
+        (float("nan"), "alpha must be a finite number, got nan"),
+        (2.0, r"alpha must lie in \[0, 1\]"),
+    ],
+)
+def test_weighted_sum_refuses_an_alpha_outside_zero_one(alpha, match):
+    with pytest.raises(ValueError, match=match):
+        F.weighted_sum(torch.ones(2, 3), torch.zeros(2, 3), alpha)
+
+
+def test_collate_fusion_refuses_texts_of_different_vector_widths():
+    items = [(torch.ones(2, 3), torch.ones(2, 4), 0), (torch.ones(1, 5), torch.ones(1, 4), 1)]
+    with pytest.raises(ValueError, match=r"items\[1\] has \(contextual, static\) widths \(5, 4\)"):
+        F.collate_fusion(items)
+
+
+def test_collate_fusion_refuses_a_fractional_label():
+    with pytest.raises(ValueError, match=r"labels\[0\] must be an integer class id, got 0.5"):
+        F.collate_fusion([(torch.ones(2, 3), torch.ones(2, 4), 0.5)])
+
+
+def test_contextual_features_refuse_one_text_instead_of_a_list():
+    # one review used to be encoded as one text per character
+    with pytest.raises(TypeError, match="texts must be a list of str, got a single str"):
+        F.contextual_features("one review", "test")
+
+
+def test_contextual_word_vectors_refuse_an_empty_batch_size():
+    with pytest.raises(ValueError, match="batch_size must be a positive int, got 0"):
+        F.contextual_word_vectors([["good"]], None, None, batch_size=0)
+
+
+@pytest.mark.parametrize(
+    "correct_a", [[1, 0, float("nan")], [0.9, 0.2, 0.6]], ids=["NaN", "probabilities"]
+)
+def test_paired_bootstrap_refuses_values_that_are_not_right_or_wrong(correct_a):
+    with pytest.raises(ValueError, match="correct_a must say per test item whether the model"):
+        F.paired_bootstrap_gain(correct_a, [1, 1, 0])
+
+
+def test_paired_bootstrap_refuses_zero_resamples():
+    with pytest.raises(ValueError, match="samples must be a positive int, got 0"):
+        F.paired_bootstrap_gain([1, 0], [1, 1], samples=0)

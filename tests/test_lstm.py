@@ -517,3 +517,26 @@ def test_the_unchecked_path_gives_what_forward_gives(impl):
     got, (h, c) = lstm._forward(x, mask_from_lengths(lengths, 5))
     want, (h_want, c_want) = lstm(x, lengths)
     assert torch.equal(got, want) and torch.equal(h, h_want) and torch.equal(c, c_want)
+
+
+# --------------------------------------------------------------------------- bad input, refused
+def test_cell_refuses_an_unbatched_input_that_would_broadcast():
+    cell = LSTMCell(3, 2)
+    state = (torch.zeros(4, 2), torch.zeros(4, 2))
+    with pytest.raises(ValueError, match=r"x_t must have shape \(B, D=3\) \(one time step\)"):
+        cell(torch.ones(3), state)
+
+
+def test_cell_refuses_a_state_that_would_broadcast():
+    # an (H,) state used to be broadcast over the batch without a word
+    cell = LSTMCell(3, 2)
+    with pytest.raises(
+        ValueError, match=r"state h_0 must have shape \(4, 2\) \(B, H\), got \(2,\)"
+    ):
+        cell(torch.ones(4, 3), (torch.zeros(2), torch.zeros(2)))
+
+
+def test_cell_trace_refuses_a_state_of_the_wrong_shape():
+    cell = LSTMCell(3, 2)
+    with pytest.raises(ValueError, match=r"state c_0 must have shape \(4, 2\)"):
+        cell.trace(torch.ones(4, 5, 3), (torch.zeros(4, 2), torch.zeros(1, 2)))

@@ -1,3 +1,4 @@
+import numpy as np
 import pytest
 import torch
 from torch.utils.data import DataLoader
@@ -274,3 +275,21 @@ def test_lengths_may_be_a_list():
     input_ids, lengths, _ = padded_batch()
     with torch.no_grad():
         assert torch.equal(model(input_ids, lengths.tolist()), model(input_ids, lengths))
+
+
+# --------------------------------------------------------------------------- bad input, refused
+@pytest.mark.parametrize("pool", [mean_pool, max_pool])
+@pytest.mark.parametrize("shape", [(3,), (7, 3)], ids=["(B,)", "(T, B)"])
+def test_pooling_refuses_a_mask_that_would_broadcast(pool, shape):
+    output = torch.randn(3, 7, 4)
+    with pytest.raises(ValueError, match=r"mask must have shape \(B=3, T=7\)"):
+        pool(output, torch.ones(shape, dtype=torch.bool))
+
+
+def test_max_pool_refuses_a_mask_of_numbers():
+    with pytest.raises(TypeError, match="mask must be a bool tensor, got dtype torch.int64"):
+        max_pool(torch.randn(2, 3, 4), torch.ones(2, 3, dtype=torch.long))
+
+
+def test_a_numpy_integer_pad_id_is_accepted():
+    assert BiLSTMClassifier(V, E, pad_id=np.int64(1)).embedding.padding_idx == 1

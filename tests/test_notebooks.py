@@ -2,7 +2,10 @@
 
 import configparser
 import json
+import os
 import re
+import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -119,17 +122,67 @@ def test_sanitising_never_blanks_plain_numbers():
     assert re.sub(cfg["memory addresses"]["regex"], "X", "<obj at 0x7f3a2b1c9d80>") == "<obj at X>"
 
 
+def make_dry_run(target: str) -> list[str]:
+    """The commands `make TARGET` would run, as `make -n` prints them without running them:
+    variables expanded, continued lines joined, one command per line."""
+    if shutil.which("make") is None:
+        pytest.skip("make is not installed")
+    result = subprocess.run(
+        ["make", "-n", target], cwd=ROOT, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout.replace("\\\n", " ").splitlines()
+
+
 def test_make_test_runs_nbval_lax_over_every_notebook():
-    makefile = (ROOT / "Makefile").read_text()
-    assert "--nbval-lax" in makefile and "$(NOTEBOOKS)" in makefile
-    assert "--nbval-sanitize-with tests/nbval_sanitize.cfg" in makefile
+    runs = [c.split() for c in make_dry_run("test") if "pytest" in c and "--nbval-lax" in c]
+    assert runs, "make test runs no pytest with --nbval-lax"
+    words = [w for run in runs for w in run]
+    missing = [p.relative_to(ROOT).as_posix() for p in NOTEBOOKS]
+    missing = [p for p in missing if p not in words]
+    assert not missing, f"make test does not run nbval over {missing}"
+    for run in runs:
+        assert run[run.index("--nbval-sanitize-with") + 1] == "tests/nbval_sanitize.cfg"
 
 
-def test_ci_tests_under_portable_kernels_after_a_native_build():
-    # issue: stored outputs must survive another CPU; CI plays one (see .ci/run)
-    run = (ROOT / ".ci" / "run").read_text()
-    assert "make book" in run
-    assert "ATEN_CPU_CAPABILITY=default SEQBOOK_THREADS=1 make test" in run
+def test_make_book_fails_on_any_sphinx_warning_and_missing_reference():
+    builds = [c.split() for c in make_dry_run("book") if "jupyter-book build" in c]
+    assert builds, "make book runs no jupyter-book build"
+    for build in builds:
+        assert {"--warningiserror", "-W"} & set(build), build
+        assert {"--nitpick", "-n"} & set(build), build
+
+
+FAKE_TOOL = """#!/bin/sh
+kernels="ATEN_CPU_CAPABILITY=${ATEN_CPU_CAPABILITY-}"
+threads="SEQBOOK_THREADS=${SEQBOOK_THREADS-}"
+echo "$(basename "$0") $* | $kernels $threads" >> "$SEQBOOK_CI_LOG"
+"""
+
+
+def test_ci_builds_with_native_kernels_then_tests_under_portable_ones(tmp_path):
+    """Stored outputs must survive another CPU, and CI plays one: `.ci/run` builds the book with
+    the kernels torch detects, then runs `make test` under ATEN_CPU_CAPABILITY=default on one
+    thread. Run with stand-ins for make (and for what it could install or run) that only log."""
+    fakes = tmp_path / "bin"
+    fakes.mkdir()
+    for tool in ("make", "chromium", "bwrap", "sudo", "apt-get", "python", "python3", "pytest"):
+        (fakes / tool).write_text(FAKE_TOOL)
+        (fakes / tool).chmod(0o755)
+    log = tmp_path / "calls.log"
+    env = {
+        k: v for k, v in os.environ.items() if k not in ("ATEN_CPU_CAPABILITY", "SEQBOOK_THREADS")
+    }
+    env |= {"PATH": f"{fakes}{os.pathsep}{env['PATH']}", "SEQBOOK_CI_LOG": str(log)}
+    result = subprocess.run(
+        ["bash", str(ROOT / ".ci" / "run")], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    calls = log.read_text().splitlines()
+    book = "make book | ATEN_CPU_CAPABILITY= SEQBOOK_THREADS="
+    test = "make test | ATEN_CPU_CAPABILITY=default SEQBOOK_THREADS=1"
+    assert book in calls and test in calls, calls
+    assert calls.index(book) < calls.index(test), "the tests must run after the build"
 
 
 def test_every_module_of_the_package_has_a_page_in_the_api_reference():

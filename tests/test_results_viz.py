@@ -122,3 +122,63 @@ def test_glue_runtime_names_seconds_and_threads(monkeypatch):
     text = viz.glue_runtime()
     assert stored == {"runtime": text}
     assert text.endswith(("CPU thread", "CPU threads", "cuda", "mps")) and " s on " in text
+
+
+# --------------------------------------------------------------------------- numbers of any kind
+def test_check_band_accepts_a_numpy_float():
+    verdict = results.check_band("test accuracy", np.float32(0.86), (0.84, 0.89))
+    assert verdict == "test accuracy in [0.84, 0.89]: yes"
+    with pytest.raises(results.OutOfBand, match="test accuracy = 0.5 lies outside"):
+        results.check_band("test accuracy", np.float32(0.5), (0.84, 0.89))
+
+
+def test_record_results_accepts_numpy_numbers_and_stores_plain_ones(tmp_cache):
+    results.record_results("ch1", {"tfidf": {"test_accuracy": np.float32(0.5), "n": np.int64(3)}})
+    row = results.load_results().iloc[0]
+    assert (row["test_accuracy"], row["n"]) == (0.5, 3)
+
+
+# --------------------------------------------------------------------------- bad input, refused
+def test_check_band_says_a_nan_is_no_result():
+    with pytest.raises(results.OutOfBand, match="test accuracy is NaN"):
+        results.check_band("test accuracy", float("nan"), (0.84, 0.89))
+
+
+def test_check_band_refuses_a_band_that_is_not_two_numbers():
+    with pytest.raises(TypeError, match=r"band must hold two numbers, got \('0.84', 0.89\)"):
+        results.check_band("test accuracy", 0.86, ("0.84", 0.89))
+
+
+def test_record_results_refuses_metric_names_that_are_not_str(tmp_cache):
+    # JSON would have turned 1 into "1"
+    with pytest.raises(TypeError, match=r"metric names of 'x' must be non-empty str, got \[1\]"):
+        results.record_results("ch1", {"x": {1: 0.5}})
+
+
+def test_plot_history_refuses_one_metric_name_instead_of_a_list():
+    # "loss" used to be read as the metrics "l", "o", "s", "s"
+    h = History(epochs=[{"epoch": 1, "train_loss": 1.0}])
+    with pytest.raises(TypeError, match="metrics must be a list of str, got a single str 'loss'"):
+        viz.plot_history(h, metrics="loss")
+
+
+@pytest.mark.parametrize(
+    "y_pred, match",
+    [
+        ([0, -1], r"y_pred\[1\] must lie in \[0, 2\), got -1"),  # once counted as class 1
+        ([0, 0.7], r"y_pred\[1\] must be an integer class id, got 0.7"),
+    ],
+)
+def test_confusion_matrix_refuses_labels_that_are_not_class_ids(y_pred, match):
+    with pytest.raises(ValueError, match=match):
+        viz.confusion_matrix_plot([0, 1], y_pred, ["neg", "pos"])
+
+
+def test_confusion_matrix_of_no_examples_is_an_error():
+    with pytest.raises(ValueError, match="at least one example, got none"):
+        viz.confusion_matrix_plot([], [], ["neg", "pos"])
+
+
+def test_confusion_matrix_refuses_one_str_as_the_class_names():
+    with pytest.raises(TypeError, match="class_names must be a list of str, got a single str"):
+        viz.confusion_matrix_plot([0, 1], [0, 1], "np")

@@ -205,7 +205,20 @@ def test_fit_with_an_explicit_precision_validates_and_evaluates(precision):
     best = h.epochs[h.best_epoch - 1]["valid_accuracy"]  # fit restores the best epoch's weights
     assert train.evaluate(model, valid)["accuracy"] == pytest.approx(best)
     fit_toy(epochs=1, mixed_precision="auto")  # switching back works too
-    assert train.accelerator().mixed_precision == "no" or torch.cuda.is_available()
+    assert train.accelerator().mixed_precision == train._resolve_precision("auto")
+
+
+@pytest.mark.parametrize(
+    ("cuda", "bf16", "expected"),
+    [(False, False, "no"), (True, True, "bf16"), (True, False, "fp16")],
+)
+def test_auto_precision_is_bf16_or_fp16_on_cuda_and_none_elsewhere(
+    monkeypatch, cuda, bf16, expected
+):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: cuda)
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: bf16)
+    assert train._resolve_precision("auto") == expected
+    assert train._resolve_precision("no") == "no"  # an explicit choice is kept
 
 
 def test_resume_after_an_interruption_equals_an_uninterrupted_run(tmp_path):
@@ -415,3 +428,165 @@ def test_load_or_run_trains_once_loads_after_and_retrains_when_a_setting_changes
     assert len(list(tmp_path.iterdir())) == 2  # one folder per key
     with pytest.raises(TypeError, match="optimizer must be a plain value"):
         run(optimizer=torch.optim.SGD(BagOfEmbeddings().parameters(), lr=0.1))
+
+
+# --------------------------------------------------------------------------- bad input, refused
+class Linear(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.layer = nn.Linear(2, 2)
+
+    def forward(self, x):
+        return self.layer(x)
+
+
+def xy_batches(n=2):
+    return [{"x": torch.ones(3, 2), "labels": torch.tensor([0, 1, 0])} for _ in range(n)]
+
+
+FIT = {"epochs": 1, "lr": 0.1, "monitor": "train_loss", "progress": False}
+
+
+def test_f1_refuses_targets_that_would_broadcast_against_the_predictions():
+    # a (B, 1) target against (B,) predictions used to give 0.5 for a perfect prediction
+    with pytest.raises(ValueError, match=r"same shape .* got \(3,\) and \(3, 1\)"):
+        train.f1_score(torch.tensor([1, 0, 1]), torch.tensor([[1], [0], [1]]), 2)
+
+
+def test_f1_of_no_predictions_is_an_error_not_zero():
+    empty = torch.tensor([], dtype=torch.long)
+    with pytest.raises(ValueError, match="at least one prediction, got none"):
+        train.f1_score(empty, empty, 2)
+
+
+def test_f1_refuses_probabilities_instead_of_class_ids():
+    with pytest.raises(TypeError, match="pred must be an integer tensor, got dtype torch.float32"):
+        train.f1_score(torch.tensor([0.9, 0.2]), torch.tensor([1, 0]), 2)
+
+
+def test_f1_refuses_fewer_than_two_classes():
+    with pytest.raises(ValueError, match="num_classes must be at least 2, got 1"):
+        train.f1_score(torch.tensor([0, 0]), torch.tensor([0, 0]), 1)
+
+
+@pytest.mark.parametrize("loader", [[], iter([])], ids=["empty list", "empty iterator"])
+def test_evaluate_on_no_batches_is_an_error_not_a_zero_loss(loader):
+    with pytest.raises(ValueError, match="loader must yield at least one batch"):
+        train.evaluate(Linear(), loader)
+
+
+def test_evaluate_refuses_one_batch_instead_of_a_loader():
+    # the batch's keys used to be taken for batches
+    with pytest.raises(TypeError, match=r"got dict \(a single batch\? pass \[batch\]\)"):
+        train.evaluate(Linear(), xy_batches(1)[0])
+
+
+def test_evaluate_refuses_batches_that_are_not_dicts():
+    with pytest.raises(TypeError, match="a batch must be a dict of tensors, got tuple"):
+        train.evaluate(Linear(), [(torch.ones(3, 2), torch.tensor([0, 1, 0]))])
+
+
+def test_scoring_refuses_labels_that_would_broadcast_against_the_logits():
+    def forward(m, batch):
+        logits = m(batch["x"])
+        return {"loss": logits.sum() * 0, "logits": logits, "labels": batch["labels"][:, None]}
+
+    with pytest.raises(ValueError, match=r"labels must have the shape of the logits .*\(3,\), got"):
+        train.evaluate(Linear(), xy_batches(1), forward)
+
+
+def test_scoring_refuses_a_loss_that_is_not_one_number():
+    with pytest.raises(ValueError, match=r"the loss must be a single number .*shape \(3,\)"):
+        train.evaluate(Linear(), xy_batches(1), lambda m, b: {"loss": m(b["x"]).sum(1)})
+
+
+def test_scoring_with_every_label_ignored_is_an_error_not_nan():
+    def forward(m, batch):
+        logits = m(batch["x"])
+        return {"loss": logits.sum() * 0, "logits": logits, "labels": torch.full((3,), -100)}
+
+    with pytest.raises(ValueError, match=r"every label is -100 \(ignored\)"):
+        train.evaluate(Linear(), xy_batches(1), forward)
+
+
+def test_fit_on_no_training_batches_is_an_error_not_a_zero_loss():
+    with pytest.raises(ValueError, match="train_loader must yield at least one batch"):
+        train.fit(Linear(), [], **FIT)
+
+
+def test_fit_refuses_an_empty_validation_loader():
+    with pytest.raises(ValueError, match="valid_loader must yield at least one batch"):
+        train.fit(Linear(), xy_batches(), [], **FIT)
+
+
+def test_fit_refuses_one_batch_instead_of_a_loader():
+    with pytest.raises(TypeError, match=r"train_loader must be an iterable of batches .*dict"):
+        train.fit(Linear(), xy_batches(1)[0], **FIT)
+
+
+def test_fit_refuses_a_fractional_number_of_epochs():
+    with pytest.raises(TypeError, match="epochs must be an int >= 1, got 2.5"):
+        train.fit(Linear(), xy_batches(), **(FIT | {"epochs": 2.5}))
+
+
+@pytest.mark.parametrize("clip", [0, -1.0, float("nan")])
+def test_fit_refuses_a_clipping_norm_that_would_stop_or_poison_training(clip):
+    # 0 used to zero every gradient: a run that "trained" without moving
+    with pytest.raises(ValueError, match="clip_grad_norm must be a positive, finite number"):
+        train.fit(Linear(), xy_batches(), clip_grad_norm=clip, **FIT)
+
+
+def test_fit_refuses_a_monitor_that_is_not_a_metric_name():
+    with pytest.raises(TypeError, match="monitor must be the name of a metric"):
+        train.fit(Linear(), xy_batches(), **(FIT | {"monitor": None}))
+
+
+def step_options(model):
+    return {
+        "total_steps": 2,
+        "optimizer": torch.optim.SGD(model.parameters(), lr=0.1),
+        "progress": False,
+    }
+
+
+def test_fit_steps_refuses_a_loader_instead_of_a_function_of_the_step():
+    model = Linear()
+    with pytest.raises(TypeError, match="batch_at must be a function of the step"):
+        train.fit_steps(model, xy_batches(), **step_options(model))
+
+
+def test_fit_steps_refuses_a_missing_optimizer():
+    model = Linear()
+    options = step_options(model) | {"optimizer": None}
+    with pytest.raises(TypeError, match="optimizer must be a torch.optim.Optimizer, got NoneType"):
+        train.fit_steps(model, lambda step: xy_batches(1)[0], **options)
+
+
+def test_fit_steps_refuses_a_fractional_number_of_warm_up_steps():
+    model = Linear()
+    with pytest.raises(TypeError, match="warmup_steps must be an int, got 0.5"):
+        train.fit_steps(model, lambda s: xy_batches(1)[0], warmup_steps=0.5, **step_options(model))
+
+
+def test_fit_steps_refuses_a_nan_clipping_norm():
+    model = Linear()
+    with pytest.raises(ValueError, match="clip_grad_norm must be a positive, finite number"):
+        train.fit_steps(
+            model, lambda s: xy_batches(1)[0], clip_grad_norm=float("nan"), **step_options(model)
+        )
+
+
+def test_run_experiment_refuses_a_model_instead_of_a_builder():
+    with pytest.raises(TypeError, match="build must be a function .* got a Linear instance"):
+        train.run_experiment("run", Linear(), xy_batches(), settings={}, **FIT)
+
+
+def test_run_experiment_refuses_a_builder_that_returns_no_model():
+    with pytest.raises(TypeError, match=r"build\(\) must return a torch.nn.Module, got dict"):
+        train.run_experiment("run", dict, xy_batches(), settings={}, **FIT)
+
+
+def test_run_experiment_refuses_bad_settings_before_it_trains(monkeypatch):
+    monkeypatch.setattr(train, "fit", lambda *a, **k: pytest.fail("trained before refusing"))
+    with pytest.raises(TypeError, match="settings must be a dataclass instance or a dict"):
+        train.run_experiment("run", Linear, xy_batches(), settings=3, **FIT)

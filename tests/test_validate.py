@@ -200,3 +200,56 @@ def test_the_modules_turn_lengths_into_masks_with_mask_from_lengths(monkeypatch)
     )
     fusion.collate_fusion([(torch.zeros(2, 2), torch.zeros(2, 1), 0)])
     assert calls == [4, 5, 3, 6, 7, 2]
+
+
+# --------------------------------------------------------------------------- the next class
+def test_check_labels_refuses_one_number_instead_of_a_sequence():
+    with pytest.raises(TypeError, match="labels must be a sequence of class ids, got int"):
+        validate.check_labels(5)
+
+
+def test_check_labels_refuses_a_column_of_labels():
+    with pytest.raises(ValueError, match=r"labels must be 1-D .* got shape \(2, 1\)"):
+        validate.check_labels(torch.tensor([[0], [1]]))
+
+
+def test_check_labels_accepts_integral_numpy_floats_like_python_floats():
+    assert validate.check_labels([np.float32(1.0), 0.0, np.float64(1.0)]) == [1, 0, 1]
+
+
+def test_check_token_lists_refuses_what_does_not_iterate():
+    with pytest.raises(TypeError, match="token_lists must be a list of token lists, got int"):
+        validate.check_token_lists(5)
+    with pytest.raises(TypeError, match=r"token_lists\[1\] must be a list of tokens, got int"):
+        validate.check_token_lists([["a"], 3])
+
+
+def test_check_int_takes_numpy_integers_and_refuses_bools_and_floats():
+    assert validate.check_int("seed", np.int64(3)) == 3 and validate.check_int("n", 0) == 0
+    for bad in (True, 2.0, "2"):
+        with pytest.raises(TypeError, match="seed must be an int >= 0"):
+            validate.check_int("seed", bad)
+    with pytest.raises(ValueError, match="n must be an int >= 1, got 0"):
+        validate.check_int("n", 0, low=1)
+
+
+def test_check_number_takes_numpy_floats_and_refuses_nan_bools_and_tensors():
+    assert validate.check_number("lr", np.float32(0.5)) == 0.5
+    with pytest.raises(ValueError, match="lr must be a finite number, got nan"):
+        validate.check_number("lr", float("nan"))
+    with pytest.raises(ValueError, match="norm must be a positive, finite number, got 0"):
+        validate.check_number("norm", 0, positive=True)
+    with pytest.raises(TypeError, match="lr must be a number, got bool"):
+        validate.check_number("lr", True)
+    with pytest.raises(TypeError, match=r"call \.item\(\)"):
+        validate.check_number("lr", torch.tensor(0.5))
+
+
+def test_check_strs_refuses_one_str_and_items_of_another_type():
+    assert validate.check_strs(np.array(["a", "b"], dtype=object), "words") == ["a", "b"]
+    with pytest.raises(TypeError, match="words must be a list of str, got a single str 'ab'"):
+        validate.check_strs("ab", "words")
+    with pytest.raises(TypeError, match=r"words\[1\] must be a str, got int 3 \(a hint\)"):
+        validate.check_strs(["a", 3], "words", hint=" (a hint)")
+    with pytest.raises(TypeError, match="words must be a list of str, got Tensor"):
+        validate.check_strs(torch.tensor([1, 2]), "words")

@@ -13,10 +13,12 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 
 from seqbook.data import tokenize
+from seqbook.validate import check_number, check_token_lists
 
 
 def idf(documents: Sequence[Sequence[str]]) -> dict[str, float]:
     """Smoothed inverse document frequency, eq. (eq-text-idf): ln((1 + n) / (1 + df(t))) + 1."""
+    documents = check_token_lists(documents, "documents")
     if not documents:
         raise ValueError("documents must hold at least one token list, got none")
     n = len(documents)
@@ -36,8 +38,7 @@ def fit_tfidf_baseline(
 ) -> Baseline:
     """TF-IDF of the book's tokens (sublinear tf, eq-text-tfidf) and an L2-regularised logistic
     regression (eq-text-logreg); the C with the best validation accuracy is kept."""
-    if not Cs:
-        raise ValueError("Cs must name at least one regularisation value, got none")
+    Cs = _check_Cs(Cs)
     vectorizer = TfidfVectorizer(analyzer=tokenize, min_df=min_df, sublinear_tf=True)
     x_train = vectorizer.fit_transform(train["text"])
     x_valid = vectorizer.transform(valid["text"])
@@ -48,6 +49,17 @@ def fit_tfidf_baseline(
     best = max(Cs, key=lambda c: (scores[c], -c))  # ties go to the stronger regularisation
     pipeline = Pipeline([("tfidf", vectorizer), ("logreg", models[best])])
     return Baseline(pipeline, best, scores)
+
+
+def _check_Cs(Cs: object) -> list[float]:
+    """Regularisation values: a non-empty sequence of positive numbers (not one number)."""
+    if isinstance(Cs, str) or not isinstance(Cs, Sequence):
+        raise TypeError(f"Cs must be a sequence of positive numbers, e.g. (1.0, 4.0), got {Cs!r}")
+    if not Cs:
+        raise ValueError("Cs must name at least one regularisation value, got none")
+    for i, C in enumerate(Cs):
+        check_number(f"Cs[{i}]", C, positive=True)
+    return list(Cs)
 
 
 def tfidf_learning_curve(
@@ -61,6 +73,8 @@ def tfidf_learning_curve(
 
     from seqbook.data import load_split
 
+    if isinstance(sizes, str) or not isinstance(sizes, Sequence):
+        raise TypeError(f"sizes must be a sequence of review counts (or None), got {sizes!r}")
     if not sizes:
         raise ValueError("sizes must name at least one number of reviews, got none")
     valid, test = load_split("valid"), load_split("test")

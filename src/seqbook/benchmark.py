@@ -8,6 +8,7 @@ range. Read two medians as different only when their ranges do not overlap.
 
 from __future__ import annotations
 
+import numbers
 import statistics
 import time
 from collections.abc import Callable, Iterable
@@ -47,10 +48,11 @@ def time_interleaved(
     for name, fn in candidates.items():
         if not callable(fn):
             raise TypeError(f"candidates[{name!r}] must be callable, got {type(fn).__name__}")
-    if not isinstance(repeats, int) or isinstance(repeats, bool) or repeats < 3:
+    if not isinstance(repeats, numbers.Integral) or isinstance(repeats, bool) or repeats < 3:
         raise ValueError(f"repeats must be an int >= 3 (a median and quartiles), got {repeats!r}")
-    if not isinstance(warmup, int) or isinstance(warmup, bool) or warmup < 0:
+    if not isinstance(warmup, numbers.Integral) or isinstance(warmup, bool) or warmup < 0:
         raise ValueError(f"warmup must be a non-negative int, got {warmup!r}")
+    repeats, warmup = int(repeats), int(warmup)
     for _ in range(warmup):
         for fn in candidates.values():
             fn()
@@ -72,6 +74,18 @@ def saved_bytes(fn: Callable[..., object], *inputs: Tensor, exclude: Iterable[Te
     activations that training must keep), leaving out any that share storage with `exclude`
     (pass the model's parameters to count activations only). Floating-point inputs are detached
     and made to require gradients; others (token ids) are passed as they are."""
+    if not callable(fn):
+        raise TypeError(f"fn must be callable, got {type(fn).__name__}")
+    for i, t in enumerate(inputs):
+        if not isinstance(t, Tensor):
+            raise TypeError(
+                f"inputs[{i}] must be a tensor, got {type(t).__name__} (pass tensors as separate "
+                "arguments: saved_bytes(fn, x, y))"
+            )
+    exclude = list(exclude)
+    for i, t in enumerate(exclude):
+        if not isinstance(t, Tensor):
+            raise TypeError(f"exclude[{i}] must be a tensor (a parameter), got {type(t).__name__}")
     skip = {t.untyped_storage().data_ptr() for t in exclude}
     seen: set[tuple[int, torch.dtype, int]] = set()
     total = 0

@@ -47,7 +47,7 @@ from seqbook.cache import digest, read_json, torch_load, torch_save, write_json
 from seqbook.data import Vocab, cache_dir, collate_batch, load_split, split_fingerprint, tokenize
 from seqbook.models import POOLINGS, BiLSTMClassifier
 from seqbook.train import RunRecord, run_experiment, settings_from_args, settings_parser
-from seqbook.validate import check_positive_ints
+from seqbook.validate import check_int, check_labels, check_positive_ints
 
 TOKENIZER_VERSION = 1  # bump when seqbook.data.tokenize changes: the token cache is keyed by it
 
@@ -134,6 +134,8 @@ def truncate(tokens: Sequence[str], max_tokens: int, head_tokens: int | None = N
     `head_tokens` and the last `max_tokens - head_tokens` (a review's verdict is often at its
     end). A review that fits is kept whole."""
     _check_positive("max_tokens", max_tokens)
+    if isinstance(tokens, str):
+        raise TypeError(f"tokens must be a list of tokens, got a str {tokens[:30]!r} (tokenize it)")
     tokens = list(tokens)
     if len(tokens) <= max_tokens:
         return tokens
@@ -150,15 +152,18 @@ def balanced_indices(labels: Sequence[int], n: int | None, seed: int = 0) -> lis
     `limit=n` and `seed` (the same draws, so the TF-IDF baseline and the BiLSTM see the same
     reviews); all of them for `n=None`. The subsets of one seed are nested: a learning curve
     adds reviews instead of drawing new ones."""
-    labels = np.asarray(labels)
+    labels = np.asarray(check_labels(labels), dtype=int)
     if n is None:
         return list(range(len(labels)))
+    n = check_int("n", n)
     if n > len(labels):
         raise ValueError(f"n must be at most {len(labels)} (the reviews available), got {n}")
     rng = np.random.default_rng(seed)
     picked = []
     for label, k in ((0, n // 2), (1, n - n // 2)):
         rows = np.flatnonzero(labels == label)
+        if k > len(rows):
+            raise ValueError(f"n={n} needs {k} reviews of label {label}, only {len(rows)}")
         picked.append(rows[rng.permutation(len(rows))[:k]])
     return sorted(np.concatenate(picked).tolist())
 
@@ -213,7 +218,12 @@ def review_batches(
 ) -> DataLoader:
     """A DataLoader of padded, length-bucketed batches (`BucketBatchSampler`) in the format of
     `seqbook.data.collate_batch` (input_ids, lengths, mask, labels)."""
-    items = list(zip(ids, [int(y) for y in labels], strict=True))
+    labels = check_labels(labels, num_classes=None)
+    if len(ids) != len(labels):
+        raise ValueError(
+            f"ids and labels must have one entry per review, got {len(ids)} and {len(labels)}"
+        )
+    items = list(zip(ids, labels, strict=True))
     sampler = BucketBatchSampler([len(i) for i in ids], batch_size, shuffle=shuffle, seed=seed)
     return DataLoader(items, batch_sampler=sampler, collate_fn=collate_batch)
 
@@ -353,8 +363,12 @@ def mean_interval(values: Sequence[float], level: float = 0.95) -> tuple[float, 
     from scipy.stats import t as student_t
 
     v = np.asarray(values, dtype=float)
-    if len(v) == 0:
-        raise ValueError("values must hold at least one number, got none")
+    if v.ndim != 1 or len(v) == 0:
+        raise ValueError(f"values must be a 1-D list of at least one number, got shape {v.shape}")
+    if not np.isfinite(v).all():
+        raise ValueError(f"values must be finite numbers, got {v[~np.isfinite(v)][:3].tolist()}")
+    if not 0 < level < 1:
+        raise ValueError(f"level must lie in (0, 1), got {level!r}")
     m = float(v.mean())
     if len(v) == 1:
         return m, m, m

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import html
 import json
+import numbers
 import os
 import re
 from collections import Counter
@@ -21,7 +22,14 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from seqbook.cache import atomic_path, digest, read_json, write_text
-from seqbook.validate import check_labels, check_token_lists, mask_from_lengths
+from seqbook.validate import (
+    check_labels,
+    check_positive_ints,
+    check_strs,
+    check_token_lists,
+    describe,
+    mask_from_lengths,
+)
 
 CACHE_ENV = "SEQBOOK_CACHE"
 SPLITS = ("train", "valid", "test")
@@ -149,7 +157,7 @@ def split_fingerprint(table: pd.DataFrame | None = None) -> str:
 def _check_limit(limit: int | None, available: int) -> None:
     if limit is None:
         return
-    if not isinstance(limit, int) or isinstance(limit, bool) or limit < 2:
+    if not isinstance(limit, numbers.Integral) or isinstance(limit, bool) or limit < 2:
         raise ValueError(f"limit must be None or an int >= 2, got {limit!r}")
     if limit > available:
         raise ValueError(f"limit must be at most the split's size {available}, got {limit}")
@@ -193,6 +201,8 @@ _SENTENCE_END = re.compile(r"(?:(?<=[.!?])|(?<=[.!?][\"')\]]))\s+(?=[\"'(\[]?[A-
 
 def split_sentences(text: str) -> list[str]:
     """Split running text into sentences at ., ! or ? followed by a capital or a digit."""
+    if not isinstance(text, str):
+        raise TypeError(f"text must be a str, got {type(text).__name__}")
     return [s.strip() for s in _SENTENCE_END.split(text) if s.strip()]
 
 
@@ -268,8 +278,9 @@ class Vocab:
     ) -> Vocab:
         """Keep tokens seen at least `min_freq` times, the `max_size` most frequent (specials
         included); ties are broken alphabetically so the result is deterministic."""
-        if min_freq < 1:
-            raise ValueError(f"min_freq must be >= 1, got {min_freq}")
+        check_positive_ints(min_freq=min_freq)
+        if max_size is not None:
+            check_positive_ints(max_size=max_size)
         if max_size is not None and max_size < 3:
             raise ValueError(
                 f"max_size must be None or >= 3 (two specials + a token), got {max_size}"
@@ -293,11 +304,27 @@ class Vocab:
         """Ids of `tokens`; unknown tokens map to `<unk>`."""
         if isinstance(tokens, str):
             raise TypeError("tokens must be a list of tokens, got a str (call tokenize() first)")
-        return [self.stoi.get(t, self.unk_id) for t in tokens]
+        try:
+            ids = [self.stoi.get(t, self.unk_id) for t in tokens]
+        except TypeError:  # an unhashable token (a list: token lists, not tokens) or no sequence
+            check_strs(tokens, "tokens")
+            raise
+        if self.unk_id in ids:  # only an unknown token can be something other than a str
+            check_strs(tokens, "tokens", hint=" (ids, not tokens? decode() turns ids into tokens)")
+        return ids
 
     def decode(self, ids: Iterable[int]) -> list[str]:
         """Tokens of `ids`; an id outside [0, len) is an error."""
-        ids = ids.tolist() if isinstance(ids, torch.Tensor) else list(ids)
+        if isinstance(ids, str):
+            raise TypeError("ids must be a sequence of int ids, got a str (encode() takes tokens)")
+        if isinstance(ids, torch.Tensor | np.ndarray):
+            if ids.ndim != 1:
+                raise ValueError(f"ids must be 1-D (one sequence), got shape {tuple(ids.shape)}")
+            ids = ids.tolist()
+        ids = list(ids)
+        for i, v in enumerate(ids):
+            if isinstance(v, bool | np.bool_) or not isinstance(v, numbers.Integral):
+                raise TypeError(f"ids[{i}] must be an int id, got {type(v).__name__} {v!r}")
         bad = [i for i in ids if not 0 <= int(i) < len(self)]
         if bad:
             raise ValueError(f"ids must lie in [0, {len(self)}), got {bad[:5]}")
@@ -306,10 +333,12 @@ class Vocab:
     def coverage(self, token_lists: Iterable[Sequence[str]]) -> float:
         """Share of running tokens that are in the vocabulary."""
         total = known = 0
-        for tokens in token_lists:
+        for tokens in check_token_lists(token_lists):
             total += len(tokens)
             known += sum(t in self.stoi for t in tokens)
-        return known / total if total else 0.0
+        if not total:
+            raise ValueError("token_lists must hold at least one token, got none")
+        return known / total
 
 
 # --------------------------------------------------------------------------- tensors
@@ -317,13 +346,12 @@ class ReviewDataset(Dataset):
     """Reviews as id tensors, truncated to `max_len` tokens (counted in `.truncated`)."""
 
     def __init__(self, texts: Sequence[str], labels: Sequence[int], vocab: Vocab, max_len: int):
-        texts, labels = list(texts), check_labels(labels)
+        texts, labels = check_strs(texts, "texts"), check_labels(labels)
         if len(texts) != len(labels):
             raise ValueError(
                 f"texts and labels must have equal length, got {len(texts)} and {len(labels)}"
             )
-        if max_len < 1:
-            raise ValueError(f"max_len must be >= 1, got {max_len}")
+        check_positive_ints(max_len=max_len)
         self.ids, self.labels, self.truncated = [], labels, 0
         for i, text in enumerate(texts):
             tokens = tokenize(text)
@@ -346,6 +374,14 @@ def collate_batch(
     mask (B, T) with True at real tokens, labels (B,)."""
     if not items:
         raise ValueError("items must hold at least one (ids, label) pair, got an empty batch")
+    for b, item in enumerate(items):
+        ids = item[0] if isinstance(item, tuple | list) and len(item) == 2 else None
+        if not isinstance(ids, torch.Tensor) or ids.dim() != 1 or ids.is_floating_point():
+            raise TypeError(
+                f"items[{b}] must be a pair (ids, label) with ids a 1-D integer tensor, got "
+                + (describe(item) if ids is None else f"ids {describe(ids)}")
+            )
+    check_labels([y for _, y in items], num_classes=None, name="labels")
     lengths = torch.tensor([len(ids) for ids, _ in items], dtype=torch.long)
     input_ids = torch.full((len(items), int(lengths.max())), pad_id, dtype=torch.long)
     for b, (ids, _) in enumerate(items):

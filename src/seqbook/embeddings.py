@@ -22,7 +22,7 @@ from gensim.models import KeyedVectors, Word2Vec
 
 from seqbook.data import Vocab, cache_dir, glove_files
 from seqbook.runtime import Profile, profile
-from seqbook.validate import check_positive_ints
+from seqbook.validate import check_positive_ints, check_strs
 
 # What to do with a word the vectors lack: a random vector, a zero vector, or an error. One
 # policy set for the embedding matrices here and the fusion chapter's word lookups.
@@ -53,6 +53,13 @@ def _corpus_digest(sentences: Sequence[Sequence[str]]) -> str:
 def _check_sentences(sentences: object) -> list[list[str]]:
     if isinstance(sentences, str) or not isinstance(sentences, Iterable):
         raise TypeError(f"sentences must be a list of token lists, got {type(sentences).__name__}")
+    sentences = list(sentences)
+    for i, s in enumerate(sentences):
+        if isinstance(s, str):
+            raise TypeError(
+                f"sentences[{i}] must be a list of str tokens, got a str {s[:30]!r} (tokenise "
+                "each text first, e.g. with seqbook.data.tokenize)"
+            )
     sentences = [list(s) for s in sentences]
     if not sentences:
         raise ValueError("sentences must hold at least one token list, got none")
@@ -151,7 +158,8 @@ def glove_keyed_vectors(cache: bool = True) -> KeyedVectors:
 
 def restrict_vectors(kv: KeyedVectors, words: Iterable[str]) -> KeyedVectors:
     """A new `KeyedVectors` with only the `words` that `kv` knows, in the order given."""
-    kept = [w for w in dict.fromkeys(words) if w in kv.key_to_index]
+    _check_kv(kv)
+    kept = [w for w in dict.fromkeys(check_strs(words, "words")) if w in kv.key_to_index]
     if not kept:
         raise ValueError("words must share at least one word with kv, got none in common")
     out = KeyedVectors(vector_size=kv.vector_size, count=0, dtype=np.float32)
@@ -209,6 +217,10 @@ def analogy_benchmark(
     path = Path(questions) if questions is not None else analogy_questions_path()
     if not path.is_file():
         raise ValueError(f"questions must be an existing analogy file, got {str(path)!r}")
+    _check_kv(kv)
+    if restrict_vocab is not None:
+        check_positive_ints(restrict_vocab=restrict_vocab)
+    check_positive_ints(chunk=chunk)
     limit = len(kv) if restrict_vocab is None else min(int(restrict_vocab), len(kv))
     index = {w: i for w, i in kv.key_to_index.items() if i < limit}
     section, total = "", 0
@@ -223,6 +235,11 @@ def analogy_benchmark(
         total += 1
         if all(w in index for w in words):
             asked.append((section, [index[w] for w in words]))
+    if not asked:
+        raise ValueError(
+            f"none of the {total} questions of {path.name} has all four words among the "
+            f"{limit} words searched (restrict_vocab={restrict_vocab}): there is nothing to score"
+        )
     unit = kv.get_normed_vectors()[:limit]  # (N, D)
     per_section: dict[str, list[int]] = {}
     for start in range(0, len(asked), chunk):

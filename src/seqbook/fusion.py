@@ -23,6 +23,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import math
+import numbers
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -44,7 +45,9 @@ from seqbook.validate import (
     check_labels,
     check_lengths,
     check_mask_matches_lengths,
+    check_number,
     check_positive_ints,
+    check_strs,
     check_tensor,
     describe,
     mask_from_lengths,
@@ -86,12 +89,16 @@ def align_subwords(
             f"word_ids must hold one list per text ({hidden.shape[0]}), got {len(word_ids)}"
         )
     B, T, H = hidden.shape
-    per_text = not isinstance(num_words, int)  # one count per text (else: the padded width W)
-    counts = list(num_words) if per_text else [num_words] * B
+    per_text = not isinstance(num_words, numbers.Integral)  # one count per text (else: width W)
+    try:
+        counts = list(num_words) if per_text else [num_words] * B
+    except TypeError:  # neither a count nor counts
+        counts = []
     if len(counts) != B or any(
-        isinstance(n, bool) or not isinstance(n, int) or n < 0 for n in counts
+        isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 0 for n in counts
     ):
         raise ValueError(f"num_words must be an int >= 0 or {B} of them, got {num_words!r}")
+    counts = [int(n) for n in counts]
     W = max(counts, default=0)
     index = torch.full((B, T), -1, dtype=torch.long)  # flat word slot b * W + w, -1 = no word
     for b, ids in enumerate(word_ids):
@@ -188,7 +195,7 @@ def encode_words(
     if isinstance(texts_words, str) or (len(texts_words) and isinstance(texts_words[0], str)):
         raise TypeError("texts_words must be a list of word lists (one per text), got one text")
     if max_words is not None and (
-        isinstance(max_words, bool) or not isinstance(max_words, int) or max_words < 1
+        isinstance(max_words, bool) or not isinstance(max_words, numbers.Integral) or max_words < 1
     ):
         raise ValueError(f"max_words must be None or a positive int, got {max_words!r}")
     budget = limit - tokenizer.num_special_tokens_to_add(pair=False)
@@ -240,6 +247,7 @@ def contextual_word_vectors(
     """
     if strategy not in STRATEGIES:
         raise ValueError(f"strategy must be one of {STRATEGIES}, got {strategy!r}")
+    check_positive_ints(batch_size=batch_size)
     prepared = encode_words(
         texts_words, tokenizer, encoder_limit(tokenizer, encoder), max_words, truncate
     )
@@ -282,6 +290,7 @@ def static_word_vectors(words: Sequence[str], kv, oov: str = "zeros") -> tuple[T
     check_oov(oov)
     if isinstance(words, str):
         raise TypeError("words must be a list of words, got a str (call tokenize() first)")
+    words = check_strs(words, "words", hint=" (one text's words, not a list of texts)")
     found = [w in kv.key_to_index for w in words]
     if oov == "error" and not all(found):
         missing = [w for w, f in zip(words, found, strict=True) if not f]
@@ -321,6 +330,8 @@ def weighted_sum(h: Tensor, e: Tensor, alpha: float | Tensor) -> Tensor:
             f"h and e must have the same shape (project both to a common width first), got "
             f"{tuple(h.shape)} and {tuple(e.shape)}"
         )
+    if not isinstance(alpha, Tensor) and not 0 <= check_number("alpha", alpha) <= 1:
+        raise ValueError(f"alpha must lie in [0, 1] (the weight of h), got {alpha!r}")
     return alpha * h + (1 - alpha) * e
 
 
@@ -549,6 +560,14 @@ def collate_fusion(items: Sequence[tuple[Tensor, Tensor, int]]) -> dict[str, Ten
     real word, lengths (B,), labels (B,)."""
     if not items:
         raise ValueError("items must hold at least one text, got an empty batch")
+    widths = items[0][0].shape[1], items[0][1].shape[1]
+    for b, (h, e, _) in enumerate(items):
+        if (h.shape[1], e.shape[1]) != widths:
+            raise ValueError(
+                f"every text must have vectors of one width: items[{b}] has (contextual, static) "
+                f"widths {(h.shape[1], e.shape[1])}, items[0] {widths}"
+            )
+    check_labels([y for _, _, y in items], num_classes=None, name="labels")
     lengths = torch.tensor([h.shape[0] for h, _, _ in items], dtype=torch.long)
     W = int(lengths.max())
     contextual = torch.zeros(len(items), W, items[0][0].shape[1])
@@ -637,7 +656,7 @@ def contextual_features(
     from seqbook.data import bert_encoder_path, tokenize
 
     model_dir = Path(encoder_path) if encoder_path is not None else bert_encoder_path()
-    texts = list(texts)
+    texts = check_strs(texts, "texts", hint=" (raw texts: contextual_features tokenises them)")
     path = features_path(tag, texts, strategy, max_words, model_dir)
     if path.is_file():
         saved = torch_load(path, weights_only=True)
@@ -679,6 +698,14 @@ def paired_bootstrap_gain(
             f"correct_a and correct_b must be 1-D of one length (one entry per test item), got "
             f"shapes {a.shape} and {b.shape}"
         )
+    for name, x in (("correct_a", a), ("correct_b", b)):
+        bad = x[(x != 0) & (x != 1)]  # NaN included
+        if len(bad):
+            raise ValueError(
+                f"{name} must say per test item whether the model was right (True/False or 1/0), "
+                f"got values such as {bad[:3].tolist()}"
+            )
+    check_positive_ints(samples=samples)
     if not 0 < level < 1:
         raise ValueError(f"level must lie in (0, 1), got {level!r}")
     rng = np.random.default_rng(seed)

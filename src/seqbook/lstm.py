@@ -81,7 +81,10 @@ class LSTMCell(nn.Module):
 
     def forward(self, x_t: Tensor, state: State) -> State:
         """One step, eqs. (eq-lstm-input) to (eq-lstm-hidden): (x_t, (h, c)) -> (h_t, c_t)."""
-        h_prev, c_prev = state  # (B, H) each; x_t is (B, D)
+        x_t = check_tensor(
+            x_t, "x_t", "B, D", dtype="float", hint=" (one time step)", D=self.input_size
+        )
+        h_prev, c_prev = _check_state(state, (x_t.shape[0], self.hidden_size), None, "(B, H)")
         i = torch.sigmoid(x_t @ self.W_i.T + h_prev @ self.U_i.T + self.b_i)  # eq-lstm-input
         f = torch.sigmoid(x_t @ self.W_f.T + h_prev @ self.U_f.T + self.b_f)  # eq-lstm-forget
         o = torch.sigmoid(x_t @ self.W_o.T + h_prev @ self.U_o.T + self.b_o)  # eq-lstm-output
@@ -125,6 +128,8 @@ class LSTMCell(nn.Module):
         if state is None:
             zeros = x.new_zeros(B, self.hidden_size)
             state = (zeros, zeros)
+        else:
+            state = _check_state(state, (B, self.hidden_size), None, "(B, H)")
         (W, b), U = self.input_weight(), self.recurrent_weight()
         steps: dict[str, list[Tensor]] = {k: [] for k in ("i", "f", "o", "c_tilde", "c", "h")}
         for wx_t in (x @ W.T + b).unbind(1):  # T x (B, 4H)
@@ -499,13 +504,18 @@ def _check_input(x: object, input_size: int) -> Tensor:
     return x
 
 
-def _check_state(state: object, shape: tuple[int, int, int], dtype: torch.dtype | None) -> State:
+def _check_state(
+    state: object,
+    shape: tuple[int, ...],
+    dtype: torch.dtype | None,
+    meaning: str = "(layers * directions, B, H)",
+) -> State:
     if not isinstance(state, tuple | list) or len(state) != 2:
         raise ValueError(
             f"state must be a pair (h_0, c_0) of tensors of shape {shape}, got {describe(state)}"
         )
     for name, s in zip(("h_0", "c_0"), state, strict=True):
-        check_tensor(s, f"state {name}", shape, hint=" (layers * directions, B, H)")
+        check_tensor(s, f"state {name}", shape, hint=f" {meaning}")
         if dtype is not None and s.dtype != dtype:
             raise ValueError(f"state {name} must have the dtype of x, {dtype}, got {s.dtype}")
     return state[0], state[1]

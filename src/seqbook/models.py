@@ -12,6 +12,8 @@ change its logits.
 
 from __future__ import annotations
 
+import numbers
+
 import torch
 from torch import Tensor, nn
 
@@ -42,6 +44,7 @@ def last_state_pool(h_n: Tensor) -> Tensor:
 
 def mean_pool(output: Tensor, mask: Tensor) -> Tensor:
     """Mean of `output` (B, T, D) over the real tokens of `mask` (B, T), eq. (eq-bilstm-mean)."""
+    _check_pool_inputs(output, mask)
     m = mask.unsqueeze(-1).to(output.dtype)  # (B, T, 1)
     return (output * m).sum(1) / m.sum(1).clamp(min=1.0)  # (B, D)
 
@@ -49,8 +52,17 @@ def mean_pool(output: Tensor, mask: Tensor) -> Tensor:
 def max_pool(output: Tensor, mask: Tensor) -> Tensor:
     """Feature-wise maximum of `output` (B, T, D) over the real tokens of `mask` (B, T), eq.
     (eq-bilstm-max); padding is set to -inf first, so it can never win."""
+    _check_pool_inputs(output, mask, dtype="bool")
     filled = output.masked_fill(~mask.unsqueeze(-1), float("-inf"))
     return filled.max(dim=1).values  # (B, D)
+
+
+def _check_pool_inputs(output: Tensor, mask: Tensor, dtype: str | None = None) -> None:
+    """Shapes only (no look at the values, so no device synchronisation): a mask of another
+    shape would broadcast against `output` instead of failing."""
+    check_tensor(output, "output", "B, T, D")
+    B, T = output.shape[:2]
+    check_tensor(mask, "mask", "B, T", dtype=dtype, hint=" (True = real token)", B=B, T=T)
 
 
 def pool(
@@ -63,8 +75,8 @@ def pool(
     """One of POOLINGS over a BiLSTM's `output` (B, T, 2H) (or its final states `h_n` for
     "last"), ignoring padding; returns (pooled (B, 2H), attention weights (B, T) or None).
 
-    For the classifiers, which have checked their inputs: like `mean_pool` and `max_pool`, it
-    checks nothing, and it runs the attention pooling on its unchecked path."""
+    For the classifiers, which have checked their inputs: it checks nothing itself (`mean_pool`
+    and `max_pool` check shapes only), and it runs the attention pooling on its unchecked path."""
     if pooling == "last":
         return last_state_pool(h_n), None
     if pooling == "mean":
@@ -122,11 +134,15 @@ class BiLSTMClassifier(nn.Module):
             num_layers=num_layers,
             num_classes=num_classes,
         )
-        if isinstance(pad_id, bool) or not isinstance(pad_id, int) or not 0 <= pad_id < vocab_size:
+        if (
+            isinstance(pad_id, bool)
+            or not isinstance(pad_id, numbers.Integral)
+            or not 0 <= pad_id < vocab_size
+        ):
             raise ValueError(f"pad_id must be an int in [0, {vocab_size}), got {pad_id!r}")
         self.vocab_size, self.embedding_dim = vocab_size, embedding_dim
         self.hidden_size, self.num_layers, self.pooling = hidden_size, num_layers, pooling
-        self.pad_id = pad_id
+        self.pad_id = pad_id = int(pad_id)
 
         self.embedding = nn.Embedding(vocab_size, embedding_dim, padding_idx=pad_id)
         if embeddings is not None:

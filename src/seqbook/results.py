@@ -12,6 +12,7 @@ book checks it against a band (`check_band`) rather than printing it for an exac
 from __future__ import annotations
 
 import math
+import numbers
 from pathlib import Path
 
 import pandas as pd
@@ -19,22 +20,28 @@ import pandas as pd
 from seqbook.cache import read_json, write_json
 from seqbook.data import cache_dir
 from seqbook.runtime import profile
+from seqbook.validate import describe
 
 
 def results_path() -> Path:
     return cache_dir() / "results.json"
 
 
-def _check_metrics(model: str, metrics: object) -> None:
+def _check_metrics(model: str, metrics: object) -> dict[str, float]:
+    """The metrics as plain numbers (a NumPy float is one; a bool or a NaN is not)."""
     if not isinstance(metrics, dict) or not metrics:
         raise ValueError(f"metrics of {model!r} must be a non-empty dict, got {metrics!r}")
+    names = [k for k in metrics if not isinstance(k, str) or not k]
+    if names:
+        raise TypeError(f"metric names of {model!r} must be non-empty str, got {names}")
     bad = {
         k: v
         for k, v in metrics.items()
-        if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v)
+        if isinstance(v, bool) or not isinstance(v, numbers.Real) or not math.isfinite(v)
     }
     if bad:
         raise TypeError(f"metrics of {model!r} must be finite numbers, got {bad}")
+    return {k: int(v) if isinstance(v, numbers.Integral) else float(v) for k, v in metrics.items()}
 
 
 def record_results(chapter: str, rows: dict[str, dict[str, float]]) -> list[dict[str, object]]:
@@ -44,13 +51,14 @@ def record_results(chapter: str, rows: dict[str, dict[str, float]]) -> list[dict
         raise ValueError(f"chapter must be a non-empty str, got {chapter!r}")
     if not isinstance(rows, dict) or not rows:
         raise ValueError(f"rows must be a non-empty dict {{model: metrics}}, got {rows!r}")
+    checked = {}
     for model, metrics in rows.items():
         if not isinstance(model, str) or not model:
             raise ValueError(f"model names must be non-empty str, got {model!r}")
-        _check_metrics(model, metrics)
+        checked[model] = _check_metrics(model, metrics)
     name = profile().name
     kept = [r for r in _read() if (r["profile"], r["chapter"]) != (name, chapter)]
-    new = [{"profile": name, "chapter": chapter, "model": m, **v} for m, v in rows.items()]
+    new = [{"profile": name, "chapter": chapter, "model": m, **v} for m, v in checked.items()]
     write_json(results_path(), kept + new)
     return new
 
@@ -81,11 +89,18 @@ def check_band(name: str, value: float, band: tuple[float, float]) -> str:
     """
     if not isinstance(band, tuple | list) or len(band) != 2:
         raise ValueError(f"band must be a (low, high) pair, got {band!r}")
-    low, high = band
+    for b in band:
+        if isinstance(b, bool) or not isinstance(b, numbers.Real) or math.isnan(b):
+            raise TypeError(f"band must hold two numbers, got {band!r}")
+    low, high = float(band[0]), float(band[1])
     if not low < high:
         raise ValueError(f"band must have low < high, got {band!r}")
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise TypeError(f"{name} must be a number, got {type(value).__name__}")
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        hint = " (call .item() on a one-element tensor)" if hasattr(value, "item") else ""
+        raise TypeError(f"{name} must be a number, got {describe(value)}{hint}")
+    value = float(value)
+    if math.isnan(value):
+        raise OutOfBand(f"{name} is NaN, which lies in no band: the run diverged or scored nothing")
     if not low <= value <= high:
         raise OutOfBand(
             f"{name} = {value:.4g} lies outside its documented band [{low:g}, {high:g}]: "

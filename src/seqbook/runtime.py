@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import numbers
 import os
 import platform
 import random
@@ -35,8 +36,9 @@ def get_device() -> torch.device:
 
 def seed_everything(seed: int) -> None:
     """Seed Python, NumPy and torch (every CUDA device too)."""
-    if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
+    if not isinstance(seed, numbers.Integral) or isinstance(seed, bool | np.bool_) or seed < 0:
         raise ValueError(f"seed must be a non-negative int, got {seed!r}")
+    seed = int(seed)  # a NumPy integer (a seed drawn from an array) is one too
     random.seed(seed)
     np.random.seed(seed % 2**32)  # noqa: NPY002 - the legacy global state is what readers use
     torch.manual_seed(seed)  # also seeds every CUDA device
@@ -73,8 +75,9 @@ def configure_threads(n: int | None = None, work: str = "batched") -> int:
         n = int(raw)
     if n is None:
         n = 1 if work == "stepwise" else min(available_cpus(), MAX_THREADS)
-    if not isinstance(n, int) or isinstance(n, bool) or n < 1:
+    if not isinstance(n, numbers.Integral) or isinstance(n, bool | np.bool_) or n < 1:
         raise ValueError(f"n must be a positive int (threads), got {n!r}")
+    n = int(n)
     torch.set_num_threads(n)
     return n
 
@@ -156,6 +159,8 @@ PROFILES: dict[str, Profile] = {
 def profile(name: str | None = None) -> Profile:
     """The active profile: `name`, else the `SEQBOOK_PROFILE` variable, else "fast"."""
     name = name if name is not None else os.environ.get(PROFILE_ENV, "fast")
+    if not isinstance(name, str):
+        raise TypeError(f"profile name must be a str such as 'fast', got {type(name).__name__}")
     key = name.strip().lower()
     if key not in PROFILES:
         raise ValueError(

@@ -23,10 +23,11 @@ import argparse
 import copy
 import dataclasses
 import math
+import numbers
 import random
 import time
 import typing
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -38,7 +39,7 @@ from tqdm.auto import tqdm
 
 from seqbook.cache import read_json, torch_load, torch_save, write_json
 from seqbook.runtime import seed_everything
-from seqbook.validate import check_positive_ints
+from seqbook.validate import check_number, check_positive_ints, check_tensor, describe
 
 Forward = Callable[[nn.Module, dict[str, torch.Tensor]], object]
 
@@ -117,7 +118,20 @@ def _loss_and_scores(out: object, batch: dict[str, torch.Tensor]):
 
 
 def f1_score(pred: torch.Tensor, target: torch.Tensor, num_classes: int) -> float:
-    """F1 of the positive class for two classes, macro-averaged F1 for more."""
+    """F1 of the positive class for two classes, macro-averaged F1 for more: `pred` and `target`
+    integer class ids of one shape."""
+    check_tensor(pred, "pred", dtype="integer")  # class ids: the argmax of the logits
+    check_tensor(target, "target", dtype="integer")
+    if pred.shape != target.shape:
+        raise ValueError(
+            "pred and target must have the same shape (one prediction per target), got "
+            f"{tuple(pred.shape)} and {tuple(target.shape)}"
+        )
+    if pred.numel() == 0:
+        raise ValueError("pred and target must hold at least one prediction, got none")
+    check_positive_ints(num_classes=num_classes)
+    if num_classes < 2:
+        raise ValueError(f"num_classes must be at least 2, got {num_classes}")
     scores = []
     classes = [1] if num_classes == 2 else range(num_classes)
     for c in classes:
@@ -133,8 +147,19 @@ class _Meter:
 
     def __init__(self):
         self.loss_sum, self.n, self.preds, self.targets, self.num_classes = 0.0, 0, [], [], 2
+        self.batches = 0
 
     def add(self, loss: torch.Tensor, logits: torch.Tensor | None, labels: torch.Tensor | None):
+        if not isinstance(loss, torch.Tensor) or loss.numel() != 1:
+            raise ValueError(
+                f"the loss must be a single number (a 0-d tensor), got {describe(loss)}"
+            )
+        if logits is not None and labels is not None and labels.shape != logits.shape[:-1]:
+            raise ValueError(
+                "labels must have the shape of the logits without their class dimension, "
+                f"{tuple(logits.shape[:-1])}, got {tuple(labels.shape)}"
+            )
+        self.batches += 1
         size = labels.numel() if labels is not None else 1
         self.loss_sum += loss.item() * size
         self.n += size
@@ -148,6 +173,8 @@ class _Meter:
         out = {f"{prefix}loss": self.loss_sum / max(self.n, 1)}
         if self.preds:
             pred, target = torch.cat(self.preds), torch.cat(self.targets)
+            if not len(target):
+                raise ValueError("every label is -100 (ignored): there is nothing to score")
             out[f"{prefix}accuracy"] = (pred == target).float().mean().item()
             out[f"{prefix}f1"] = f1_score(pred, target, self.num_classes)
         return out
@@ -155,7 +182,28 @@ class _Meter:
 
 def _to_device(batch: dict[str, object], device: torch.device) -> dict[str, object]:
     """A batch dict with its tensors on `device` (other entries as they are)."""
+    if not isinstance(batch, dict):
+        raise TypeError(f"a batch must be a dict of tensors, got {describe(batch)}")
     return {k: v.to(device) if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
+
+
+def _check_loader(loader: object, name: str) -> None:
+    """An iterable of batches (a DataLoader, a list of dicts), not one batch, and not known to be
+    empty."""
+    if isinstance(loader, dict | str | torch.Tensor) or not isinstance(loader, Iterable):
+        hint = " (a single batch? pass [batch])" if isinstance(loader, dict) else ""
+        raise TypeError(
+            f"{name} must be an iterable of batches (a DataLoader or a list of dicts), got "
+            f"{type(loader).__name__}{hint}"
+        )
+    try:
+        empty = len(loader) == 0  # type: ignore[arg-type]
+    except TypeError:  # no length (a generator, an iterable dataset): counted while it runs
+        return
+    if empty:
+        raise ValueError(
+            f"{name} must yield at least one batch, got an empty {type(loader).__name__}"
+        )
 
 
 @torch.no_grad()
@@ -167,6 +215,7 @@ def evaluate(
     progress: bool = False,
 ) -> dict[str, float]:
     """Mean loss, accuracy and F1 of `model` over `loader` (keys: loss, accuracy, f1)."""
+    _check_loader(loader, "loader")
     acc = accelerator()
     forward = forward or default_forward
     model.to(acc.device)
@@ -178,6 +227,8 @@ def evaluate(
         with acc.autocast():
             meter.add(*_loss_and_scores(forward(model, batch), batch))
     model.train(was_training)
+    if not meter.batches:
+        raise ValueError("loader must yield at least one batch, got none")
     return meter.result(prefix)
 
 
@@ -214,13 +265,21 @@ def fit(
     `checkpoint_path`, the state after every epoch is saved there; `resume=True` continues from
     it. `fit_steps` is the same update for step-based runs (pretraining).
     """
+    if isinstance(epochs, bool) or not isinstance(epochs, numbers.Integral):
+        raise TypeError(f"epochs must be an int >= 1, got {epochs!r}")
     if epochs < 1:
         raise ValueError(f"epochs must be >= 1, got {epochs}")
     _check_schedule(schedule)
     if not 0.0 <= warmup < 1.0:
         raise ValueError(f"warmup must be a fraction in [0, 1), got {warmup!r}")
+    if not isinstance(monitor, str):
+        raise TypeError(f"monitor must be the name of a metric (a str), got {monitor!r}")
     if monitor.startswith("valid_") and valid_loader is None:
         raise ValueError(f"monitor={monitor!r} needs a valid_loader (or monitor a train_* metric)")
+    _check_clip(clip_grad_norm)
+    _check_loader(train_loader, "train_loader")
+    if valid_loader is not None:
+        _check_loader(valid_loader, "valid_loader")
     seed_everything(seed)
     acc = accelerator(mixed_precision)
     forward = forward or default_forward
@@ -287,6 +346,12 @@ def fit(
         model.load_state_dict(history.best_state)
     acc.free_memory()  # drop the accelerator's references to this run's model and optimizer
     return history
+
+
+def _check_clip(clip_grad_norm: object) -> None:
+    """None (no clipping) or a positive norm: 0 would zero every gradient, NaN poison them."""
+    if clip_grad_norm is not None:
+        check_number("clip_grad_norm", clip_grad_norm, positive=True)
 
 
 def _check_schedule(schedule: str) -> None:
@@ -437,7 +502,17 @@ def fit_steps(
     without changing its schedule.
     """
     check_positive_ints(total_steps=total_steps)
+    if not callable(batch_at) or isinstance(batch_at, nn.Module):
+        raise TypeError(
+            "batch_at must be a function of the step (step -> batch dict), got "
+            f"{type(batch_at).__name__}"
+        )
+    if not isinstance(optimizer, torch.optim.Optimizer):
+        raise TypeError(f"optimizer must be a torch.optim.Optimizer, got {describe(optimizer)}")
     _check_schedule(schedule)
+    if isinstance(warmup_steps, bool) or not isinstance(warmup_steps, numbers.Integral):
+        raise TypeError(f"warmup_steps must be an int, got {warmup_steps!r}")
+    _check_clip(clip_grad_norm)
     if not 0 <= warmup_steps < total_steps:
         raise ValueError(f"warmup_steps must lie in [0, {total_steps}), got {warmup_steps!r}")
     acc = accelerator(mixed_precision)
@@ -571,8 +646,22 @@ def run_experiment(
     from seqbook import __version__
     from seqbook.runtime import profile
 
+    if not isinstance(name, str) or not name:
+        raise ValueError(f"name must be a non-empty str, got {name!r}")
+    if isinstance(build, nn.Module) or not callable(build):
+        raise TypeError(
+            "build must be a function that returns a fresh model (e.g. lambda: Model(...)), got "
+            + (
+                f"a {type(build).__name__} instance"
+                if isinstance(build, nn.Module)
+                else describe(build)
+            )
+        )
+    settings_dict(settings)  # a dataclass or a dict, checked before any training
     seed_everything(seed)
     model = build()
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"build() must return a torch.nn.Module, got {describe(model)}")
     start = time.perf_counter()
     history = fit(model, train_loader, valid_loader, forward=forward, seed=seed, **fit_options)
     seconds = time.perf_counter() - start

@@ -69,6 +69,46 @@ def check_fraction(name: str, value: object, *, allow_one: bool = False) -> floa
     return float(value)
 
 
+def check_int(name: str, value: object, *, low: int = 0) -> int:
+    """An integer (NumPy's included; a bool or a float such as 2.0 is refused) of at least `low`,
+    as an int: a seed, a length, a count that may be zero."""
+    if isinstance(value, bool | np.bool_) or not isinstance(value, numbers.Integral):
+        raise InputTypeError(f"{name} must be an int >= {low}, got {value!r}")
+    if value < low:
+        raise ValueError(f"{name} must be an int >= {low}, got {value!r}")
+    return int(value)
+
+
+def check_number(name: str, value: object, *, positive: bool = False) -> float:
+    """A finite real number (a NumPy float is one; a bool, a str or a tensor is not), as a float;
+    with `positive=True` also > 0."""
+    if isinstance(value, bool | np.bool_) or not isinstance(value, numbers.Real):
+        hint = " (call .item() on a one-element tensor)" if isinstance(value, Tensor) else ""
+        raise InputTypeError(f"{name} must be a number, got {describe(value)}{hint}")
+    if not np.isfinite(float(value)) or (positive and value <= 0):
+        kind = "positive, finite" if positive else "finite"
+        raise ValueError(f"{name} must be a {kind} number, got {value!r}")
+    return float(value)
+
+
+def check_strs(values: object, name: str, hint: str = "") -> list[str]:
+    """A sequence of str (tokens, words, texts) as a list: not one str, whose characters would
+    be taken for its items, and no item of another type. `hint` ends the message about a wrong
+    item."""
+    if isinstance(values, str):
+        raise InputTypeError(f"{name} must be a list of str, got a single str {values[:30]!r}")
+    if isinstance(values, Tensor) or (isinstance(values, np.ndarray) and values.ndim != 1):
+        raise InputTypeError(f"{name} must be a list of str, got {describe(values)}{hint}")
+    try:
+        out = list(values)
+    except TypeError:
+        raise InputTypeError(f"{name} must be a list of str, got {describe(values)}") from None
+    for i, v in enumerate(out):
+        if not isinstance(v, str):
+            raise InputTypeError(f"{name}[{i}] must be a str, got {type(v).__name__} {v!r}{hint}")
+    return out
+
+
 def check_same(what: str, **sizes: object) -> None:
     """All keywords' values equal: `check_same("batch size", query=2, key=3)` raises "query and
     key must have the same batch size, got 2 and 3"."""
@@ -86,14 +126,21 @@ def check_labels(
     if isinstance(labels, str):
         raise TypeError(f"{name} must be a sequence of class ids, got a str")
     if isinstance(labels, Tensor | np.ndarray):
+        if labels.ndim != 1:
+            raise ValueError(
+                f"{name} must be 1-D (one class id per example), got shape {tuple(labels.shape)}"
+            )
         labels = labels.tolist()
+    if not isinstance(labels, Iterable):
+        raise TypeError(f"{name} must be a sequence of class ids, got {describe(labels)}")
     high = "" if num_classes is None else f", {num_classes}"
     out = []
     for i, y in enumerate(labels):
         if isinstance(y, Tensor) and y.dim() == 0:
             y = y.item()
-        integral = isinstance(y, numbers.Integral) and not isinstance(y, bool | np.bool_)
-        if not integral and isinstance(y, float) and y.is_integer():
+        boolean = isinstance(y, bool | np.bool_)
+        integral = isinstance(y, numbers.Integral) and not boolean
+        if not (integral or boolean) and isinstance(y, numbers.Real) and float(y).is_integer():
             integral, y = True, int(y)
         if not integral:
             raise ValueError(f"{name}[{i}] must be an integer class id, got {y!r}")
@@ -107,6 +154,8 @@ def check_token_lists(token_lists: Iterable[Sequence[str]], name: str = "token_l
     """A list of token lists (each a list of str), not a list of strings."""
     if isinstance(token_lists, str):
         raise TypeError(f"{name} must be a list of token lists, got a str")
+    if not isinstance(token_lists, Iterable):
+        raise TypeError(f"{name} must be a list of token lists, got {describe(token_lists)}")
     out = list(token_lists)
     for i, tokens in enumerate(out):
         if isinstance(tokens, str):
@@ -114,6 +163,8 @@ def check_token_lists(token_lists: Iterable[Sequence[str]], name: str = "token_l
                 f"{name}[{i}] must be a list of tokens, got a str {tokens[:30]!r} "
                 "(tokenise each text first, e.g. with seqbook.data.tokenize)"
             )
+        if not isinstance(tokens, Iterable):
+            raise TypeError(f"{name}[{i}] must be a list of tokens, got {describe(tokens)}")
         bad = [t for t in tokens if not isinstance(t, str)]
         if bad:
             raise TypeError(f"{name}[{i}] must hold str tokens, got {type(bad[0]).__name__}")

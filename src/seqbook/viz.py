@@ -9,6 +9,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
+from seqbook.validate import check_labels, check_strs
+
 STYLE = {
     "figure.dpi": 100,
     "savefig.dpi": 100,
@@ -96,6 +98,9 @@ def plot_history(history, title: str = "", metrics: Sequence[str] = ("loss", "ac
     """Training curves: one panel per metric, train and validation per epoch."""
     if not history.epochs:
         raise ValueError("history must hold at least one epoch, got none")
+    metrics = check_strs(metrics, "metrics", hint=' (metric names such as "loss")')
+    if not metrics:
+        raise ValueError("metrics must name at least one metric, got none")
     fig, axes = plt.subplots(1, len(metrics), figsize=(4.2 * len(metrics), 3.2), squeeze=False)
     epochs = [e["epoch"] for e in history.epochs]
     for ax, metric in zip(axes[0], metrics, strict=True):
@@ -116,12 +121,21 @@ def plot_history(history, title: str = "", metrics: Sequence[str] = ("loss", "ac
 
 def confusion_matrix_plot(y_true, y_pred, class_names: Sequence[str], title: str = "", ax=None):
     """Counts of (true, predicted) pairs as an annotated heatmap."""
+    class_names = check_strs(class_names, "class_names")
+    if isinstance(y_true, torch.Tensor):
+        y_true = y_true.cpu()
+    if isinstance(y_pred, torch.Tensor):
+        y_pred = y_pred.cpu()
     y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
     if y_true.shape != y_pred.shape:
         raise ValueError(
             f"y_true and y_pred must have one shape, got {y_true.shape} and {y_pred.shape}"
         )
+    if y_true.size == 0:
+        raise ValueError("y_true and y_pred must hold at least one example, got none")
     k = len(class_names)
+    y_true = np.asarray(check_labels(y_true, num_classes=k, name="y_true"))
+    y_pred = np.asarray(check_labels(y_pred, num_classes=k, name="y_pred"))
     counts = np.zeros((k, k), dtype=int)
     np.add.at(counts, (y_true, y_pred), 1)
     return heatmap(

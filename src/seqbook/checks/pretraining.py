@@ -3,6 +3,7 @@ or with torch. (`check_sop_loss` and `check_mask_tokens` live in `seqbook.checks
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Callable
 
 import torch
@@ -32,7 +33,8 @@ def check_masked_accuracy(fn: Callable[[torch.Tensor, torch.Tensor], float]) -> 
             got, want = fn(logits, labels), reference(logits, labels)
             if isinstance(got, torch.Tensor) and got.numel() == 1:
                 got = got.item()
-            if not isinstance(got, float | int) or abs(got - want) > 1e-6:
+            number = isinstance(got, numbers.Real) and not isinstance(got, bool)
+            if not number or abs(float(got) - want) > 1e-6:
                 raise AssertionError(
                     f"B={B}, T={T}, {int((labels != -100).sum())} labelled positions: expected "
                     f"accuracy {want:.4f}, got {got!r}"
