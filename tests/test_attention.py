@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
@@ -444,3 +445,108 @@ def test_attention_pooling_unchecked_path_gives_what_forward_gives():
 def test_padding_mask_rejects_ragged_lengths_by_name():
     with pytest.raises(TypeError, match="lengths must be a 1-D integer tensor or list, got list"):
         padding_mask([[3, 2], [1]])
+
+
+# --------------------------------------------------------------------------- numbers of any kind
+def test_mask_builders_accept_numpy_integers():
+    assert causal_mask(np.int64(3)).equal(causal_mask(3))
+    lengths = torch.tensor([1, 2])
+    assert padding_mask(lengths, np.int64(4)).equal(padding_mask(lengths, 4))
+
+
+# --------------------------------------------------------------------------- bad input, refused
+def test_padding_mask_refuses_a_bool_max_len():
+    # True used to be read as max_len=1
+    with pytest.raises(ValueError, match="max_len must be a non-negative int or None, got True"):
+        padding_mask(torch.tensor([1, 1]), True)
+
+
+@pytest.mark.parametrize(
+    ("scale", "error", "match"),
+    [
+        (float("nan"), ValueError, "scale must be a finite number, got nan"),
+        (float("inf"), ValueError, "scale must be a finite number, got inf"),
+        ("0.5", TypeError, "scale must be a number, got str"),
+    ],
+)
+def test_sdpa_refuses_a_scale_that_would_poison_every_weight(scale, error, match):
+    q = torch.randn(1, 2, 4)
+    with pytest.raises(error, match=match):
+        scaled_dot_product_attention(q, q, q, scale=scale)
+
+
+# ----------------------------------------------------------------------------- additive attention
+
+
+def test_additive_attention_matches_a_hand_computation():
+    """eq-attention-additive on two keys, W_q = W_k = I, v_a = (1, 1), worked by hand:
+    query 1 = (1, 0): scores v_a . tanh((1, 0) + k) = tanh(1) = 0.761594 for k = (0, 0) and
+    tanh(2) = 0.964028 for k = (1, 0); softmax: e^0.761594 = 2.141688, e^0.964028 = 2.622237,
+    weights 2.141688 / 4.763925 = 0.449564 and 0.550436; output 0.449564 (1, 0) +
+    0.550436 (0, 2) = (0.449564, 1.100872).
+    query 2 = (0, 1): scores tanh(0) + tanh(1) = 0.761594 and tanh(1) + tanh(1) = 1.523188;
+    weights 1 / (1 + e^0.761594) = 0.318300 and 0.681700."""
+    from seqbook.attention import AdditiveAttention, additive_attention
+
+    query = torch.tensor([[1.0, 0.0], [0.0, 1.0]], dtype=F64)  # (T_q, d_q) = (2, 2)
+    key = torch.tensor([[0.0, 0.0], [1.0, 0.0]], dtype=F64)  # (T_k, d_k) = (2, 2)
+    value = torch.tensor([[1.0, 0.0], [0.0, 2.0]], dtype=F64)  # (T_k, d_v) = (2, 2)
+    eye, v_a = torch.eye(2, dtype=F64), torch.ones(2, dtype=F64)
+    out, weights = additive_attention(query, key, value, eye, eye, v_a)
+    hand = torch.tensor([[0.449564, 0.550436], [0.318300, 0.681700]], dtype=F64)
+    assert torch.allclose(weights, hand, atol=1e-6)
+    assert torch.allclose(out[0], torch.tensor([0.449564, 1.100872], dtype=F64), atol=1e-6)
+    assert torch.allclose(out, weights @ value)
+
+    module = AdditiveAttention(2, 2, 2).double()
+    with torch.no_grad():
+        module.W_q.weight.copy_(eye), module.W_k.weight.copy_(eye), module.v_a.copy_(v_a)
+    for got, want in zip(module(query, key, value), (out, weights), strict=True):
+        assert torch.equal(got, want)
+
+
+def test_additive_attention_masks_as_scaled_dot_product_does():
+    from seqbook.attention import AdditiveAttention
+
+    torch.manual_seed(0)
+    attention = AdditiveAttention(query_dim=3, key_dim=5, hidden_dim=4)  # d_q != d_k is fine
+    q, k, v = torch.randn(2, 4, 3), torch.randn(2, 6, 5), torch.randn(2, 6, 7)
+    mask = padding_mask(torch.tensor([6, 2]))[:, None, :] & causal_mask(6)[:4]  # (2, 4, 6)
+    mask[1, 0] = False  # a query that may attend nowhere
+    out, weights = attention(q, k, v, mask)
+    assert out.shape == (2, 4, 7) and weights.shape == (2, 4, 6)
+    assert bool((weights[~mask] == 0).all())
+    assert torch.allclose(weights[0].sum(-1), torch.ones(4))
+    assert bool((weights[1, 0] == 0).all()) and bool((out[1, 0] == 0).all())
+    out.sum().backward()  # no NaN from the empty row
+    assert all(torch.isfinite(p.grad).all() for p in attention.parameters())
+    one, _ = attention(q[:1, :1], k[:1], v[:1], mask[:1, :1])  # the same row, alone
+    assert torch.allclose(one[0, 0], out[0, 0], atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    "change, error, match",
+    [
+        ({"W_q": torch.eye(3)}, ValueError, r"W_q must have shape \(d_a=2, d_q=2\)"),
+        ({"v_a": torch.ones(2, 1)}, ValueError, "v_a must have shape"),
+        ({"value": torch.ones(3, 2)}, ValueError, "length T_k"),
+        ({"mask": torch.ones(2, 2)}, TypeError, "mask must be a bool tensor"),
+        ({"mask": torch.ones(3, 2, dtype=torch.bool)}, ValueError, "mask must be broadcastable"),
+        ({"W_k": torch.eye(2, dtype=F64)}, TypeError, "must share a dtype"),
+        ({"query": [[1.0, 0.0]]}, TypeError, "query must be a tensor"),
+    ],
+)
+def test_additive_attention_refuses_bad_inputs_by_name(change, error, match):
+    from seqbook.attention import additive_attention
+
+    args = {
+        "query": torch.ones(2, 2),
+        "key": torch.ones(2, 2),
+        "value": torch.ones(2, 2),
+        "W_q": torch.eye(2),
+        "W_k": torch.eye(2),
+        "v_a": torch.ones(2),
+        "mask": None,
+    }
+    with pytest.raises(error, match=match):
+        additive_attention(**(args | change))

@@ -17,6 +17,7 @@ nothing NaN flows forward or backward.
 from __future__ import annotations
 
 import math
+import numbers
 
 import torch
 from torch import Tensor, nn
@@ -24,6 +25,7 @@ from torch import Tensor, nn
 from seqbook.validate import (
     check_lengths,
     check_mask,
+    check_number,
     check_positive_ints,
     check_same,
     check_tensor,
@@ -67,17 +69,18 @@ def padding_mask(lengths: Tensor, max_len: int | None = None) -> Tensor:
     longest = int(lengths.max()) if lengths.numel() else 0
     if max_len is None:
         max_len = longest
-    elif not isinstance(max_len, int) or max_len < 0:
+    elif isinstance(max_len, bool) or not isinstance(max_len, numbers.Integral) or max_len < 0:
         raise ValueError(f"max_len must be a non-negative int or None, got {max_len!r}")
     elif longest > max_len:
         raise ValueError(f"max_len={max_len} is shorter than the longest length {longest}")
-    return mask_from_lengths(lengths, max_len)  # (B, T)
+    return mask_from_lengths(lengths, int(max_len))  # (B, T)
 
 
 def causal_mask(T: int, device: torch.device | str | None = None) -> Tensor:
     """Bool mask `(T, T)`, **True = may attend**: query i sees keys 0..i (lower triangle)."""
-    if not isinstance(T, int) or isinstance(T, bool) or T < 0:
+    if not isinstance(T, numbers.Integral) or isinstance(T, bool) or T < 0:
         raise ValueError(f"T must be a non-negative int, got {T!r}")
+    T = int(T)
     return torch.ones(T, T, dtype=torch.bool, device=device).tril()
 
 
@@ -104,6 +107,8 @@ def scaled_dot_product_attention(
     """
     if check:
         _check_attention_inputs(query, key, value, mask)
+        if scale is not None and not (isinstance(scale, Tensor) and scale.numel() == 1):
+            scale = check_number("scale", scale)  # a NaN or inf would poison every weight
     d_k = query.shape[-1]
     if scale is None:
         scale = 1.0 / math.sqrt(d_k)
@@ -297,3 +302,102 @@ class AttentionPooling(nn.Module):
         q = self.query.expand(x.shape[0], 1, self.dim)  # (B, 1, dim)
         pooled, weights = scaled_dot_product_attention(q, keys, x, allowed, check=False)
         return pooled.squeeze(1), weights.squeeze(1)  # (B, dim), (B, T)
+
+
+# ----------------------------------------------------------------------------- additive attention
+
+__all__ += ["AdditiveAttention", "additive_attention"]
+
+
+def additive_attention(
+    query: Tensor,
+    key: Tensor,
+    value: Tensor,
+    W_q: Tensor,
+    W_k: Tensor,
+    v_a: Tensor,
+    mask: Tensor | None = None,
+) -> tuple[Tensor, Tensor]:
+    """Additive (Bahdanau) attention, eq. (eq-attention-additive): score(q, k) =
+    v_a^T tanh(W_q q + W_k k), a softmax over the keys, a weighted sum of the values.
+
+    Shapes: query `(..., T_q, d_q)`, key `(..., T_k, d_k)`, value `(..., T_k, d_v)`, W_q
+    `(d_a, d_q)`, W_k `(d_a, d_k)`, v_a `(d_a,)`; queries and keys may differ in width. `mask`
+    is that of `scaled_dot_product_attention`: bool, broadcastable to `(..., T_q, T_k)`,
+    True = may attend, and a row that may attend nowhere gets zero weights and a zero output.
+    Returns `(output (..., T_q, d_v), weights (..., T_q, T_k))`. The tanh layer holds
+    `(..., T_q, T_k, d_a)` numbers: d_a times what the dot product's scores need.
+    """
+    _check_additive_inputs(query, key, value, W_q, W_k, v_a, mask)
+    q = query @ W_q.T  # (..., T_q, d_a)
+    k = key @ W_k.T  # (..., T_k, d_a)
+    hidden = torch.tanh(q.unsqueeze(-2) + k.unsqueeze(-3))  # (..., T_q, T_k, d_a)
+    scores = hidden @ v_a  # (..., T_q, T_k)
+    if mask is None:
+        weights = torch.softmax(scores, dim=-1)
+        return weights @ value, weights
+    mask = mask.to(scores.device)  # the masking of scaled_dot_product_attention
+    allowed = mask.any(dim=-1, keepdim=True)  # (..., T_q, 1)
+    scores = scores.masked_fill(~mask, float("-inf")).masked_fill(~allowed, 0.0)
+    weights = torch.softmax(scores, dim=-1) * allowed  # (..., T_q, T_k)
+    return weights @ value, weights
+
+
+def _check_additive_inputs(
+    query: Tensor,
+    key: Tensor,
+    value: Tensor,
+    W_q: Tensor,
+    W_k: Tensor,
+    v_a: Tensor,
+    mask: Tensor | None,
+) -> None:
+    """The checks of `additive_attention`: float tensors whose sizes fit together."""
+    check_tensor(query, "query", "..., T_q, d_q", dtype="float")
+    check_tensor(key, "key", "..., T_k, d_k", dtype="float")
+    check_tensor(value, "value", "..., T_k, d_v", dtype="float")
+    check_same("length T_k (dimension -2)", key=key.shape[-2], value=value.shape[-2])
+    check_tensor(v_a, "v_a", "d_a", dtype="float")
+    d_a, d_q, d_k = v_a.shape[0], query.shape[-1], key.shape[-1]
+    check_tensor(W_q, "W_q", "d_a, d_q", dtype="float", d_a=d_a, d_q=d_q)
+    check_tensor(W_k, "W_k", "d_a, d_k", dtype="float", d_a=d_a, d_k=d_k)
+    tensors = (query, key, value, W_q, W_k, v_a)
+    if len({t.dtype for t in tensors}) > 1:
+        raise TypeError(
+            "query, key, value, W_q, W_k and v_a must share a dtype, got "
+            f"{[str(t.dtype) for t in tensors]}"
+        )
+    try:
+        batch = torch.broadcast_shapes(query.shape[:-2], key.shape[:-2], value.shape[:-2])
+    except RuntimeError:
+        raise ValueError(
+            "the leading (batch) dimensions of query, key and value must broadcast, got "
+            f"{tuple(query.shape)}, {tuple(key.shape)} and {tuple(value.shape)}"
+        ) from None
+    if mask is not None:
+        mask = check_mask(mask, name="mask", bool_only=True, meaning="may attend")
+        _check_broadcast(mask, (*batch, query.shape[-2], key.shape[-2]))
+
+
+class AdditiveAttention(nn.Module):
+    """Additive (Bahdanau) attention with learned W_q, W_k and v_a, eq. (eq-attention-additive).
+
+    `forward(query, key, value, mask=None)` is `additive_attention` with this module's weights:
+    query `(..., T_q, query_dim)`, key `(..., T_k, key_dim)`, value `(..., T_k, d_v)`.
+    """
+
+    def __init__(self, query_dim: int, key_dim: int, hidden_dim: int) -> None:
+        super().__init__()
+        check_positive_ints(query_dim=query_dim, key_dim=key_dim, hidden_dim=hidden_dim)
+        self.W_q = nn.Linear(query_dim, hidden_dim, bias=False)  # W_q (d_a, d_q)
+        self.W_k = nn.Linear(key_dim, hidden_dim, bias=False)  # W_k (d_a, d_k)
+        self.v_a = nn.Parameter(torch.empty(hidden_dim))  # v_a (d_a,)
+        bound = hidden_dim**-0.5  # as nn.Linear initialises a layer with hidden_dim inputs
+        nn.init.uniform_(self.v_a, -bound, bound)
+
+    def forward(
+        self, query: Tensor, key: Tensor, value: Tensor, mask: Tensor | None = None
+    ) -> tuple[Tensor, Tensor]:
+        """Return `(output (..., T_q, d_v), weights (..., T_q, T_k))`; mask True = may attend."""
+        W_q, W_k = self.W_q.weight, self.W_k.weight
+        return additive_attention(query, key, value, W_q, W_k, self.v_a, mask)
