@@ -123,3 +123,16 @@ def test_settings_refuse_bad_values_by_name():
         DistillSettings(warmup=1.0)
     with pytest.raises(ValueError, match="attention_weight must be >= 0"):
         DistillSettings(attention_weight=-1.0)
+
+
+@pytest.mark.parametrize("seed", range(10))
+def test_the_plain_loss_charges_a_rescaled_copy_that_the_affine_loss_forgives(seed):
+    """A shared LayerNorm gives every depth one scale: only the affine comparison lets a student
+    whose states are the teacher's up to scale score zero."""
+    from seqbook.distill import plain_hidden_loss
+
+    teacher, mask, _ = masked(seed, B=16, T=20)
+    copy = 0.3 * teacher + 1.0
+    assert hidden_loss(copy, teacher, mask) < 1e-5
+    assert plain_hidden_loss(copy, teacher, mask) > 0.4
+    assert plain_hidden_loss(teacher, teacher, mask) < 1e-6

@@ -32,7 +32,8 @@ def encoder_dir(saved_encoder):
 
 def tiny_recipe(directory, **changes):
     """A recipe small enough for a test: 16 reviews, 24 pieces, 4 LSTM units, one epoch."""
-    sizes = dict(train_subset=16, eval_subset=8, max_len=24, batch_size=8, epochs=1, hidden_size=4)
+    sizes = dict(train_subset=16, eval_subset=8, test_subset=8, max_len=24, batch_size=8, epochs=1)
+    sizes["hidden_size"] = 4
     return FinetuneSettings(str(directory), **(sizes | changes))
 
 
@@ -41,7 +42,6 @@ def test_finetune_returns_a_typed_record_of_the_run(encoder_dir):
     assert isinstance(run, FinetuneRun) and isinstance(run.record, RunRecord)
     record = run.record
     assert set(record.test) == {"test_loss", "test_accuracy", "test_f1"}
-    assert run.accuracy == record.test["test_accuracy"]
     assert len(record.history) == 2 and 1 <= record.best_epoch <= 2
     assert record.settings == dataclasses.asdict(tiny_recipe(encoder_dir, epochs=2))
     assert record.extra["key"] == tiny_recipe(encoder_dir, epochs=2).key()
@@ -119,15 +119,23 @@ def test_an_interrupted_run_resumes_from_its_checkpoint_and_equals_an_uninterrup
 def test_the_command_line_is_built_from_the_settings_dataclass(encoder_dir, tmp_path, capsys):
     out = tmp_path / "cli"
     args = ["--encoder", str(encoder_dir), "--output", str(out), "--train-subset", "16"]
-    args += ["--eval-subset", "8", "--epochs", "1", "--max-len", "24", "--batch-size", "8"]
+    args += ["--eval-subset", "8", "--test-subset", "8", "--epochs", "1", "--max-len", "24"]
+    args += ["--batch-size", "8"]
     args += ["--hidden-size", "4", "--freeze-encoder", "--no-progress"]
     run = main(args)
     assert run.record.settings["freeze_encoder"] is True
     assert "test accuracy" in capsys.readouterr().out
     assert RunRecord.load(out / METRICS_FILE) == run.record
     assert AlbertBiLSTMClassifier.from_pretrained(out).settings["hidden_size"] == 4
-    every_field = {f.name for f in dataclasses.fields(FinetuneSettings)}
-    assert set(run.record.settings) == every_field
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    options = capsys.readouterr().out
+    missing = [
+        f.name
+        for f in dataclasses.fields(FinetuneSettings)
+        if "--" + f.name.replace("_", "-") not in options
+    ]
+    assert not missing, f"settings without a command-line option: {missing}"
     with pytest.raises(SystemExit):
         main(["--output", str(out), "--epochs", "two"])
 
@@ -137,6 +145,7 @@ def test_command_line_training_on_a_tiny_subset_completes_in_a_fresh_process(enc
     out = tmp_path / "run"
     cmd = [sys.executable, "-m", "seqbook.finetune", "--encoder", str(encoder_dir)]
     cmd += ["--output", str(out), "--train-subset", "16", "--eval-subset", "8", "--epochs", "1"]
+    cmd += ["--test-subset", "8"]
     cmd += ["--max-len", "24", "--batch-size", "8", "--hidden-size", "4", "--no-progress"]
     env = {**os.environ, "CUDA_VISIBLE_DEVICES": ""}
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env)

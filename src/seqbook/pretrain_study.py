@@ -34,15 +34,14 @@ from pathlib import Path
 
 import numpy as np
 
-from seqbook.bilstm_train import git_commit
 from seqbook.cache import read_json
 from seqbook.finetune import FinetuneSettings, load_or_train
 from seqbook.pretrain_run import BUDGETS_DIR
+from seqbook.provenance import git_commit, hardware
 
 # The fixed fine-tuning recipe of the budget curve and the seeds table (see chapter 8).
 RECIPE = {
     "eval_subset": 1000,
-    "test_subset": 1000,
     "max_len": 128,
     "truncation": "head_tail",
     "batch_size": 32,
@@ -79,10 +78,28 @@ def _write(path: Path, results: dict) -> None:
     write_json(path, results)
 
 
+def update_results(path: Path, change) -> dict:
+    """Read the results file, apply `change(results)`, write it back, all under an exclusive
+    lock (`path` + ".lock"), so commands running at the same time add their rows to one file
+    without losing each other's. Returns the file's new content."""
+    import fcntl
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path.with_name(path.name + ".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        results = read_results(path)
+        change(results)
+        _write(path, results)
+    return results
+
+
 def run_row(settings: FinetuneSettings, extra: dict, results: dict, path: Path, log) -> dict:
-    """Fine-tune `settings` unless the file already holds its key; append and save the row."""
+    """Fine-tune `settings` unless the file already holds its key; append the row and save
+    (under `update_results`' lock, with this command's provenance merged in). `results` is
+    updated to the file's content."""
     key = settings.key()
-    for row in results["rows"]:
+    for row in read_results(path)["rows"] + results["rows"]:
         if row["key"] == key:
             return row
     t0 = time.perf_counter()
@@ -102,18 +119,28 @@ def run_row(settings: FinetuneSettings, extra: dict, results: dict, path: Path, 
         "seconds": round(record.seconds if run.loaded else time.perf_counter() - t0, 1),
         "settings": record.settings,
     }
-    results["rows"].append(row)
-    results["provenance"]["seconds"] = round(
-        sum(r["seconds"] for r in results["rows"]) + results["provenance"].get("extra_seconds", 0),
-        1,
-    )
-    _write(path, results)
+    ours = results["provenance"]
+
+    def add(stored: dict) -> None:
+        if not any(r["key"] == key for r in stored["rows"]):
+            stored["rows"].append(row)
+        known = stored["provenance"].get("invocations", [])
+        stored["provenance"] |= ours | {
+            "invocations": known + [i for i in ours.get("invocations", []) if i not in known]
+        }
+        stored["provenance"]["seconds"] = round(
+            sum(r.get("seconds", 0) for r in stored["rows"])
+            + stored["provenance"].get("extra_seconds", 0),
+            1,
+        )
+
+    results.update(update_results(path, add))
     if log is not None:
         log(row)
     return row
 
 
-def _command(argv: Sequence[str]) -> str:
+def _command(argv: Sequence[str], prog: str = "python -m seqbook.pretrain_study") -> str:
     """The command a results file records: `argv` without its `--variants` (one group per
     invocation) and without `--runs FOLDER` (a scratch folder of this machine, not part of what
     the results depend on)."""
@@ -122,16 +149,19 @@ def _command(argv: Sequence[str]) -> str:
         skipping = a in ("--variants", "--runs") or (skipping and not a.startswith("--"))
         if not skipping:
             kept.append(a)
-    return "python -m seqbook.pretrain_study " + " ".join(kept)
+    return f"{prog} " + " ".join(kept)
 
 
-def _provenance(results: dict, argv: Sequence[str], recipe: dict = RECIPE) -> None:
-    from seqbook.pretrain_run import hardware
-
+def _provenance(
+    results: dict,
+    argv: Sequence[str],
+    recipe: dict = RECIPE,
+    prog: str = "python -m seqbook.pretrain_study",
+) -> None:
     argv = list(argv)
     invocations = results["provenance"].get("invocations", [])
     results["provenance"] |= {
-        "command": _command(argv),
+        "command": _command(argv, prog),
         "invocations": [*invocations, " ".join(argv)],
         "commit": git_commit(),
         "hardware": hardware(),
@@ -241,7 +271,7 @@ def recipe_settings(change: dict):
 def recipe_comparison(runs: Path, out: Path, steps: int, argv, log=None) -> dict:
     """Run the first `steps` steps of every `RECIPE_VARIANTS` run (resumable, one folder per
     settings key under `runs`) and write their held-out curves to `out`."""
-    from seqbook.pretrain_run import HISTORY_FILE, hardware, run_pretraining
+    from seqbook.pretrain_run import HISTORY_FILE, run_pretraining
 
     results = read_results(out)
     rows = []

@@ -1,0 +1,65 @@
+"""Where a committed result came from: the code's commit, the machine, the files' digests.
+
+Every results file and model card the book commits records these, so a reader can tell which
+code made a number and on what hardware (base layer: any chapter's command may use it).
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import subprocess
+from pathlib import Path
+
+import torch
+
+from seqbook.cache import file_digest
+
+# files of a model folder that describe it rather than make it up
+NOT_SHIPPED = ("README.md", "card.json", ".gitignore", "checkpoint.pt")
+
+
+def git_commit() -> str:
+    """The commit of the checkout the package runs from ("unknown" outside a git checkout)."""
+    try:
+        return subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            capture_output=True,
+            text=True,
+            check=True,
+            cwd=Path(__file__).resolve().parent,
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def hardware() -> dict:
+    """Where a run ran: CPU model, cores, torch threads, torch and Python versions."""
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+    }
+
+
+def file_digests(directory: str | Path, skip: tuple[str, ...] = NOT_SHIPPED) -> dict[str, str]:
+    """sha256 of every file of a model folder (sub-folders included) except `skip` and
+    unfinished temporaries (`*.tmp`)."""
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise ValueError(f"directory must be an existing folder, got {str(directory)!r}")
+    return {
+        str(f.relative_to(directory)): file_digest(f)
+        for f in sorted(directory.rglob("*"))
+        if f.is_file() and f.name not in skip and not f.name.endswith(".tmp")
+    }

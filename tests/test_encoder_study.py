@@ -1,0 +1,39 @@
+"""seqbook.encoder_study and the results files it shares with pretrain_study: rows added by
+commands running at the same time are all kept."""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+
+from seqbook.encoder_study import COST_ROWS, SYSTEMS, _recipe
+from seqbook.finetune import FinetuneSettings
+from seqbook.pretrain_study import read_results, update_results
+
+
+def _add(path, i):
+    update_results(path, lambda r: r["rows"].append({"key": f"k{i}"}))
+
+
+def test_rows_written_by_concurrent_commands_are_all_kept(tmp_path):
+    path = tmp_path / "results.json"
+    ctx = mp.get_context("fork")
+    procs = [ctx.Process(target=_add, args=(path, i)) for i in range(8)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join()
+    assert sorted(r["key"] for r in read_results(path)["rows"]) == sorted(f"k{i}" for i in range(8))
+
+
+def test_every_cost_row_and_system_is_a_valid_recipe():
+    from seqbook.compress import parse_transform
+
+    for spec in COST_ROWS.values():
+        parse_transform(spec)  # raises on a bad spec
+    distilled = FinetuneSettings(**SYSTEMS["distilled"]).to_dict()
+    random = FinetuneSettings(**SYSTEMS["random"]).to_dict()
+    # the control differs from the system in its weights only: same encoder folder and recipe
+    assert {k for k in distilled if distilled[k] != random[k]} == {"random_init"}
+    minilm = FinetuneSettings(**SYSTEMS["minilm"])
+    assert minilm.transform == "albert" and minilm.encoder_lr == distilled["encoder_lr"]
+    assert set(_recipe()) <= set(distilled) and "encoder" not in _recipe()
