@@ -83,12 +83,81 @@ def test_a_torn_file_raises_an_error_naming_it(tmp_path):
         cache.torch_load(ckpt)
 
 
-def test_keyed_directories_match_only_their_own_key(tmp_path):
-    key = cache.digest(Settings())
-    assert not cache.keyed(tmp_path, key)
-    cache.mark_keyed(tmp_path, key)
-    assert cache.keyed(tmp_path, key)
-    assert not cache.keyed(tmp_path, cache.digest(Settings(steps=11)))
+class Counter:
+    """compute/load stand-ins that count their calls."""
+
+    def __init__(self):
+        self.computed = self.loaded = 0
+
+    def compute(self, folder: Path) -> str:
+        self.computed += 1
+        (folder / "value.txt").write_text("made")
+        return "made"
+
+    def load(self, folder: Path) -> str:
+        self.loaded += 1
+        return (folder / "value.txt").read_text()
+
+
+def test_a_value_is_computed_once_then_loaded(tmp_path):
+    c = Counter()
+    folder = tmp_path / "v"
+    assert cache.load_or_compute(folder, {"n": 1}, c.compute, c.load) == ("made", False)
+    assert cache.load_or_compute(folder, {"n": 1}, c.compute, c.load) == ("made", True)
+    assert (c.computed, c.loaded) == (1, 1)
+    assert cache.cache_state(folder, {"n": 1}) == "complete"
+
+
+def test_an_owned_folder_of_another_key_is_recomputed_and_a_named_one_refused(tmp_path):
+    c = Counter()
+    folder = tmp_path / "v"
+    cache.load_or_compute(folder, {"n": 1}, c.compute, c.load)
+    (folder / "stale.bin").write_text("from the other run")
+    assert cache.load_or_compute(folder, {"n": 2}, c.compute, c.load, owned=True)[1] is False
+    assert not (folder / "stale.bin").exists() and c.computed == 2  # emptied, then recomputed
+    with pytest.raises(ValueError, match=r"holds a result made from other settings.*\{'n': 2\}"):
+        cache.load_or_compute(folder, {"n": 3}, c.compute, c.load, owned=False)
+    assert (folder / "value.txt").is_file() and c.computed == 2  # refused: nothing touched
+
+
+def test_a_folder_made_by_anything_else_is_never_served(tmp_path):
+    c = Counter()
+    folder = tmp_path / "v"
+    folder.mkdir()
+    (folder / "value.txt").write_text("written by hand")
+    assert cache.cache_state(folder, {"n": 1}) == "foreign"
+    with pytest.raises(ValueError, match=r"it has no CACHE.json"):
+        cache.load_or_compute(folder, {"n": 1}, c.compute, c.load, owned=False)
+    assert cache.load_or_compute(folder, {"n": 1}, c.compute, c.load) == ("made", False)
+
+
+def test_an_interrupted_computation_is_resumed_not_served(tmp_path):
+    c = Counter()
+    folder = tmp_path / "v"
+
+    def dies(folder: Path) -> str:
+        (folder / "checkpoint").write_text("half")
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        cache.load_or_compute(folder, {"n": 1}, dies, c.load)
+    assert cache.cache_state(folder, {"n": 1}) == "started"
+
+    def resumes(folder: Path) -> str:
+        assert (folder / "checkpoint").read_text() == "half"  # what the first call left
+        return c.compute(folder)
+
+    assert cache.load_or_compute(folder, {"n": 1}, resumes, c.load, owned=False) == ("made", False)
+
+
+def test_temporaries_a_killed_write_left_are_removed_before_computing(tmp_path):
+    folder = tmp_path / "v"
+    folder.mkdir()
+    (folder / ".value.txt.abc123.tmp").write_text("torn")
+    assert cache.cache_state(folder, {"n": 1}) == "missing"  # leftovers alone are no content
+    c = Counter()
+    cache.load_or_compute(folder, {"n": 1}, c.compute, c.load)
+    assert sorted(p.name for p in folder.iterdir()) == ["CACHE.json", "value.txt"]
 
 
 def test_file_digest_is_sha256(tmp_path):

@@ -158,12 +158,12 @@ def test_vocab_build_rejects_strings_instead_of_token_lists():
 
 
 def test_caches_are_keyed_by_what_produced_them(monkeypatch):
-    key = data._split_key()
+    key = data.split_key()
     monkeypatch.setattr(data, "SPLIT_SEED", data.SPLIT_SEED + 1)
-    assert data._split_key() != key
+    assert data.split_key() != key
     monkeypatch.setattr(data, "SPLIT_SEED", data.SPLIT_SEED - 1)
     monkeypatch.setattr(data, "DATA_VERSION", data.DATA_VERSION + 1)
-    assert data._split_key() != key
+    assert data.split_key() != key
 
 
 def test_texts_and_labels_must_match():

@@ -97,13 +97,13 @@ def test_word2vec_is_identical_across_python_hash_seeds(tmp_path):
 def test_word2vec_cache_is_reused_and_keyed_by_arguments(tmp_cache):
     corpus = toy_corpus()
     a = train_word2vec(corpus, vector_size=8, min_count=1, epochs=1)
-    files = sorted((tmp_cache / "word2vec").glob("*.kv"))
+    files = sorted((tmp_cache / "word2vec").glob("*/vectors.kv"))
     assert len(files) == 1
     b = train_word2vec(corpus, vector_size=8, min_count=1, epochs=1)
     np.testing.assert_array_equal(a.vectors, b.vectors)
     train_word2vec(corpus, vector_size=8, min_count=1, epochs=2)  # another argument
     train_word2vec(corpus[:-1], vector_size=8, min_count=1, epochs=1)  # another corpus
-    assert len(list((tmp_cache / "word2vec").glob("*.kv"))) == 3
+    assert len(list((tmp_cache / "word2vec").glob("*/vectors.kv"))) == 3
 
 
 def test_stable_hash_ignores_python_hash_salt():

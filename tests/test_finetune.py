@@ -51,8 +51,9 @@ def test_finetune_returns_a_typed_record_of_the_run(encoder_dir):
 
 
 def test_load_or_train_trains_once_then_loads_and_retrains_when_the_recipe_changes(
-    encoder_dir, tmp_path
+    encoder_dir, tmp_path, monkeypatch
 ):
+    monkeypatch.setenv("SEQBOOK_CACHE", str(tmp_path / "cache"))
     s = tiny_recipe(encoder_dir)
     first = load_or_train(s, tmp_path / "run", progress=False)
     second = load_or_train(s, tmp_path / "run", progress=False)
@@ -64,23 +65,40 @@ def test_load_or_train_trains_once_then_loads_and_retrains_when_the_recipe_chang
     assert not (tmp_path / "run" / CHECKPOINT_FILE).exists()  # a finished run keeps no checkpoint
     changed = dataclasses.replace(s, head_lr=1e-2)
     assert changed.key() != s.key()
-    third = load_or_train(changed, tmp_path / "run", progress=False)
+    with pytest.raises(ValueError, match="made from other settings, data or code"):
+        load_or_train(changed, tmp_path / "run", progress=False)  # a named folder: refused
+    third = load_or_train(changed, progress=False)  # its own folder in the cache
     assert not third.loaded and third.record.settings["head_lr"] == 1e-2
 
 
-def test_a_record_in_an_older_format_is_recomputed_and_a_torn_one_names_itself(
+def test_a_linear_run_is_never_served_a_bilstm_runs_folder(encoder_dir, tmp_path):
+    bilstm = tiny_recipe(encoder_dir)
+    load_or_train(bilstm, tmp_path / "run", progress=False)
+    for head in ("linear", "cls"):
+        with pytest.raises(ValueError, match="made from other settings"):
+            load_or_train(dataclasses.replace(bilstm, head=head), tmp_path / "run", progress=False)
+    linear = load_or_train(
+        dataclasses.replace(bilstm, head="cls"), tmp_path / "cls", progress=False
+    )
+    again = load_or_train(dataclasses.replace(bilstm, head="cls"), tmp_path / "cls", progress=False)
+    assert again.loaded and again.model is None and again.record == linear.record
+
+
+def test_a_folder_of_an_older_format_is_refused_and_a_torn_record_names_itself(
     encoder_dir, tmp_path
 ):
     s = tiny_recipe(encoder_dir)
     folder = tmp_path / "run"
     folder.mkdir()
     old = {"key": s.key(), "test": {"accuracy": 0.99}, "history": [], "seconds": 1.0}
-    (folder / METRICS_FILE).write_text(json.dumps(old))  # the pre-RunRecord format
-    run = load_or_train(s, folder, progress=False)
-    assert not run.loaded and run.accuracy != 0.99
-    (folder / METRICS_FILE).write_text('{"name": "encoder + bilstm head", "sett')
-    with pytest.raises(ValueError, match="metrics.json"):
+    (folder / METRICS_FILE).write_text(json.dumps(old))  # the pre-RunRecord format, no marker
+    with pytest.raises(ValueError, match="it has no CACHE.json"):
         load_or_train(s, folder, progress=False)
+    good = tmp_path / "good"
+    load_or_train(s, good, progress=False)
+    (good / METRICS_FILE).write_text('{"name": "encoder + bilstm head", "sett')
+    with pytest.raises(ValueError, match="metrics.json"):
+        load_or_train(s, good, progress=False)
 
 
 def test_an_interrupted_run_resumes_from_its_checkpoint_and_equals_an_uninterrupted_one(

@@ -340,7 +340,7 @@ def test_contextual_features_are_computed_once_then_loaded(tmp_path, monkeypatch
     assert seconds > 0
     assert words == [["a", "fine", "film"], ["dull", ",", "dull"]]
     assert [v.shape for v in vectors] == [(3, 384), (3, 384)]
-    (path,) = tmp_path.glob("fusion_features_test_*.pt")
+    (path,) = (tmp_path / "fusion_features_test").glob("*/features.pt")
     monkeypatch.setattr(
         F, "load_contextual_encoder", lambda *a: pytest.fail("the encoder ran again")
     )
@@ -351,8 +351,8 @@ def test_contextual_features_are_computed_once_then_loaded(tmp_path, monkeypatch
     assert words_again == words and all(
         torch.equal(a, b) for a, b in zip(vectors, vectors_again, strict=True)
     )
-    other = F.features_path("test", texts, "first", 3, bert_encoder_path())
-    assert other != path  # another strategy is another file
+    other = F.features_folder("test", texts, "first", 3, bert_encoder_path())
+    assert other != path.parent  # another strategy is another folder
 
 
 # --------------------------------------------------------------------------- checks
@@ -393,17 +393,17 @@ def test_paired_bootstrap_gain_is_the_accuracy_difference_with_an_interval_aroun
 def test_features_cache_is_keyed_by_every_setting(tmp_path, monkeypatch):
     monkeypatch.setenv("SEQBOOK_CACHE", str(tmp_path))
     texts = ["A fine film.", "Dull!"]
-    base = F.features_path("t", texts, "mean", 3, bert_encoder_path())
-    assert base == F.features_path("t", list(texts), "mean", 3, bert_encoder_path())
-    assert base != F.features_path("t", texts, "mean", 4, bert_encoder_path())
-    assert base != F.features_path("t", texts, "last", 3, bert_encoder_path())
-    assert base != F.features_path("t", [*texts, "More."], "mean", 3, bert_encoder_path())
+    base = F.features_folder("t", texts, "mean", 3, bert_encoder_path())
+    assert base == F.features_folder("t", list(texts), "mean", 3, bert_encoder_path())
+    assert base != F.features_folder("t", texts, "mean", 4, bert_encoder_path())
+    assert base != F.features_folder("t", texts, "last", 3, bert_encoder_path())
+    assert base != F.features_folder("t", [*texts, "More."], "mean", 3, bert_encoder_path())
     fake = tmp_path / "encoder"
     fake.mkdir()
     (fake / "config.json").write_text("{}")
-    other = F.features_path("t", texts, "mean", 3, fake)
+    other = F.features_folder("t", texts, "mean", 3, fake)
     (fake / "config.json").write_text('{"hidden_size": 8}')  # the encoder changed
-    assert F.features_path("t", texts, "mean", 3, fake) != other
+    assert F.features_folder("t", texts, "mean", 3, fake) != other
 
 
 def test_fusion_rejects_integer_vectors():

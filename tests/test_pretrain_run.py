@@ -194,7 +194,7 @@ def test_load_or_pretrain_keys_the_folder_and_refuses_a_folder_of_other_settings
     again = load_or_pretrain(TINY, tmp_path / "run", progress=False, documents=(TRAIN, HELD))
     assert again.loaded and again.record == run.record
     other = dataclasses.replace(TINY, lr=1e-2)
-    with pytest.raises(ValueError, match="holds a run with other settings"):
+    with pytest.raises(ValueError, match="holds a result made from other settings"):
         load_or_pretrain(other, tmp_path / "run", progress=False, documents=(TRAIN, HELD))
     with pytest.raises(ValueError, match="settings must be a PretrainSettings or one of"):
         load_or_pretrain("huge", tmp_path / "x")
@@ -253,16 +253,24 @@ def test_the_command_line_offers_every_scalar_setting_defaulted_from_the_preset(
         command_line(["--out", "x", "--phases", "3"])  # structured: not an option
 
 
-def test_the_default_cache_folder_names_the_code_revision_of_the_run(tmp_path, monkeypatch):
+def test_the_cache_keys_a_run_by_settings_corpus_and_code_revision(tmp_path, monkeypatch):
     import seqbook.pretrain_run as run
 
     monkeypatch.setenv("SEQBOOK_CACHE", str(tmp_path))
     made = load_or_pretrain(TINY, progress=False, documents=(TRAIN, HELD))
-    assert made.directory.name == f"tiny-albert-{TINY.key()}-r{run.RUN_REVISION}"
-    assert made.record["run_revision"] == run.RUN_REVISION
-    monkeypatch.setattr(run, "RUN_REVISION", run.RUN_REVISION + 1)  # newer code: not reused
+    assert not made.loaded and made.record["run_revision"] == run.RUN_REVISION
+    assert load_or_pretrain(TINY, progress=False, documents=(TRAIN, HELD)).loaded
+    # another corpus in the default folder: another key, another run (not corpus A's)
+    other = (TRAIN[::-1], HELD)
+    b = load_or_pretrain(TINY, progress=False, documents=other)
+    assert not b.loaded and b.directory != made.directory
+    # newer code: not reused
+    monkeypatch.setattr(run, "RUN_REVISION", run.RUN_REVISION + 1)
     again = load_or_pretrain(TINY, progress=False, documents=(TRAIN, HELD))
     assert not again.loaded and again.directory != made.directory
+    # a folder you name, made by the older code, is refused with a message, never served
+    with pytest.raises(ValueError, match="made from other settings, data or code"):
+        load_or_pretrain(TINY, made.directory, progress=False, documents=(TRAIN, HELD))
 
 
 def test_paired_differences_subtract_per_seed_and_refuse_unpaired_seeds():

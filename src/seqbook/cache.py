@@ -3,8 +3,10 @@
 Every derived file the book keeps (a split, a corpus, features, a trained run, the results
 table, a checkpoint) is written through `atomic_path`: the bytes go to a temporary file in the
 same folder, which is renamed over the target only once it is complete, so a killed run leaves
-either the old file or the new one, never a mixture. Whatever produced a cached value is
-summarised by `digest`, and a cache whose stored digest differs is recomputed, never reused.
+either the old file or the new one, never a mixture. Every cache goes through one function,
+`load_or_compute`: a folder keyed by a digest of what produced its content (settings, the
+digests of the data and files read, a code revision), with one completion marker
+(`CACHE.json`); a folder made from anything else is recomputed or refused, never served.
 """
 
 from __future__ import annotations
@@ -15,10 +17,13 @@ import hashlib
 import json
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TypeVar
 
 import torch
+
+T = TypeVar("T")
 
 
 def _canonical(obj: object) -> object:
@@ -110,12 +115,86 @@ def torch_load(path: str | Path, weights_only: bool = False) -> object:
         raise ValueError(f"{path} could not be read ({e}); delete it and rerun") from e
 
 
-def keyed(directory: str | Path, key: str) -> bool:
-    """True when `directory/KEY` records `key`: a cache made by the same settings."""
-    marker = Path(directory) / "KEY"
-    return marker.is_file() and marker.read_text().strip() == key
+# ----------------------------------------------------------------------------- the cache policy
+
+MARKER = "CACHE.json"  # the one completion marker: what the folder's content was made from
 
 
-def mark_keyed(directory: str | Path, key: str) -> None:
-    """Record `key` as what produced `directory` (write it last, after the contents)."""
-    write_text(Path(directory) / "KEY", key + "\n")
+def _leftovers(folder: Path) -> list[Path]:
+    """Temporaries a killed `atomic_path` left behind (`.NAME.XXXX.tmp`)."""
+    return [p for p in folder.glob(".*.tmp") if p.is_file()]
+
+
+def cache_state(folder: str | Path, key: object) -> str:
+    """What `folder` holds for `key`: "missing" (no folder, or an empty one), "complete" or
+    "started" (made from this key; "started" = interrupted, to be resumed), "foreign" (made from
+    another key, by older code, or by anything that wrote no marker)."""
+    folder = Path(folder)
+    if not folder.is_dir() or not any(p for p in folder.iterdir() if p not in _leftovers(folder)):
+        return "missing"
+    marker = folder / MARKER
+    if not marker.is_file():
+        return "foreign"
+    stored = read_json(marker)
+    if not isinstance(stored, dict) or stored.get("key") != digest(key):
+        return "foreign"
+    return "complete" if stored.get("complete") else "started"
+
+
+def load_or_compute(
+    folder: str | Path,
+    key: object,
+    compute: Callable[[Path], T],
+    load: Callable[[Path], T],
+    owned: bool = True,
+) -> tuple[T, bool]:
+    """The book's one cache policy: the value kept in `folder`, made from `key`.
+
+    `key` describes everything the value depends on: the settings, the digests of the data and
+    files it reads, and a code revision where the result depends on code (`digest` makes the
+    folder's key of it). The folder's marker, `CACHE.json`, records that key and whether the
+    value is complete; it is written before `compute(folder)` runs (as "started") and after it
+    returns (as "complete"), each time atomically, so a killed run never looks finished.
+
+    - complete for this key: `load(folder)` is returned, with True;
+    - started for this key (an interrupted run): `compute(folder)` runs again and may resume
+      from what it left there;
+    - missing: computed;
+    - made from another key or by anything else: an `owned` folder (one whose name the package
+      derived from the key, under `seqbook.data.cache_dir()`) is emptied and recomputed; a folder
+      the caller named is refused with a message, never served and never deleted.
+
+    Temporaries that a killed write left behind are removed before computing. Returns
+    (value, loaded).
+    """
+    import shutil
+
+    folder = Path(folder)
+    state = cache_state(folder, key)
+    if state == "complete":
+        return load(folder), True
+    if state == "foreign":
+        marker = folder / MARKER
+        made_from = read_json(marker).get("what") if marker.is_file() else None
+        if not owned:
+            raise ValueError(
+                f"{folder} holds a result made from other settings, data or code"
+                f"{f' ({made_from})' if made_from else ' (it has no ' + MARKER + ')'}; "
+                "it is not reused: choose another folder or delete this one"
+            )
+        shutil.rmtree(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    for tmp in _leftovers(folder):
+        tmp.unlink(missing_ok=True)
+    what = _canonical(key)
+    write_json(folder / MARKER, {"key": digest(key), "complete": False, "what": what})
+    value = compute(folder)
+    write_json(folder / MARKER, {"key": digest(key), "complete": True, "what": what})
+    return value, False
+
+
+def cached_folder(kind: str, key: object) -> Path:
+    """The folder `load_or_compute` owns for `key` under `seqbook.data.cache_dir()/kind/`."""
+    from seqbook.data import cache_dir
+
+    return cache_dir() / kind / digest(key)

@@ -122,7 +122,9 @@ def _build_split_table() -> pd.DataFrame:
 DATA_VERSION = 2
 
 
-def _split_key() -> str:
+def split_key() -> str:
+    """What the fixed split depends on: `DATA_VERSION`, the reviews package's version, the seed
+    and the fractions (the key of `split_table`'s cache)."""
     from importlib.metadata import version
 
     return digest(
@@ -136,14 +138,24 @@ def _split_key() -> str:
 
 
 def split_table() -> pd.DataFrame:
-    """The fixed IMDB split (cached, keyed by what produced it): columns row, text, label,
-    split."""
-    path = cache_dir() / f"imdb_split-{_split_key()}.parquet"
-    if path.is_file():
-        return pd.read_parquet(path)
-    table = _build_split_table()
-    with atomic_path(path) as tmp:
-        table.to_parquet(tmp, index=False)
+    """The fixed IMDB split (cached by `seqbook.cache.load_or_compute`, keyed by what produced
+    it): columns row, text, label, split."""
+    from seqbook.cache import cached_folder, load_or_compute
+
+    key = {"imdb split": split_key()}
+
+    def compute(folder: Path) -> pd.DataFrame:
+        table = _build_split_table()
+        with atomic_path(folder / "split.parquet") as tmp:
+            table.to_parquet(tmp, index=False)
+        return table
+
+    table, _ = load_or_compute(
+        cached_folder("imdb_split", key),
+        key,
+        compute,
+        lambda folder: pd.read_parquet(folder / "split.parquet"),
+    )
     return table
 
 
@@ -227,20 +239,34 @@ def _wiki_documents() -> list[list[str]]:
     return docs
 
 
+def corpus_key() -> str:
+    """What the book's pretraining corpus depends on: the split, the Wikipedia sample and the
+    gensim version that reads it (the key of `load_pretraining_corpus`' cache)."""
+    from importlib.metadata import version
+
+    return digest({"split": split_key(), "wiki": WIKI_SAMPLE, "gensim": version("gensim")})
+
+
 def load_pretraining_corpus(limit_docs: int | None = None) -> list[list[str]]:
     """Documents as lists of consecutive sentences: the IMDB *training* reviews (never valid or
     test, so pretraining cannot see evaluation text) then gensim's Wikipedia sample. Cached,
     keyed by the split and the corpus code."""
-    from importlib.metadata import version
+    from seqbook.cache import cached_folder, load_or_compute
 
-    key = digest({"split": _split_key(), "wiki": WIKI_SAMPLE, "gensim": version("gensim")})
-    path = cache_dir() / f"pretraining_corpus-{key}.json"
-    if path.is_file():
-        docs = read_json(path)
-    else:
+    key = {"pretraining corpus": corpus_key()}
+
+    def compute(folder: Path) -> list[list[str]]:
         reviews = [split_sentences(t) for t in load_split("train")["text"]]
         docs = [d for d in reviews if len(d) >= 2] + _wiki_documents()
-        write_text(path, json.dumps(docs))
+        write_text(folder / "corpus.json", json.dumps(docs))
+        return docs
+
+    docs, _ = load_or_compute(
+        cached_folder("pretraining_corpus", key),
+        key,
+        compute,
+        lambda folder: read_json(folder / "corpus.json"),
+    )
     _check_limit(limit_docs, len(docs))
     return docs if limit_docs is None else docs[:limit_docs]
 

@@ -10,7 +10,6 @@ determines them, so a cached file is never a stale answer to a different questio
 from __future__ import annotations
 
 import hashlib
-import json
 import zlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -20,7 +19,8 @@ import numpy as np
 import torch
 from gensim.models import KeyedVectors, Word2Vec
 
-from seqbook.data import Vocab, cache_dir, glove_files
+from seqbook.cache import cached_folder, load_or_compute
+from seqbook.data import Vocab, glove_files
 from seqbook.runtime import Profile, profile
 from seqbook.validate import check_positive_ints, check_strs
 
@@ -90,8 +90,9 @@ def train_word2vec(
 
     Deterministic: one worker thread, `seed`, and `stable_hash` instead of Python's salted hash,
     so two calls, in one process or two, give identical vectors. With `cache=True` the vectors are
-    saved under `cache_dir()/word2vec/` in a file named by a digest of the corpus and of every
-    argument, and loaded from there the next time.
+    kept by the book's cache policy (`seqbook.cache.load_or_compute`) in a folder under
+    `cache_dir()/word2vec/` keyed by a digest of the corpus, every argument and the gensim
+    version, and loaded from there the next time.
     """
     sentences = _check_sentences(sentences)
     check_positive_ints(vector_size=vector_size, window=window, epochs=epochs)
@@ -107,53 +108,88 @@ def train_word2vec(
         epochs=epochs,
         seed=seed,
     )
-    path = None
-    if cache:
-        key = hashlib.sha256(
-            (json.dumps(params, sort_keys=True) + _corpus_digest(sentences)).encode()
-        ).hexdigest()[:20]
-        path = cache_dir() / "word2vec" / f"w2v-{key}.kv"
-        if path.is_file():
-            return KeyedVectors.load(str(path))
-    epochs = params.pop("epochs")
-    model = Word2Vec(workers=1, hashfxn=stable_hash, **params)
-    model.build_vocab(sentences)
-    if len(model.wv) == 0:
-        raise ValueError(
-            f"no word occurs min_count={min_count} times in the corpus; lower min_count or give "
-            "more text"
-        )
-    model.train(sentences, total_examples=model.corpus_count, epochs=epochs)
-    wv = model.wv
-    if path is not None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        wv.save(str(path))
+
+    def train() -> KeyedVectors:
+        options = dict(params)
+        epochs = options.pop("epochs")
+        model = Word2Vec(workers=1, hashfxn=stable_hash, **options)
+        model.build_vocab(sentences)
+        if len(model.wv) == 0:
+            raise ValueError(
+                f"no word occurs min_count={min_count} times in the corpus; lower min_count or "
+                "give more text"
+            )
+        model.train(sentences, total_examples=model.corpus_count, epochs=epochs)
+        return model.wv
+
+    if not cache:
+        return train()
+    key = {"word2vec": params, "corpus": _corpus_digest(sentences), "gensim": _gensim_version()}
+
+    def compute(folder: Path) -> KeyedVectors:
+        wv = train()
+        wv.save(str(folder / "vectors.kv"))  # complete once the folder's marker says so
+        return wv
+
+    wv, _ = load_or_compute(
+        cached_folder("word2vec", key),
+        key,
+        compute,
+        lambda folder: KeyedVectors.load(str(folder / "vectors.kv")),
+    )
     return wv
 
 
 # --------------------------------------------------------------------------- GloVe
 def glove_keyed_vectors(cache: bool = True) -> KeyedVectors:
     """GloVe 6B 50-d (Pennington et al. 2014): 400,000 lower-cased words, most frequent first,
-    as a gensim `KeyedVectors`. Cached under `cache_dir()` (memory-mapped when loaded back)."""
-    matrix_path, index_path = glove_files()
-    stamp = f"{matrix_path.stat().st_size}-{index_path.stat().st_size}"
-    path = cache_dir() / f"glove-6B-50d-{stamp}.kv"
-    if cache and path.is_file():
-        return KeyedVectors.load(str(path), mmap="r")
+    as a gensim `KeyedVectors`. Cached by `seqbook.cache.load_or_compute` under
+    `cache_dir()/glove/`, keyed by the package files' SHA-256 (memory-mapped when loaded back)."""
     import pandas as pd
 
-    words = pd.read_parquet(index_path)["index"].astype(str).tolist()
-    vectors = np.load(matrix_path).astype(np.float32, copy=False)
-    if vectors.shape != (len(words), 50):
-        raise ValueError(
-            f"the GloVe matrix must have shape ({len(words)}, 50) to match its word index, "
-            f"got {vectors.shape}"
-        )
-    kv = KeyedVectors(vector_size=vectors.shape[1], count=0, dtype=np.float32)
-    kv.add_vectors(words, vectors)
-    if cache:
-        kv.save(str(path))
+    matrix_path, index_path = glove_files()
+
+    def build() -> KeyedVectors:
+        words = pd.read_parquet(index_path)["index"].astype(str).tolist()
+        vectors = np.load(matrix_path).astype(np.float32, copy=False)
+        if vectors.shape != (len(words), 50):
+            raise ValueError(
+                f"the GloVe matrix must have shape ({len(words)}, 50) to match its word index, "
+                f"got {vectors.shape}"
+            )
+        kv = KeyedVectors(vector_size=vectors.shape[1], count=0, dtype=np.float32)
+        kv.add_vectors(words, vectors)
+        return kv
+
+    if not cache:
+        return build()
+    key = {"glove files": _file_stamp(matrix_path, index_path), "gensim": _gensim_version()}
+
+    def compute(folder: Path) -> KeyedVectors:
+        kv = build()
+        kv.save(str(folder / "glove.kv"))  # gensim writes .kv and its .npy side file
+        return kv
+
+    kv, _ = load_or_compute(
+        cached_folder("glove", key),
+        key,
+        compute,
+        lambda folder: KeyedVectors.load(str(folder / "glove.kv"), mmap="r"),
+    )
     return kv
+
+
+def _file_stamp(*paths: Path) -> dict[str, str]:
+    """The name and SHA-256 of each file a cache is made from."""
+    from seqbook.cache import file_digest
+
+    return {p.name: file_digest(p) for p in paths}
+
+
+def _gensim_version() -> str:
+    from importlib.metadata import version
+
+    return version("gensim")
 
 
 def restrict_vectors(kv: KeyedVectors, words: Iterable[str]) -> KeyedVectors:

@@ -31,7 +31,6 @@ from tqdm.auto import tqdm
 
 from seqbook.albert_bilstm import (
     ENCODER_DIR,
-    HEAD_FILE,
     AlbertBiLSTMClassifier,
     EncoderLinearClassifier,
     last_hidden_state,
@@ -43,6 +42,9 @@ from seqbook.train import RunRecord
 from seqbook.validate import check_positive_ints
 
 METRICS_FILE = "metrics.json"  # the run's RunRecord
+# Bump when a change to the code changes what a fine-tuning run computes: cached runs of the
+# older code are then recomputed, never served (seqbook.cache.load_or_compute).
+FINETUNE_REVISION = 1
 # the heads a run can put on the encoder: the BiLSTM of eq. (eq-albert-bilstm-model), or one
 # linear layer on the mean of the real tokens' states ("linear") or on [CLS] (eq-albert-bilstm-cls)
 HEADS = {"bilstm": None, "linear": "mean", "cls": "first"}
@@ -270,11 +272,20 @@ class FinetuneSettings:
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
 
+    def cache_key(self) -> dict:
+        """What a run of these settings depends on: the settings, the encoder's files and the
+        fine-tuning code's revision (`FINETUNE_REVISION`)."""
+        return {
+            "settings": self.to_dict(),
+            "encoder_files": encoder_fingerprint(self),
+            "revision": FINETUNE_REVISION,
+        }
+
     def key(self) -> str:
-        """sha256 (16 hex digits) of the settings and of the encoder's weight files."""
+        """sha256 (16 hex digits) of `cache_key()`: names the run's folder and results rows."""
         from seqbook.cache import digest
 
-        return digest({"settings": self.to_dict(), "encoder_files": encoder_fingerprint(self)})
+        return digest(self.cache_key())
 
 
 def encoder_fingerprint(settings: FinetuneSettings) -> str:
@@ -428,34 +439,45 @@ def save_run(directory: str | Path, run: FinetuneRun) -> Path:
 def load_or_train(
     settings: FinetuneSettings, directory: str | Path | None = None, progress: bool = True
 ) -> FinetuneRun:
-    """The run of `settings` saved in `directory` (default `cache_dir()/finetune/<key>`) if its
-    record's key matches `settings.key()` (recipe and encoder weights), else `finetune(settings)`
-    (resuming from the folder's checkpoint if an earlier call was interrupted), saved there.
-    `run.loaded` says which happened; a run saved under other settings is never reused."""
-    from seqbook.cache import read_json
+    """The run of `settings`, through the book's cache policy (`seqbook.cache.load_or_compute`,
+    keyed by the recipe, the encoder's file digests and `FINETUNE_REVISION`): loaded from its
+    folder if it was completed there, else fine-tuned now (resuming from the folder's
+    checkpoint if an earlier call was interrupted) and saved there.
+
+    `directory` defaults to `cache_dir()/finetune/<key>`, a folder of this key alone. A folder
+    you name that holds another run (other settings, another encoder, older code, or files
+    this function did not write) is refused with a message, never served. `run.loaded` says
+    which happened; the classifier is loaded back for the BiLSTM head (`model` is None for the
+    linear heads, whose runs keep only their record)."""
+    from seqbook.cache import load_or_compute
 
     if not isinstance(settings, FinetuneSettings):
         raise TypeError(f"settings must be a FinetuneSettings, got {type(settings).__name__}")
-    key = settings.key()
-    if directory is None:
+    key = settings.cache_key()
+    owned = directory is None
+    if owned:
         from seqbook.data import cache_dir
 
-        directory = cache_dir() / "finetune" / key
+        directory = cache_dir() / "finetune" / settings.key()
     directory = Path(directory)
-    path = directory / METRICS_FILE
-    if path.is_file():
-        stored = read_json(path)  # a torn file raises, naming itself
-        if isinstance(stored, dict) and (stored.get("extra") or {}).get("key") == key:
-            model, tokenizer = None, None
-            if (directory / HEAD_FILE).is_file():
-                model = AlbertBiLSTMClassifier.from_pretrained(directory)
-                tokenizer = load_tokenizer(str(directory / ENCODER_DIR))
-            return FinetuneRun(model, tokenizer, RunRecord.from_dict(stored), directory, True)
-    checkpoint = directory / CHECKPOINT_FILE
-    run = finetune(settings, progress=progress, checkpoint_path=checkpoint)
-    save_run(directory, run)
-    checkpoint.unlink(missing_ok=True)
-    run.directory = directory
+
+    def compute(folder: Path) -> FinetuneRun:
+        checkpoint = folder / CHECKPOINT_FILE
+        run = finetune(settings, progress=progress, checkpoint_path=checkpoint)
+        save_run(folder, run)
+        checkpoint.unlink(missing_ok=True)
+        run.directory = folder
+        return run
+
+    def load(folder: Path) -> FinetuneRun:
+        record = RunRecord.load(folder / METRICS_FILE)  # a torn file raises, naming itself
+        model = tokenizer = None
+        if settings.head == "bilstm":
+            model = AlbertBiLSTMClassifier.from_pretrained(folder)
+            tokenizer = load_tokenizer(str(folder / ENCODER_DIR))
+        return FinetuneRun(model, tokenizer, record, folder, True)
+
+    run, _ = load_or_compute(directory, key, compute, load, owned=owned)
     return run
 
 

@@ -36,7 +36,14 @@ from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
 from seqbook.attention import AttentionPooling
-from seqbook.cache import digest, file_digest, torch_load, torch_save
+from seqbook.cache import (
+    cached_folder,
+    digest,
+    file_digest,
+    load_or_compute,
+    torch_load,
+    torch_save,
+)
 from seqbook.embeddings import OOV_POLICIES, check_oov  # noqa: F401 - part of this API
 from seqbook.lstm import LSTM
 from seqbook.models import lengths_from_mask
@@ -609,31 +616,34 @@ def _encoder_digest(model_dir: Path, stamp: tuple) -> str:
     return digest([(f.name, file_digest(f)) for f in files])
 
 
-def features_path(
-    tag: str, texts: Sequence[str], strategy: str, max_words: int | None, model_dir: Path
-) -> Path:
-    """Where `contextual_features` caches: named by `tag` and a digest (`seqbook.cache.digest`)
-    of the texts, the encoder's files (their SHA-256), the strategy, `max_words`, the stored
-    dtype and `FEATURES_VERSION`: a change in any of them is a new file, never a stale one."""
-    from seqbook.data import cache_dir
-
+def features_key(
+    texts: Sequence[str], strategy: str, max_words: int | None, model_dir: Path
+) -> dict:
+    """What `contextual_features` depend on: a digest of the texts, the encoder's files (their
+    SHA-256), the strategy, `max_words`, the stored dtype and `FEATURES_VERSION`."""
     model_dir = Path(model_dir)
     files = sorted(model_dir.iterdir()) if model_dir.is_dir() else []
     stamp = tuple((f.name, f.stat().st_size, f.stat().st_mtime_ns) for f in files if f.is_file())
     text_digest = hashlib.sha256()
     for t in texts:
         text_digest.update(t.encode("utf-8") + b"\x1e")
-    key = digest(
-        {
-            "texts": text_digest.hexdigest(),
-            "encoder": _encoder_digest(model_dir, stamp),
-            "strategy": strategy,
-            "max_words": max_words,
-            "dtype": str(FEATURE_DTYPE),
-            "version": FEATURES_VERSION,
-        }
+    return {
+        "texts": text_digest.hexdigest(),
+        "encoder": _encoder_digest(model_dir, stamp),
+        "strategy": strategy,
+        "max_words": max_words,
+        "dtype": str(FEATURE_DTYPE),
+        "version": FEATURES_VERSION,
+    }
+
+
+def features_folder(
+    tag: str, texts: Sequence[str], strategy: str, max_words: int | None, model_dir: Path
+) -> Path:
+    """The cache folder of `contextual_features` for these arguments (`features_key`)."""
+    return cached_folder(
+        f"fusion_features_{tag}", features_key(texts, strategy, max_words, model_dir)
     )
-    return cache_dir() / f"fusion_features_{tag}_{key}.pt"
 
 
 def contextual_features(
@@ -647,8 +657,9 @@ def contextual_features(
     return_seconds: bool = False,
 ):
     """Contextual word vectors of raw `texts` (words from `seqbook.data.tokenize`, the first
-    `max_words` of each), computed once and cached under `cache_dir()`: load if present, else
-    encode (with a progress bar) and save (atomically). Returns (words per text, (W_i, H)
+    `max_words` of each), computed once and cached by the book's cache policy
+    (`seqbook.cache.load_or_compute`, keyed by `features_key`): load if present, else encode
+    (with a progress bar) and save (atomically). Returns (words per text, (W_i, H)
     float32 tensors), and with `return_seconds=True` also the seconds the encoder pass took
     when the features were computed (stored with them, so a cached run reports the cold cost).
     The vectors are stored, and always returned, rounded to float16, so a cold and a warm run
@@ -657,27 +668,36 @@ def contextual_features(
 
     model_dir = Path(encoder_path) if encoder_path is not None else bert_encoder_path()
     texts = check_strs(texts, "texts", hint=" (raw texts: contextual_features tokenises them)")
-    path = features_path(tag, texts, strategy, max_words, model_dir)
-    if path.is_file():
-        saved = torch_load(path, weights_only=True)
-        out = saved["words"], [v.float() for v in saved["vectors"]]
-        return (*out, float(saved["seconds"])) if return_seconds else out
-    start = time.perf_counter()
-    tokenizer, encoder = load_contextual_encoder(model_dir)
-    words, vectors = contextual_word_vectors(
-        [tokenize(t) for t in texts],
-        tokenizer,
-        encoder,
-        strategy=strategy,
-        max_words=max_words,
-        batch_size=batch_size,
-        progress=progress,
+    key = features_key(texts, strategy, max_words, model_dir)
+
+    def compute(folder: Path) -> dict:
+        start = time.perf_counter()
+        tokenizer, encoder = load_contextual_encoder(model_dir)
+        words, vectors = contextual_word_vectors(
+            [tokenize(t) for t in texts],
+            tokenizer,
+            encoder,
+            strategy=strategy,
+            max_words=max_words,
+            batch_size=batch_size,
+            progress=progress,
+        )
+        saved = {
+            "words": words,
+            "vectors": [v.to(FEATURE_DTYPE) for v in vectors],
+            "seconds": time.perf_counter() - start,
+        }
+        torch_save(saved, folder / "features.pt")
+        return saved
+
+    saved, _ = load_or_compute(
+        features_folder(tag, texts, strategy, max_words, model_dir),
+        key,
+        compute,
+        lambda folder: torch_load(folder / "features.pt", weights_only=True),
     )
-    seconds = time.perf_counter() - start
-    vectors = [v.to(FEATURE_DTYPE) for v in vectors]
-    torch_save({"words": words, "vectors": vectors, "seconds": seconds}, path)
-    out = words, [v.float() for v in vectors]
-    return (*out, seconds) if return_seconds else out
+    out = saved["words"], [v.float() for v in saved["vectors"]]
+    return (*out, float(saved["seconds"])) if return_seconds else out
 
 
 # --------------------------------------------------------------------------- how sure a gain is

@@ -773,33 +773,57 @@ def load_pretrained(directory: str | Path):
     return AlbertPretrainingModel.from_hf(hf).eval(), tokenizer
 
 
+def pretrain_key(settings: PretrainSettings, documents=None) -> dict:
+    """What a pretraining run depends on: its settings, its corpus (the book's reviews, named by
+    the split's key, or a digest of the `documents` given) and the code's `RUN_REVISION`."""
+    from seqbook.cache import digest
+
+    if documents is None:
+        from seqbook.data import split_key
+
+        corpus: object = {"imdb reviews (train, test) of the split": split_key()}
+    else:
+        corpus = {"documents": digest([[list(d) for d in part] for part in documents])}
+    return {"settings": settings.to_dict(), "corpus": corpus, "revision": RUN_REVISION}
+
+
 def load_or_pretrain(
     settings: PretrainSettings | str = "fast",
     directory: str | Path | None = None,
     progress: bool = True,
     documents=None,
 ) -> PretrainedRun:
-    """The run of `settings` (a `PretrainSettings` or a preset name) from `directory`, or
-    pretrained there now (resuming an interrupted run).
+    """The run of `settings` (a `PretrainSettings` or a preset name) on its corpus, through the
+    book's cache policy (`seqbook.cache.load_or_compute`, keyed by `pretrain_key`: settings,
+    corpus, `RUN_REVISION`): loaded from its folder if it was completed there, else pretrained
+    now (resuming an interrupted run).
 
-    `directory` defaults to `cache_dir()/pretrain/tiny-albert-<settings.key()>-r<RUN_REVISION>`:
-    a changed recipe, or a change to the code that changes what a run computes, gets a new folder
-    and recomputes, and the book's model never lands in a folder named after a hub model. A
-    folder holding a run of other settings raises (see `run_pretraining`).
+    `directory` defaults to `cache_dir()/pretrain/tiny-albert-<key>`: another recipe, another
+    corpus or a change to the code that changes what a run computes gets another folder. A folder
+    you name that holds another run is refused with a message, never served.
     """
+    from seqbook.cache import digest, load_or_compute
+
     if isinstance(settings, str):
         if settings not in PRESETS:
             raise ValueError(f"settings must be a PretrainSettings or one of {sorted(PRESETS)}")
         settings = PRESETS[settings]
     if not isinstance(settings, PretrainSettings):
         raise TypeError(f"settings must be a PretrainSettings, got {type(settings).__name__}")
-    if directory is None:
+    key = pretrain_key(settings, documents)
+    owned = directory is None
+    if owned:
         from seqbook.data import cache_dir
 
-        directory = cache_dir() / "pretrain" / f"tiny-albert-{settings.key()}-r{RUN_REVISION}"
+        directory = cache_dir() / "pretrain" / f"tiny-albert-{digest(key)}"
     directory = Path(directory)
-    loaded = (directory / RUN_FILE).is_file()
-    record = run_pretraining(settings, directory, progress=progress, documents=documents)
+
+    def compute(folder: Path) -> dict:
+        return run_pretraining(settings, folder, progress=progress, documents=documents)
+
+    record, loaded = load_or_compute(
+        directory, key, compute, lambda f: read_json(f / RUN_FILE), owned=owned
+    )
     model, tokenizer = load_pretrained(directory)
     history = read_json(directory / HISTORY_FILE)
     return PretrainedRun(model, tokenizer, history, record, directory, loaded)

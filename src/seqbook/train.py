@@ -693,14 +693,15 @@ def load_or_run(
     seed: int = 0,
     **fit_options,
 ) -> tuple[nn.Module, RunRecord, bool]:
-    """`run_experiment`, cached: the weights (`model.pt`) and the record (`run.json`) are saved
-    in `directory/<key>/`, where the key digests `name`, the settings, the seed, the fit options
-    and the seqbook version, and the next call with the same key loads them instead of training.
-    Any changed setting is another key, so a run made by other settings is never reused.
+    """`run_experiment`, cached by the book's one policy (`seqbook.cache.load_or_compute`): the
+    weights (`model.pt`) and the record (`run.json`) are saved in `directory/<key>/`, where the
+    key digests `name`, the settings, the seed, the fit options and the seqbook version, and the
+    next call with the same key loads them instead of training. Any changed setting is another
+    key, so a run made by other settings is never reused.
     `settings` must name whatever shapes the run beyond the fit options (data and model sizes).
     Returns (model, record, loaded)."""
     from seqbook import __version__
-    from seqbook.cache import digest
+    from seqbook.cache import digest, load_or_compute
 
     for option, value in fit_options.items():
         if not isinstance(value, int | float | str | bool | type(None)):
@@ -708,33 +709,36 @@ def load_or_run(
                 f"load_or_run keys the run by its fit options, so {option} must be a plain "
                 f"value (int, float, str, bool or None), got {type(value).__name__}"
             )
-    key = digest(
-        {
-            "name": name,
-            "settings": settings_dict(settings),
-            "seed": seed,
-            "fit": fit_options,
-            "version": __version__,
-        }
-    )
-    folder = Path(directory) / key
-    if (folder / "run.json").is_file() and (folder / "model.pt").is_file():
+    key = {
+        "name": name,
+        "settings": settings_dict(settings),
+        "seed": seed,
+        "fit": fit_options,
+        "version": __version__,
+    }
+
+    def compute(folder: Path) -> tuple[nn.Module, RunRecord]:
+        model, record = run_experiment(
+            name,
+            build,
+            train_loader,
+            valid_loader,
+            test_loader,
+            settings=settings,
+            seed=seed,
+            **fit_options,
+        )
+        torch_save(model.state_dict(), folder / "model.pt")
+        record.save(folder / "run.json")
+        return model, record
+
+    def load(folder: Path) -> tuple[nn.Module, RunRecord]:
         model = build()
         model.load_state_dict(torch_load(folder / "model.pt", weights_only=True))
-        return model, RunRecord.load(folder / "run.json"), True
-    model, record = run_experiment(
-        name,
-        build,
-        train_loader,
-        valid_loader,
-        test_loader,
-        settings=settings,
-        seed=seed,
-        **fit_options,
-    )
-    torch_save(model.state_dict(), folder / "model.pt")
-    record.save(folder / "run.json")  # written last: a folder without it is recomputed
-    return model, record, False
+        return model, RunRecord.load(folder / "run.json")
+
+    (model, record), loaded = load_or_compute(Path(directory) / digest(key), key, compute, load)
+    return model, record, loaded
 
 
 # --------------------------------------------------------------------------- settings on the CLI
