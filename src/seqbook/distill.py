@@ -4,7 +4,7 @@ The teacher is MiniLM-L6 (a 6-layer BERT, `seqbook.data.bert_encoder_path()`), r
 `AlbertEncoder.from_bert`; the student is the same network with ALBERT's two ideas imposed
 (`seqbook.compress.albert_from_bert`: E-wide factorised embeddings, shared layers). Both read
 the same windows of in-domain text (training reviews only). For every matched depth l the loss
-has two parts:
+has two parts::
 
     L_hid^l = sum_j Var(h_T^l[j]) (1 - corr(h_S^l[j], h_T^l[j])^2) / sum_j Var(h_T^l[j])
                                                             (eq. eq-distill-hidden)

@@ -3,7 +3,7 @@
 Two tables, each computed once by a command and committed as a results file with its
 provenance (the chapters read them; tests re-measure a figure from each). Every row is one
 fine-tuning run (`seqbook.finetune`, chapter 8's recipe: the `FinetuneSettings` defaults)
-identified by its settings key, so a rerun skips the rows already in the file.
+identified by its settings key, so a rerun skips the rows already in the file::
 
     python -m seqbook.encoder_study cost --out data/results/albert_from_bert_cost.json
     python -m seqbook.encoder_study systems --out data/results/albert_bilstm_systems.json \\
