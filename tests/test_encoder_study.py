@@ -37,3 +37,24 @@ def test_every_cost_row_and_system_is_a_valid_recipe():
     minilm = FinetuneSettings(**SYSTEMS["minilm"])
     assert minilm.transform == "albert" and minilm.encoder_lr == distilled["encoder_lr"]
     assert set(_recipe()) <= set(distilled) and "encoder" not in _recipe()
+
+
+def test_cost_refuses_a_transform_that_is_not_a_row(tmp_path):
+    import pytest
+
+    from seqbook.encoder_study import cost_table
+
+    with pytest.raises(ValueError, match="transforms must be specs of COST_ROWS"):
+        cost_table(tmp_path / "r.json", [0], 2000, {}, [], transforms=["albert:E=7"])
+    assert not (tmp_path / "r.json").exists()
+
+
+def test_cost_runs_only_the_chosen_transforms(tmp_path, monkeypatch):
+    from seqbook import encoder_study
+
+    ran = []
+    monkeypatch.setattr(encoder_study, "run_row", lambda s, extra, *a: ran.append(s.transform))
+    encoder_study.cost_table(
+        tmp_path / "r.json", [0, 1], 2000, {}, [], transforms=["albert:E=128", "albert"]
+    )
+    assert ran == ["albert", "albert:E=128"] * 2  # in COST_ROWS order, for each seed

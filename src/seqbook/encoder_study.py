@@ -83,13 +83,27 @@ def _labels(value: str) -> int | None:
 
 
 def cost_table(
-    out: Path, seeds: Sequence[int], labels: int, distilled: dict[str, str], argv, log=_log
+    out: Path,
+    seeds: Sequence[int],
+    labels: int,
+    distilled: dict[str, str],
+    argv,
+    log=_log,
+    transforms: Sequence[str] | None = None,
 ) -> dict:
-    """Every `COST_ROWS` transform of MiniLM and every distilled student, fine-tuned."""
+    """The `COST_ROWS` transforms of MiniLM (all, or those whose spec is in `transforms`) and
+    every distilled student, fine-tuned."""
+    specs = list(COST_ROWS.values())
+    chosen = specs if transforms is None else list(transforms)
+    unknown = [t for t in chosen if t not in specs]
+    if unknown:
+        raise ValueError(f"transforms must be specs of COST_ROWS {specs}, got {unknown}")
     results = read_results(out)
     _provenance(results, argv, _recipe(), PROG)
     for seed in seeds:
         for name, spec in COST_ROWS.items():
+            if spec not in chosen:
+                continue
             s = FinetuneSettings(MINILM, transform=spec, train_subset=labels, seed=seed)
             run_row(s, {"variant": name, "transform": spec}, results, out, log)
         for name, folder in distilled.items():
@@ -171,12 +185,17 @@ def main(argv: Sequence[str] | None = None) -> dict:
     parser.add_argument(
         "--distilled", nargs="*", default=[], help="cost: NAME=FOLDER of each distilled student"
     )
+    parser.add_argument(
+        "--transforms", nargs="+", default=None, help="cost: only these COST_ROWS specs"
+    )
     args = parser.parse_args(argv)
     configure_threads()
     labels = [_labels(v) for v in args.labels]
     if args.what == "cost":
         distilled = dict(item.split("=", 1) for item in args.distilled)
-        return cost_table(Path(args.out), args.seeds, labels[0], distilled, argv)
+        return cost_table(
+            Path(args.out), args.seeds, labels[0], distilled, argv, transforms=args.transforms
+        )
     return systems_table(Path(args.out), args.seeds, labels, args.rows, args.heads, argv)
 
 
