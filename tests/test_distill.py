@@ -136,3 +136,19 @@ def test_the_plain_loss_charges_a_rescaled_copy_that_the_affine_loss_forgives(se
     assert hidden_loss(copy, teacher, mask) < 1e-5
     assert plain_hidden_loss(copy, teacher, mask) > 0.4
     assert plain_hidden_loss(teacher, teacher, mask) < 1e-6
+
+
+def test_ship_command_records_the_command_without_its_ship_option(monkeypatch):
+    from seqbook import distill
+
+    seen = {}
+    monkeypatch.setattr(
+        distill, "ship", lambda run, out, command, commit, extra: seen.update(locals())
+    )
+    argv = ["--out", "runs/x", "--embedding-size", "112", "--ship", "data/y", "--groups", "2"]
+    distill.ship_command("runs/x", "data/y", argv)
+    assert seen["command"] == (
+        "python -m seqbook.distill --out runs/x --embedding-size 112 --groups 2"
+    )
+    assert seen["out"] == "data/y" and seen["extra"]["hardware"]["cpu"]
+    assert argv[-4:] == ["--ship", "data/y", "--groups", "2"]  # the caller's list is untouched

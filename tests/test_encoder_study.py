@@ -58,3 +58,31 @@ def test_cost_runs_only_the_chosen_transforms(tmp_path, monkeypatch):
         tmp_path / "r.json", [0, 1], 2000, {}, [], transforms=["albert:E=128", "albert"]
     )
     assert ran == ["albert", "albert:E=128"] * 2  # in COST_ROWS order, for each seed
+
+
+def test_a_systems_file_with_a_tfidf_row_takes_fine_tuning_rows(tmp_path, monkeypatch):
+    # the TF-IDF rows carry no fine-tuning key; the next run_row must not trip over them
+    from types import SimpleNamespace
+
+    from seqbook import pretrain_study
+
+    path = tmp_path / "systems.json"
+    update_results(path, lambda r: r["rows"].append({"variant": "TF-IDF", "head": "tfidf"}))
+    record = SimpleNamespace(
+        history=[{"valid_accuracy": 0.8}],
+        best_epoch=1,
+        test={"test_accuracy": 0.81, "test_f1": 0.8},
+        extra={"encoder_parameters": 10},
+        seconds=1.0,
+        settings={},
+    )
+    monkeypatch.setattr(
+        pretrain_study,
+        "load_or_train",
+        lambda s, progress: SimpleNamespace(record=record, loaded=True),
+    )
+    s = FinetuneSettings("minilm", transform="albert")
+    results = read_results(path)
+    pretrain_study.run_row(s, {"variant": "x"}, results, path, lambda row: None)
+    rows = read_results(path)["rows"]
+    assert [r.get("key") for r in rows] == [None, s.key()]

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -543,6 +544,13 @@ def main(argv: Sequence[str] | None = None) -> dict:
     parser.add_argument("--out", required=True, help="folder for the student and its history")
     parser.add_argument("--stop-after-seconds", type=float, default=None)
     parser.add_argument("--no-progress", action="store_true")
+    parser.add_argument(
+        "--ship",
+        default=None,
+        help="when the run has finished, copy the student to this folder as the book ships it "
+        "(fp16, card.json, README.md: `ship`)",
+    )
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = parser.parse_args(argv)
     configure_threads()
     s = settings_from_args(DistillSettings, args)
@@ -555,7 +563,23 @@ def main(argv: Sequence[str] | None = None) -> dict:
         f"{record['steps']} steps in {time.perf_counter() - t0:.0f} s; held-out missed variance "
         f"at the last depth {last.get(f'hidden_{6}', math.nan):.3f} -> {args.out}"
     )
+    if args.ship and record.get("finished"):
+        ship_command(args.out, args.ship, argv)
     return record
+
+
+def ship_command(run: str | Path, out: str | Path, argv: Sequence[str]) -> dict:
+    """`ship` with this command's provenance: the command line (without `--ship`), the commit
+    and this machine."""
+    from seqbook.provenance import git_commit, hardware
+
+    argv = list(argv)
+    if "--ship" in argv:
+        i = argv.index("--ship")
+        del argv[i : i + 2]
+    argv = [a for a in argv if not a.startswith("--ship=")]
+    command = " ".join(["python -m seqbook.distill", *argv])
+    return ship(run, out, command, git_commit(), {"hardware": hardware()})
 
 
 if __name__ == "__main__":

@@ -100,7 +100,7 @@ def run_row(settings: FinetuneSettings, extra: dict, results: dict, path: Path, 
     updated to the file's content."""
     key = settings.key()
     for row in read_results(path)["rows"] + results["rows"]:
-        if row["key"] == key:
+        if row.get("key") == key:  # TF-IDF rows have no fine-tuning key
             return row
     t0 = time.perf_counter()
     run = load_or_train(settings, progress=False)  # cached by key: a crash loses no training
@@ -122,7 +122,7 @@ def run_row(settings: FinetuneSettings, extra: dict, results: dict, path: Path, 
     ours = results["provenance"]
 
     def add(stored: dict) -> None:
-        if not any(r["key"] == key for r in stored["rows"]):
+        if not any(r.get("key") == key for r in stored["rows"]):
             stored["rows"].append(row)
         known = stored["provenance"].get("invocations", [])
         stored["provenance"] |= ours | {
