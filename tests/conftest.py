@@ -60,3 +60,12 @@ def tiny_bert(seed: int = 0, **overrides):
     )
     torch.manual_seed(seed)
     return BertModel(BertConfig(**(values | overrides))).eval()
+
+
+def assert_files_match_card(folder, card: dict) -> None:
+    """Every file a shipped folder's card lists has the digest the card records."""
+    from seqbook.cache import file_digest
+
+    assert card["files"], "the card lists no files"
+    for name, digest in card["files"].items():
+        assert file_digest(folder / name) == digest, f"{name} differs from its card"

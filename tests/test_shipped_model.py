@@ -9,8 +9,8 @@ import math
 
 import pytest
 import torch
+from conftest import assert_files_match_card
 
-from seqbook.cache import file_digest
 from seqbook.hf import shipped_albert_path
 from seqbook.pretrain_run import CARD_EVAL, card_measurement
 from seqbook.pretrain_study import MINILM_ROW, VARIANTS, read_results, summarise
@@ -28,9 +28,7 @@ def card() -> dict:
 
 
 def test_every_shipped_file_matches_the_digest_on_its_card(card):
-    assert card["files"], "the card lists no files"
-    for name, digest in card["files"].items():
-        assert file_digest(SHIPPED / name) == digest, f"{name} differs from its card"
+    assert_files_match_card(SHIPPED, card)
     readme = (SHIPPED / "README.md").read_text()
     assert all(d in readme for d in card["files"].values())
     assert card["command"] in readme and card["commit"] in readme
