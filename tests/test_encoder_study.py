@@ -86,3 +86,19 @@ def test_a_systems_file_with_a_tfidf_row_takes_fine_tuning_rows(tmp_path, monkey
     pretrain_study.run_row(s, {"variant": "x"}, results, path, lambda row: None)
     rows = read_results(path)["rows"]
     assert [r.get("key") for r in rows] == [None, s.key()]
+
+
+def test_cost_takes_distilled_names_that_hold_an_equals_sign(tmp_path, monkeypatch):
+    from seqbook import encoder_study
+
+    seen = {}
+    monkeypatch.setattr(encoder_study, "configure_threads", lambda: None, raising=False)
+    monkeypatch.setattr(
+        encoder_study,
+        "cost_table",
+        lambda out, seeds, labels, distilled, argv, **kw: seen.update(distilled),
+    )
+    encoder_study.main(
+        ["cost", "--out", str(tmp_path / "r.json"), "--distilled", "student (E = 128)=runs/x"]
+    )
+    assert seen == {"student (E = 128)": "runs/x"}

@@ -192,7 +192,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
     configure_threads()
     labels = [_labels(v) for v in args.labels]
     if args.what == "cost":
-        distilled = dict(item.split("=", 1) for item in args.distilled)
+        distilled = dict(item.rsplit("=", 1) for item in args.distilled)  # names may hold "="
         return cost_table(
             Path(args.out), args.seeds, labels[0], distilled, argv, transforms=args.transforms
         )
