@@ -102,3 +102,15 @@ def test_cost_takes_distilled_names_that_hold_an_equals_sign(tmp_path, monkeypat
         ["cost", "--out", str(tmp_path / "r.json"), "--distilled", "student (E = 128)=runs/x"]
     )
     assert seen == {"student (E = 128)": "runs/x"}
+
+
+def test_recorded_commands_are_quoted_so_they_run_again():
+    import shlex
+
+    from seqbook.pretrain_study import _provenance
+
+    argv = ["cost", "--out", "r.json", "--distilled", "student (E = 128)=runs/x"]
+    results = {"provenance": {}}
+    _provenance(results, argv, {}, "python -m seqbook.encoder_study")
+    assert shlex.split(results["provenance"]["invocations"][-1]) == argv
+    assert shlex.split(results["provenance"]["command"])[3:] == argv

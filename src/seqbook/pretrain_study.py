@@ -27,6 +27,7 @@ each label count; `seeds` runs chapter 8's table (`VARIANTS` and the frozen Mini
 from __future__ import annotations
 
 import argparse
+import shlex
 import sys
 import time
 from collections.abc import Sequence
@@ -149,7 +150,7 @@ def _command(argv: Sequence[str], prog: str = "python -m seqbook.pretrain_study"
         skipping = a in ("--variants", "--runs") or (skipping and not a.startswith("--"))
         if not skipping:
             kept.append(a)
-    return f"{prog} " + " ".join(kept)
+    return f"{prog} " + shlex.join(kept)
 
 
 def _provenance(
@@ -162,7 +163,7 @@ def _provenance(
     invocations = results["provenance"].get("invocations", [])
     results["provenance"] |= {
         "command": _command(argv, prog),
-        "invocations": [*invocations, " ".join(argv)],
+        "invocations": [*invocations, shlex.join(argv)],  # quoted: it can be run again
         "commit": git_commit(),
         "hardware": hardware(),
         "recipe": recipe,
