@@ -1,7 +1,8 @@
 # The book's two commands (see README.md):
 #   make book   set up, execute every notebook (fast profile) and build the HTML book
-#   make test   set up, then ruff + pytest: unit tests, nbval over every notebook, the Colab
-#               simulation, and the built book opened in headless Chromium (after make book)
+#   make test   set up, then ruff + pytest: unit tests, the build's checked outputs, nbval over
+#               every notebook, the built book in headless Chromium (after make book), then
+#               the slow end-to-end checks (Colab simulation, full profile, grader) on their own
 #   make browser  only the browser test of the built book (screenshots in _build/html/_screenshots)
 #   make colab-cell  write the Colab set-up cell into every notebook (after adding one)
 #   make student  write the assignments without their solution cells to student/
@@ -18,9 +19,10 @@ export SEQBOOK_PROFILE ?= fast
 export PYDEVD_DISABLE_FILE_VALIDATION := 1
 
 NOTEBOOKS := $(sort $(wildcard book/*.ipynb)) $(sort $(wildcard book/assignments/*.ipynb))
+TEST_WORKERS ?= 2
 TIMER = start=$$(date +%s); trap 'echo "[make] $@: $$(( $$(date +%s) - start )) s"' EXIT;
 
-.PHONY: setup vendor book test lint clean browser colab-cell student instructor
+.PHONY: setup vendor book test test-fast test-slow lint clean browser colab-cell student instructor
 
 setup: $(STAMP)
 
@@ -46,10 +48,19 @@ lint: $(STAMP)
 	$(BIN)/ruff check src tests scripts book && \
 	$(BIN)/ruff format --check src tests scripts book
 
-test: $(STAMP) lint
+test: $(STAMP) lint test-fast test-slow
+
+# unit tests, the build's checked outputs and nbval over every notebook, on $(TEST_WORKERS)
+# processes (one test file or notebook each at a time: a notebook's cells stay in order)
+test-fast: $(STAMP)
 	@$(TIMER) \
-	$(BIN)/python -m pytest tests $(NOTEBOOKS) --nbval-lax \
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadscope tests $(NOTEBOOKS) --nbval-lax \
 	  --nbval-sanitize-with tests/nbval_sanitize.cfg --durations=15
+
+# the end-to-end checks (a fresh virtual environment for Colab, the full profile, the grader
+# for real): each takes minutes, so plain `pytest` leaves them out (pyproject.toml)
+test-slow: $(STAMP)
+	@$(TIMER) $(BIN)/python -m pytest tests -m slow --durations=10
 
 browser: $(STAMP)
 	@$(TIMER) $(BIN)/python -m pytest tests/test_browser.py -q

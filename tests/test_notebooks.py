@@ -157,6 +157,9 @@ FAKE_TOOL = """#!/bin/sh
 kernels="ATEN_CPU_CAPABILITY=${ATEN_CPU_CAPABILITY-}"
 threads="SEQBOOK_THREADS=${SEQBOOK_THREADS-}"
 echo "$(basename "$0") $* | $kernels $threads" >> "$SEQBOOK_CI_LOG"
+if [ -n "${SEQBOOK_CACHE-}" ]; then
+  echo "cache $SEQBOOK_CACHE $(ls -A "$SEQBOOK_CACHE" 2>/dev/null | wc -l)" >> "$SEQBOOK_CI_LOG"
+fi
 """
 
 
@@ -183,6 +186,10 @@ def test_ci_builds_with_native_kernels_then_tests_under_portable_ones(tmp_path):
     test = "make test | ATEN_CPU_CAPABILITY=default SEQBOOK_THREADS=1"
     assert book in calls and test in calls, calls
     assert calls.index(book) < calls.index(test), "the tests must run after the build"
+    # the test pass starts from an empty cache of its own: nothing the build trained is reused
+    after = calls[calls.index(test) + 1]
+    assert after.startswith("cache ") and after.endswith(" 0"), calls
+    assert not Path(after.split()[1]).exists(), "the fresh cache is removed at the end"
 
 
 def test_every_module_of_the_package_has_a_page_in_the_api_reference():
