@@ -30,15 +30,41 @@ def sanitizers() -> list[tuple[re.Pattern, str]]:
     return [(re.compile(config[s]["regex"]), config[s]["replace"]) for s in config.sections()]
 
 
-def checked_outputs(cells: list[dict]) -> dict[int, list[str]]:
-    """For every checked code cell (by index), its text outputs, sanitised, in order."""
+def merged_streams(outputs: list[dict], executed: bool) -> list[dict]:
+    """The outputs as the build shows them, with every stream of one name merged into its first
+    (the book sets `nb_merge_streams`). myst-nb merges them into the first stream in place and
+    writes its executed copy with the other streams still there: for an `executed` copy the
+    first stream of each name already holds them all, so the rest are dropped; a committed
+    notebook's streams are merged the way myst-nb merges them."""
+    from myst_nb.core.utils import coalesce_streams
+    from nbformat import from_dict
+
+    outputs = [from_dict(json.loads(json.dumps(o))) for o in outputs]
+    for o in outputs:
+        if o["output_type"] == "stream" and isinstance(o["text"], list):
+            o["text"] = "".join(o["text"])
+    if not executed:
+        return coalesce_streams(outputs)
+    seen, kept = set(), []
+    for o in outputs:
+        if o["output_type"] == "stream":
+            if o["name"] in seen:
+                continue
+            seen.add(o["name"])
+        kept.append(o)
+    return kept
+
+
+def checked_outputs(cells: list[dict], executed: bool = False) -> dict[int, list[str]]:
+    """For every checked code cell (by index), its text outputs as the build shows them
+    (`merged_streams`), sanitised, in order."""
     rules = sanitizers()
     out = {}
     for i, cell in enumerate(cells):
         if cell["cell_type"] != "code" or not "".join(cell["source"]).startswith(MARK):
             continue
         texts = []
-        for o in cell.get("outputs", []):
+        for o in merged_streams(cell.get("outputs", []), executed):
             if o["output_type"] == "stream":
                 text = "".join(o["text"])
             elif o["output_type"] in ("execute_result", "display_data"):
@@ -50,7 +76,7 @@ def checked_outputs(cells: list[dict]) -> dict[int, list[str]]:
             for pattern, replacement in rules:
                 text = pattern.sub(replacement, text)
             texts.append(text)
-        out[i] = ["".join(texts)]  # streams may be split differently between runs: join them
+        out[i] = ["".join(texts)]
     return out
 
 
@@ -66,7 +92,7 @@ def test_the_builds_checked_outputs_equal_the_committed_ones(path):
             pytest.fail(f"{copy} is missing: run `make book` before `make test`")
         pytest.skip("no build of the book here (run `make book` first)")
     committed = checked_outputs(json.loads(path.read_text())["cells"])
-    built = checked_outputs(json.loads(copy.read_text())["cells"])
+    built = checked_outputs(json.loads(copy.read_text())["cells"], executed=True)
     assert set(built) == set(committed), "the build's notebook has other checked cells"
     differing = [i for i in committed if committed[i] != built[i]]
     assert not differing, "checked outputs differ in cells " + ", ".join(
@@ -90,3 +116,15 @@ def test_the_comparison_catches_a_changed_checked_output():
     assert checked_outputs([moved]) == checked_outputs([other])  # addresses are sanitised
     unchecked = {**cell, "source": ["print(1)"]}
     assert checked_outputs([unchecked]) == {}
+
+
+def test_an_executed_copy_with_myst_nbs_merged_first_stream_compares_equal():
+    # what myst-nb writes: the first stdout stream holds every stdout stream, the rest remain
+    def stream(text):
+        return {"output_type": "stream", "name": "stdout", "text": [text]}
+
+    committed = {"cell_type": "code", "source": [MARK], "outputs": [stream("a\n"), stream("b\n")]}
+    executed = {**committed, "outputs": [stream("a\nb\n"), stream("b\n")]}
+    assert checked_outputs([committed]) == checked_outputs([executed], executed=True)
+    wrong = {**committed, "outputs": [stream("a\nc\n"), stream("c\n")]}
+    assert checked_outputs([committed]) != checked_outputs([wrong], executed=True)
