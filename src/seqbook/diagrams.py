@@ -4,7 +4,7 @@ Each function reads its sizes and names from a model (or from the shapes it is g
 with matplotlib, and returns a `Diagram`: a matplotlib `Figure` that also keeps what it drew,
 
 - `sizes`: every number in the picture, by name (`diagram.sizes["H"]`), for tests and captions;
-- `equations`: the equation labels it cites, e.g. `["eq-lstm-input", ...]`;
+- `equations`: the labels of the equations it cites, in the order it cites them;
 - `alt`: a sentence or two for readers who cannot see it.
 
 `show_svg(diagram)` displays it in a notebook as SVG with that alt text (an HTML
