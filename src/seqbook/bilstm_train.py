@@ -32,7 +32,6 @@ import json
 import math
 import os
 import platform
-import subprocess
 import sys
 import time
 from collections.abc import Iterator, Sequence
@@ -46,6 +45,7 @@ from torch.utils.data import DataLoader, Sampler
 from seqbook.cache import digest, read_json, torch_load, torch_save, write_json
 from seqbook.data import Vocab, cache_dir, collate_batch, load_split, split_fingerprint, tokenize
 from seqbook.models import POOLINGS, BiLSTMClassifier
+from seqbook.provenance import git_commit
 from seqbook.train import RunRecord, run_experiment, settings_from_args, settings_parser
 from seqbook.validate import check_int, check_labels, check_positive_ints
 
@@ -317,20 +317,6 @@ def train_bilstm(
 
 # --------------------------------------------------------------------------- results files
 ENV_KEYS = ("ATEN_CPU_CAPABILITY", "OMP_NUM_THREADS", "SEQBOOK_THREADS", "SEQBOOK_PROFILE")
-
-
-def git_commit() -> str:
-    """The commit of the checkout the package runs from ("unknown" outside a git checkout)."""
-    try:
-        return subprocess.run(
-            ["git", "rev-parse", "HEAD"],
-            capture_output=True,
-            text=True,
-            check=True,
-            cwd=Path(__file__).resolve().parent,
-        ).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
 
 
 def provenance(command: Sequence[str], seconds: float) -> dict[str, object]:
