@@ -126,6 +126,21 @@ def scaled_dot_product_attention(
     return weights @ value, weights
 
 
+def _check_batch_and_mask(query: Tensor, key: Tensor, value: Tensor, mask: Tensor | None) -> None:
+    """Checks every attention shares: batch dimensions of query, key and value that broadcast,
+    and a boolean mask that broadcasts to (..., T_q, T_k)."""
+    try:
+        batch = torch.broadcast_shapes(query.shape[:-2], key.shape[:-2], value.shape[:-2])
+    except RuntimeError:
+        raise ValueError(
+            "the leading (batch) dimensions of query, key and value must broadcast, got "
+            f"{tuple(query.shape)}, {tuple(key.shape)} and {tuple(value.shape)}"
+        ) from None
+    if mask is not None:
+        mask = check_mask(mask, name="mask", bool_only=True, meaning="may attend")
+        _check_broadcast(mask, (*batch, query.shape[-2], key.shape[-2]))
+
+
 def _check_attention_inputs(query: Tensor, key: Tensor, value: Tensor, mask: Tensor | None) -> None:
     """The checks of `scaled_dot_product_attention`: float tensors of matching shapes."""
     check_tensor(query, "query", "..., T_q, d_k", dtype="float")
@@ -138,16 +153,7 @@ def _check_attention_inputs(query: Tensor, key: Tensor, value: Tensor, mask: Ten
         )
     check_same("last dimension d_k", query=query.shape[-1], key=key.shape[-1])
     check_same("length T_k (dimension -2)", key=key.shape[-2], value=value.shape[-2])
-    try:
-        batch = torch.broadcast_shapes(query.shape[:-2], key.shape[:-2], value.shape[:-2])
-    except RuntimeError:
-        raise ValueError(
-            "the leading (batch) dimensions of query, key and value must broadcast, got "
-            f"{tuple(query.shape)}, {tuple(key.shape)} and {tuple(value.shape)}"
-        ) from None
-    if mask is not None:
-        mask = check_mask(mask, name="mask", bool_only=True, meaning="may attend")
-        _check_broadcast(mask, (*batch, query.shape[-2], key.shape[-2]))
+    _check_batch_and_mask(query, key, value, mask)
 
 
 class MultiHeadAttention(nn.Module):
@@ -367,16 +373,7 @@ def _check_additive_inputs(
             "query, key, value, W_q, W_k and v_a must share a dtype, got "
             f"{[str(t.dtype) for t in tensors]}"
         )
-    try:
-        batch = torch.broadcast_shapes(query.shape[:-2], key.shape[:-2], value.shape[:-2])
-    except RuntimeError:
-        raise ValueError(
-            "the leading (batch) dimensions of query, key and value must broadcast, got "
-            f"{tuple(query.shape)}, {tuple(key.shape)} and {tuple(value.shape)}"
-        ) from None
-    if mask is not None:
-        mask = check_mask(mask, name="mask", bool_only=True, meaning="may attend")
-        _check_broadcast(mask, (*batch, query.shape[-2], key.shape[-2]))
+    _check_batch_and_mask(query, key, value, mask)
 
 
 class AdditiveAttention(nn.Module):
