@@ -110,6 +110,47 @@ def test_a_tiny_run_learns_and_returns_a_complete_run_record():
     assert record.parameters == sum(p.numel() for p in model.parameters() if p.requires_grad)
 
 
+def test_layer_features_pool_each_level_of_the_stack_over_real_tokens_only():
+    s = bt.BiLSTMSettings(hidden_size=4, num_layers=2, max_tokens=8, head_tokens=2)
+    data = _tiny_data(s)
+    torch.manual_seed(0)
+    model = bt._build_classifier(s, data).train()
+    feats, labels = bt.layer_features(model, data.test)
+    assert model.training  # put back as it was
+    assert sorted(feats) == [(lv, p) for lv in range(3) for p in ("max", "mean")]
+    assert feats[0, "mean"].shape == (60, 8) and feats[2, "max"].shape == (60, 8)
+    assert labels.shape == (60,)
+    # the last level, max-pooled, is what the classifier's head reads (pooling="max")
+    model.eval()
+    with torch.no_grad():
+        pooled = torch.cat([model.encode(b["input_ids"], b["lengths"])[1] for b in data.test])
+    np.testing.assert_allclose(feats[2, "max"], pooled.numpy(), rtol=0, atol=1e-6)
+    # level 0, mean-pooled, is the mean of the review's embedding rows
+    batch = next(iter(data.test))
+    ids, n = batch["input_ids"][0], int(batch["lengths"][0])
+    want = model.embedding.weight[ids[:n]].mean(0).detach().numpy()
+    np.testing.assert_allclose(feats[0, "mean"][0], want, rtol=0, atol=1e-6)
+    with pytest.raises(ValueError, match="poolings must be"):
+        bt.layer_features(model, data.test, poolings=("last",))
+
+
+def test_probe_reads_the_label_where_a_trained_stack_holds_it():
+    s = bt.BiLSTMSettings(
+        hidden_size=8, num_layers=2, epochs=4, lr=1e-2, max_tokens=8, head_tokens=2
+    )
+    data = _tiny_data(s)
+    model, _ = bt.train_bilstm(s, data)
+    rows = bt.probe_layers(model, data.valid, data.test, poolings=("max",))
+    assert [(r["level"], r["pooling"], r["width"]) for r in rows] == [
+        (0, "max", 8),
+        (1, "max", 16),
+        (2, "max", 16),
+    ]
+    by_level = {r["level"]: r["accuracy"] for r in rows}
+    assert by_level[2] > 0.9  # the level the trained head reads separates "good" from "bad"
+    assert all(0 <= a <= 1 for a in by_level.values())
+
+
 def test_mean_interval_is_the_mean_plus_minus_the_student_t_half_width():
     m, low, high = bt.mean_interval([0.8, 0.82, 0.84])
     assert m == pytest.approx(0.82)

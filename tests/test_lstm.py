@@ -519,6 +519,37 @@ def test_the_unchecked_path_gives_what_forward_gives(impl):
     assert torch.equal(got, want) and torch.equal(h, h_want) and torch.equal(c, c_want)
 
 
+@pytest.mark.parametrize("seed", range(5))
+@pytest.mark.parametrize("impl", ["python", "fused"])
+def test_layer_outputs_are_the_stack_of_single_layers(impl, seed):
+    """eq-bilstm-stack: layer l of a stacked LSTM is a one-layer LSTM with layer l's weights
+    reading layer l - 1's outputs; the last layer's output is forward's output."""
+    torch.manual_seed(seed)
+    stacked = LSTM(3, 4, num_layers=3, bidirectional=True, impl=impl).double().eval()
+    x = torch.randn(3, 6, 3, dtype=torch.float64)
+    lengths = torch.randint(1, 7, (3,))
+    layers = stacked.layer_outputs(x, lengths)
+    assert [tuple(t.shape) for t in layers] == [(3, 6, 8)] * 3
+    assert torch.equal(layers[-1], stacked(x, lengths)[0])
+    inputs = x
+    for layer in range(3):
+        single = LSTM(inputs.shape[-1], 4, bidirectional=True, impl=impl).double()
+        for d in range(2):
+            single.cells[d].load_state_dict(stacked.cells[2 * layer + d].state_dict())
+        inputs = single(inputs, lengths)[0]
+        torch.testing.assert_close(layers[layer], inputs, rtol=0, atol=1e-12)
+
+
+def test_layer_outputs_refuse_what_forward_refuses():
+    lstm = LSTM(3, 4, num_layers=2)
+    with pytest.raises(ValueError, match="x must"):
+        lstm.layer_outputs(torch.zeros(2, 5, 4))
+    with pytest.raises(ValueError, match="dtype"):
+        lstm.layer_outputs(torch.zeros(2, 5, 3, dtype=torch.float64))
+    with pytest.raises(ValueError, match="lengths"):
+        lstm.layer_outputs(torch.zeros(2, 5, 3), lengths=[6, 2])
+
+
 # --------------------------------------------------------------------------- bad input, refused
 def test_cell_refuses_an_unbatched_input_that_would_broadcast():
     cell = LSTMCell(3, 2)

@@ -46,6 +46,7 @@ from seqbook.cache import digest, read_json, torch_load, torch_save, write_json
 from seqbook.data import Vocab, cache_dir, collate_batch, load_split, split_fingerprint, tokenize
 from seqbook.models import POOLINGS, BiLSTMClassifier
 from seqbook.provenance import git_commit
+from seqbook.runtime import seed_everything
 from seqbook.train import RunRecord, run_experiment, settings_from_args, settings_parser
 from seqbook.validate import check_int, check_labels, check_positive_ints
 
@@ -288,21 +289,9 @@ def train_bilstm(
     GloVe-initialised embeddings, the fused BiLSTM kernel, AdamW, the epoch with the best
     validation accuracy kept; returns the model and its `RunRecord` (test metrics included)."""
     data = data if data is not None else prepare(s)
-
-    def build() -> BiLSTMClassifier:
-        return BiLSTMClassifier.from_embeddings(
-            data.embeddings,
-            freeze_embeddings=s.freeze_embeddings,
-            hidden_size=s.hidden_size,
-            num_layers=s.num_layers,
-            pooling=s.pooling,
-            dropout=s.dropout,
-            impl="fused",
-        )
-
     return run_experiment(
         name,
-        build,
+        lambda: _build_classifier(s, data),
         data.train,
         data.valid,
         data.test,
@@ -313,6 +302,82 @@ def train_bilstm(
         weight_decay=s.weight_decay,
         progress=progress,
     )
+
+
+def _build_classifier(s: BiLSTMSettings, data: PreparedData) -> BiLSTMClassifier:
+    """The classifier of settings `s` on `data`'s GloVe rows, at fresh initial weights."""
+    return BiLSTMClassifier.from_embeddings(
+        data.embeddings,
+        freeze_embeddings=s.freeze_embeddings,
+        hidden_size=s.hidden_size,
+        num_layers=s.num_layers,
+        pooling=s.pooling,
+        dropout=s.dropout,
+        impl="fused",
+    )
+
+
+# --------------------------------------------------------------------------- probing layers
+PROBE_POOLINGS = ("mean", "max")
+
+
+@torch.no_grad()
+def layer_features(
+    model: BiLSTMClassifier, loader: DataLoader, poolings: Sequence[str] = PROBE_POOLINGS
+) -> tuple[dict[tuple[int, str], np.ndarray], np.ndarray]:
+    """What each level of `model`'s stack holds about each review of `loader`:
+    {(level, pooling): features (N, width)} and the labels (N,). Level 0 is the embeddings,
+    level l the output of BiLSTM layer l (`BiLSTMClassifier.layer_states`); each is pooled over
+    the review's real tokens by `pooling` ("mean" or "max", eqs. (eq-bilstm-mean),
+    (eq-bilstm-max)). The model runs in eval mode (no dropout) and is put back as it was."""
+    from seqbook.models import max_pool, mean_pool
+
+    pools = {"mean": mean_pool, "max": max_pool}
+    unknown = [p for p in poolings if p not in pools]
+    if unknown or not poolings:
+        raise ValueError(f"poolings must be a non-empty subset of {tuple(pools)}, got {poolings!r}")
+    was_training = model.training
+    model.eval()
+    parts: dict[tuple[int, str], list[np.ndarray]] = {}
+    labels = []
+    try:
+        for batch in loader:
+            states = model.layer_states(batch["input_ids"], batch["lengths"], batch["mask"])
+            for level, state in enumerate(states):
+                for p in poolings:
+                    feats = pools[p](state, batch["mask"]).float().cpu().numpy()
+                    parts.setdefault((level, p), []).append(feats)
+            labels.append(batch["labels"].cpu().numpy())
+    finally:
+        model.train(was_training)
+    return {k: np.concatenate(v) for k, v in parts.items()}, np.concatenate(labels)
+
+
+def probe_layers(
+    model: BiLSTMClassifier,
+    fit: DataLoader,
+    score: DataLoader,
+    poolings: Sequence[str] = PROBE_POOLINGS,
+) -> list[dict[str, object]]:
+    """A linear probe of every level of the stack: logistic regression (features standardised,
+    C = 1) on each level's pooled states of the `fit` reviews, scored on the `score` reviews.
+    Returns one row per (level, pooling): {"level", "pooling", "width", "accuracy"}. Level 0 is
+    the embeddings; the model itself is not changed."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    x_fit, y_fit = layer_features(model, fit, poolings)
+    x_score, y_score = layer_features(model, score, poolings)
+    rows = []
+    for (level, p), features in x_fit.items():
+        probe = make_pipeline(StandardScaler(), LogisticRegression(C=1.0, max_iter=5000))
+        probe.fit(features, y_fit)
+        accuracy = float((probe.predict(x_score[level, p]) == y_score).mean())
+        rows.append(
+            {"level": level, "pooling": p, "width": features.shape[1], "accuracy": accuracy}
+        )
+    return rows
 
 
 # --------------------------------------------------------------------------- results files
@@ -369,8 +434,18 @@ COMPARISON = [("max", 1), ("mean", 1), ("last", 1), ("attention", 1), ("max", 2)
 CURVE_SIZES = (250, 500, 1000, 2000, 5000, None)
 
 
-def _run_row(s: BiLSTMSettings, data: PreparedData) -> dict[str, object]:
-    _, record = train_bilstm(s, data)
+def _run_row(s: BiLSTMSettings, data: PreparedData, probe: bool = False) -> dict[str, object]:
+    """One training run as a results row; with `probe`, the row also holds `probe_layers` of
+    the trained model and of the same model at its initial weights (fit on the validation
+    reviews, scored on the test reviews)."""
+    extra = {}
+    if probe:  # the untrained control: the same seed gives the same initial weights
+        seed_everything(s.seed)  # as run_experiment seeds before it builds
+        untrained = _build_classifier(s, data)
+        extra["probe_untrained"] = probe_layers(untrained, data.valid, data.test)
+    model, record = train_bilstm(s, data)
+    if probe:
+        extra["probe_trained"] = probe_layers(model, data.valid, data.test)
     return {
         "settings": dataclasses.asdict(s),
         "test_accuracy": record.test["test_accuracy"],
@@ -379,19 +454,24 @@ def _run_row(s: BiLSTMSettings, data: PreparedData) -> dict[str, object]:
         "best_epoch": record.best_epoch,
         "seconds": record.seconds,
         "parameters": record.parameters,
+        **extra,
     }
 
 
 def compare(
-    base: BiLSTMSettings, seeds: Sequence[int], configs: Sequence[tuple[str, int]] = COMPARISON
+    base: BiLSTMSettings,
+    seeds: Sequence[int],
+    configs: Sequence[tuple[str, int]] = COMPARISON,
+    probe: bool = False,
 ) -> list[dict[str, object]]:
-    """Every (pooling, layers) of `configs`, each with every seed, on the same data."""
+    """Every (pooling, layers) of `configs`, each with every seed, on the same data (with
+    `probe`, each row also probes every layer, see `_run_row`)."""
     data = prepare(base)
     rows = []
     for pooling, layers in configs:
         for seed in seeds:
             s = base.replace(pooling=pooling, num_layers=layers, seed=seed)
-            rows.append(_run_row(s, data))
+            rows.append(_run_row(s, data, probe=probe))
     return rows
 
 
@@ -454,6 +534,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="truncation: max_tokens:head_tokens pairs (none = the first max_tokens)",
     )
     parser.add_argument("--sizes", default="250,500,1000,2000", help="curve: numbers of reviews")
+    parser.add_argument(
+        "--probe",
+        action="store_true",
+        help="compare: also probe every layer, trained and at its initial weights",
+    )
     args = parser.parse_args(argv)
     if args.what == "merge":
         merge_results_files(args.parts, args.out)
@@ -463,7 +548,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     start = time.perf_counter()
     if args.what == "compare":
         configs = [(c.split(":")[0], int(c.split(":")[1])) for c in args.configs.split(",")]
-        runs = compare(base, seeds, configs)
+        runs = compare(base, seeds, configs, probe=args.probe)
     elif args.what == "truncation":
         runs = []
         for pair in args.truncations.split(","):

@@ -228,6 +228,18 @@ class LSTM(nn.Module):
         """x (B, T, D) -> (output (B, T, dirs * H), (h_n, c_n) each (layers * dirs, B, H)).
 
         Checks its inputs, then runs `_forward`, the path a model that has checked them calls."""
+        return self._forward(*self._checked(x, lengths, state))
+
+    def layer_outputs(self, x: Tensor, lengths: Tensor | Sequence[int] | None = None) -> list:
+        """Every layer's output, [layer 1, ..., layer num_layers], each (B, T, dirs * H): the
+        sequences eq. (eq-bilstm-stack) passes up the stack (the last one is `forward`'s output).
+        Checks its inputs as `forward` does."""
+        return self._forward(*self._checked(x, lengths, None), keep_layers=True)[2]
+
+    def _checked(
+        self, x: Tensor, lengths: Tensor | Sequence[int] | None, state: State | None
+    ) -> tuple[Tensor, Tensor | None, State | None]:
+        """(x, mask or None, state or None), each checked against the LSTM's sizes and dtype."""
         x = _check_input(x, self.input_size)
         autocast = torch.is_autocast_enabled(x.device.type)  # then torch casts as it needs
         if x.dtype != self.cells[0].W_i.dtype and not autocast:
@@ -240,14 +252,17 @@ class LSTM(nn.Module):
         if state is not None:
             shape = (self.num_layers * self.num_directions, B, self.hidden_size)
             state = _check_state(state, shape, None if autocast else x.dtype)
-        return self._forward(x, mask, state)
+        return x, mask, state
 
     def _forward(
-        self, x: Tensor, mask: Tensor | None, state: State | None = None
-    ) -> tuple[Tensor, State]:
+        self, x: Tensor, mask: Tensor | None, state: State | None = None, keep_layers: bool = False
+    ) -> tuple:
         """`forward` without its checks, for a model that has checked its own inputs: x (B, T, D),
         mask (B, T) bool True at the first lengths[b] steps of row b (`mask_from_lengths`) or
-        None, state (h_0, c_0) or None."""
+        None, state (h_0, c_0) or None. With `keep_layers`, a third item: every layer's output.
+
+        Stacking, eq. (eq-bilstm-stack): layer l reads the (dropped-out) 2H-wide outputs of layer
+        l - 1, the input x for the first."""
         B = x.shape[0]
         L, H = self.num_layers * self.num_directions, self.hidden_size
         if state is None:
@@ -256,7 +271,7 @@ class LSTM(nn.Module):
             h0, c0 = state
         run = self._run_fused if self.impl == "fused" else self._run
 
-        h_n, c_n = [], []
+        h_n, c_n, layers = [], [], []
         layer_input = x
         for layer in range(self.num_layers):
             if layer > 0:
@@ -271,7 +286,9 @@ class LSTM(nn.Module):
                 h_n.append(h)
                 c_n.append(c)
             layer_input = torch.cat(outputs, dim=-1)  # (B, T, dirs * H)
-        return layer_input, (torch.stack(h_n), torch.stack(c_n))
+            layers.append(layer_input)
+        states = (torch.stack(h_n), torch.stack(c_n))
+        return (layer_input, states, layers) if keep_layers else (layer_input, states)
 
     def _run(
         self, cell: LSTMCell, x: Tensor, mask: Tensor | None, state: State

@@ -191,6 +191,15 @@ class BiLSTMClassifier(nn.Module):
         pooled, weights = pool(self.pooling, output, h_n, mask, self.attention)
         return output, pooled, weights
 
+    def layer_states(
+        self, input_ids: Tensor, lengths: Tensor, mask: Tensor | None = None
+    ) -> list[Tensor]:
+        """[embeddings (B, T, E), BiLSTM layer 1 (B, T, 2H), ..., layer num_layers]: what each
+        level of the stack holds for every token (zero at padding), e.g. for probing layers."""
+        mask = self._check_inputs(input_ids, lengths, mask)
+        x = self.dropout(self.embedding(input_ids)) * mask.unsqueeze(-1)
+        return [x, *self.lstm._forward(x, mask, keep_layers=True)[2]]
+
     def forward(self, input_ids: Tensor, lengths: Tensor, mask: Tensor | None = None) -> Tensor:
         """input_ids (B, T), lengths (B,), mask (B, T) True = real token (optional) -> logits
         (B, num_classes)."""
