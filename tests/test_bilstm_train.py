@@ -151,6 +151,56 @@ def test_probe_reads_the_label_where_a_trained_stack_holds_it():
     assert all(0 <= a <= 1 for a in by_level.values())
 
 
+def _vocab_of(words):
+    return Vocab.build([words], min_freq=1)
+
+
+def test_initial_embeddings_glove_copies_rows_and_random_keeps_only_their_spread():
+    from seqbook.embeddings import glove_keyed_vectors
+
+    glove = glove_keyed_vectors()
+    vocab = _vocab_of(["good", "film", "bad", "plot", "xqzvword"])
+    rows, coverage = bt.initial_embeddings("glove", vocab)
+    assert rows.shape == (len(vocab), 50) and 0 < coverage < 1  # "xqzvword" has no GloVe row
+    np.testing.assert_allclose(rows[vocab.stoi["film"]].numpy(), glove["film"], rtol=0, atol=0)
+    rand, rand_coverage = bt.initial_embeddings("random", vocab)
+    assert rand_coverage == 0.0 and torch.equal(rand[vocab.pad_id], torch.zeros(50))
+    assert not torch.isclose(rand[vocab.stoi["film"]], rows[vocab.stoi["film"]]).any()
+    big = _vocab_of([glove.index_to_key[i] for i in range(2000)])
+    glove_rows, _ = bt.initial_embeddings("glove", big)
+    random_rows, _ = bt.initial_embeddings("random", big)
+    assert float(random_rows[2:].std()) == pytest.approx(float(glove_rows[2:].std()), rel=0.05)
+    with pytest.raises(ValueError, match="kind must be one of"):
+        bt.initial_embeddings("fasttext", vocab)
+    with pytest.raises(ValueError, match="embeddings must be one of"):
+        bt.BiLSTMSettings(embeddings="elmo")
+
+
+def test_initial_embeddings_word2vec_is_trained_on_the_training_reviews(monkeypatch):
+    """The word2vec rows come from skip-gram on the training split's tokens only."""
+    from seqbook import embeddings
+
+    corpus = [["good", "film", "fine", "plot"] * 3, ["bad", "film", "poor", "plot"] * 3] * 20
+    seen = {}
+
+    def fake_split(split):
+        seen["split"] = split
+        return corpus, [1, 0] * 20
+
+    def spy(sentences, **kwargs):
+        seen["sentences"], seen["kwargs"] = sentences, kwargs
+        return real(sentences, **kwargs, cache=False)
+
+    real = embeddings.train_word2vec
+    monkeypatch.setattr(bt, "tokenized_split", fake_split)
+    monkeypatch.setattr(embeddings, "train_word2vec", spy)
+    vocab = _vocab_of(["good", "film", "unseenword"])
+    rows, coverage = bt.initial_embeddings("word2vec", vocab)
+    assert seen["split"] == "train" and seen["sentences"] is corpus
+    assert seen["kwargs"] == bt.WORD2VEC and rows.shape == (len(vocab), 50)
+    assert coverage == pytest.approx(2 / 3)  # each word counted once; "unseenword" is missing
+
+
 def test_mean_interval_is_the_mean_plus_minus_the_student_t_half_width():
     m, low, high = bt.mean_interval([0.8, 0.82, 0.84])
     assert m == pytest.approx(0.82)

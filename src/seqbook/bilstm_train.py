@@ -67,6 +67,10 @@ def shipped_path(name: str) -> Path:
 
 
 # --------------------------------------------------------------------------- settings
+EMBEDDINGS = ("glove", "word2vec", "random")  # BiLSTMSettings.embeddings
+WORD2VEC = {"vector_size": 50, "epochs": 5, "seed": 0}  # as wide as GloVe's rows
+
+
 @dataclass(frozen=True)
 class BiLSTMSettings:
     """Everything that determines one training run of the chapter's classifier."""
@@ -75,6 +79,8 @@ class BiLSTMSettings:
     max_tokens: int = 256  # tokens kept per review
     head_tokens: int | None = 64  # keep the first head_tokens and the last (max - head); None:
     # the first max_tokens
+    embeddings: str = "glove"  # initial rows: "glove", "word2vec" (50-d, the training reviews)
+    # or "random" (see `initial_embeddings`)
     vocab_size: int = 30_000  # vocabulary cap (built from the labelled reviews only)
     min_freq: int = 2
     hidden_size: int = 64  # per direction
@@ -102,6 +108,8 @@ class BiLSTMSettings:
             )
         if self.pooling not in POOLINGS:
             raise ValueError(f"pooling must be one of {POOLINGS}, got {self.pooling!r}")
+        if self.embeddings not in EMBEDDINGS:
+            raise ValueError(f"embeddings must be one of {EMBEDDINGS}, got {self.embeddings!r}")
 
     def replace(self, **changes) -> BiLSTMSettings:
         return dataclasses.replace(self, **changes)
@@ -232,14 +240,14 @@ def review_batches(
 # --------------------------------------------------------------------------- data for a run
 @dataclass
 class PreparedData:
-    """Everything a run reads: the vocabulary, GloVe rows for it, and the three loaders."""
+    """Everything a run reads: the vocabulary, its initial embedding rows, the three loaders."""
 
     vocab: Vocab
     embeddings: torch.Tensor  # (V, 50)
     train: DataLoader
     valid: DataLoader
     test: DataLoader
-    coverage: float  # share of training tokens GloVe covers
+    coverage: float  # share of training tokens with a pretrained row (0 for "random")
 
 
 def encode(tokens: Sequence[Sequence[str]], vocab: Vocab, s: BiLSTMSettings) -> list:
@@ -253,14 +261,12 @@ def encode(tokens: Sequence[Sequence[str]], vocab: Vocab, s: BiLSTMSettings) -> 
 def prepare(s: BiLSTMSettings, eval_batch_size: int = 256) -> PreparedData:
     """Vocabulary (from the `s.train_reviews` labelled reviews only), GloVe embedding matrix and
     loaders for one run; validation and test are the whole splits."""
-    from seqbook.embeddings import build_embedding_matrix, glove_keyed_vectors
-
-    train_tokens, train_labels = tokenized_split("train")
-    keep = balanced_indices(train_labels, s.train_reviews)
-    train_tokens = [train_tokens[i] for i in keep]
-    train_labels = [train_labels[i] for i in keep]
+    all_tokens, all_labels = tokenized_split("train")
+    keep = balanced_indices(all_labels, s.train_reviews)
+    train_tokens = [all_tokens[i] for i in keep]
+    train_labels = [all_labels[i] for i in keep]
     vocab = Vocab.build(train_tokens, min_freq=s.min_freq, max_size=s.vocab_size)
-    matrix = build_embedding_matrix(vocab, glove_keyed_vectors(), seed=0)
+    weights, coverage = initial_embeddings(s.embeddings, vocab)
     loaders = {
         "train": review_batches(
             encode(train_tokens, vocab, s), train_labels, s.batch_size, shuffle=True, seed=s.seed
@@ -270,13 +276,37 @@ def prepare(s: BiLSTMSettings, eval_batch_size: int = 256) -> PreparedData:
         tokens, labels = tokenized_split(split)
         loaders[split] = review_batches(encode(tokens, vocab, s), labels, eval_batch_size)
     return PreparedData(
-        vocab,
-        matrix.weights,
-        loaders["train"],
-        loaders["valid"],
-        loaders["test"],
-        matrix.coverage.token_coverage,
+        vocab, weights, loaders["train"], loaders["valid"], loaders["test"], coverage
     )
+
+
+def initial_embeddings(kind: str, vocab: Vocab) -> tuple[torch.Tensor, float]:
+    """(rows (V, 50), share of the labelled reviews' tokens with a pretrained row) for `vocab`:
+
+    - "glove": GloVe 6B 50-d rows (`build_embedding_matrix`; words GloVe lacks and `<unk>` get
+      random rows of the copied entries' spread);
+    - "word2vec": skip-gram vectors (`WORD2VEC`: 50-d, as wide as GloVe's, five epochs, one
+      seeded worker) trained on every training review's tokens, without labels, never on
+      validation or test reviews; words it lacks as above;
+    - "random": every row (but `<pad>`, zero) drawn from N(0, s^2), s the spread of the GloVe
+      rows, so that only what the vectors *say* differs from "glove" (coverage 0).
+    """
+    from seqbook.embeddings import build_embedding_matrix, glove_keyed_vectors, train_word2vec
+
+    if kind not in EMBEDDINGS:
+        raise ValueError(f"kind must be one of {EMBEDDINGS}, got {kind!r}")
+    if kind == "word2vec":
+        kv = train_word2vec(tokenized_split("train")[0], **WORD2VEC)
+    else:
+        kv = glove_keyed_vectors()
+    matrix = build_embedding_matrix(vocab, kv, seed=0)
+    if kind != "random":
+        return matrix.weights, matrix.coverage.token_coverage
+    scale = float(matrix.weights[matrix.found].std())
+    generator = torch.Generator().manual_seed(0)
+    weights = torch.randn(matrix.weights.shape, generator=generator) * scale
+    weights[vocab.pad_id] = 0.0
+    return weights, 0.0
 
 
 def train_bilstm(
