@@ -414,9 +414,13 @@ def probe_layers(
 ENV_KEYS = ("ATEN_CPU_CAPABILITY", "OMP_NUM_THREADS", "SEQBOOK_THREADS", "SEQBOOK_PROFILE")
 
 
-def provenance(command: Sequence[str], seconds: float) -> dict[str, object]:
-    """Where a results file came from: the command, the git commit, the machine, the time."""
-    commit = git_commit()
+def provenance(
+    command: Sequence[str], seconds: float, commit: str | None = None
+) -> dict[str, object]:
+    """Where a results file came from: the command, the git commit (`commit`, read when the
+    command started: the checkout may move on during a long run; else read now), the machine,
+    the time."""
+    commit = commit if commit is not None else git_commit()
     return {
         "command": " ".join(command),
         "commit": commit,
@@ -575,6 +579,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     seeds = [int(x) for x in args.seeds.split(",")]
     base = settings_from_args(BiLSTMSettings, args)
+    commit = git_commit()  # the code that runs is the code checked out now
     start = time.perf_counter()
     if args.what == "compare":
         configs = [(c.split(":")[0], int(c.split(":")[1])) for c in args.configs.split(",")]
@@ -603,7 +608,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     write_json(
         args.out,
         {
-            "provenance": provenance(command, time.perf_counter() - start),
+            "provenance": provenance(command, time.perf_counter() - start, commit),
             "base_settings": dataclasses.asdict(base),
             "runs": runs,
         },

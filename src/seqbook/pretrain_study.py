@@ -121,8 +121,12 @@ def run_row(settings: FinetuneSettings, extra: dict, results: dict, path: Path, 
         "settings": record.settings,
     }
     ours = results["provenance"]
+    row["commit"] = ours.get("commit")  # the file's provenance keeps only the latest commit
 
     def add(stored: dict) -> None:
+        for old in stored["rows"]:  # rows written before rows carried their commit
+            if "key" in old and "commit" not in old and stored["provenance"].get("commit"):
+                old["commit"] = stored["provenance"]["commit"]
         if not any(r.get("key") == key for r in stored["rows"]):
             stored["rows"].append(row)
         known = stored["provenance"].get("invocations", [])
