@@ -29,7 +29,13 @@ from pathlib import Path
 from seqbook.finetune import FinetuneSettings
 from seqbook.hf import DISTILLED_ALBERT, MINILM, SHIPPED_ALBERT
 from seqbook.pretrain_study import RECIPE as TINY_RECIPE
-from seqbook.pretrain_study import _provenance, read_results, run_row, update_results
+from seqbook.pretrain_study import (
+    _provenance,
+    merge_provenance,
+    read_results,
+    run_row,
+    update_results,
+)
 
 PROG = "python -m seqbook.encoder_study"
 
@@ -151,6 +157,7 @@ def systems_table(
     """`SYSTEMS` x `HEADS` x label counts x seeds, and TF-IDF at each label count."""
     results = read_results(out)
     _provenance(results, argv, _recipe(), PROG)
+    ours = dict(results["provenance"])  # this command's, read once: the file's may be older
     for n in labels:
         if not any(r.get("head") == "tfidf" and r["labels"] == n for r in results["rows"]):
             row = tfidf_row(n)
@@ -159,6 +166,7 @@ def systems_table(
                 rows = stored["rows"]
                 if not any(r.get("head") == "tfidf" and r["labels"] == row["labels"] for r in rows):
                     rows.append(row)
+                merge_provenance(stored, ours)  # else run_row would merge the file's own back
 
             results.update(update_results(out, add))
         for seed in seeds:

@@ -95,6 +95,24 @@ def update_results(path: Path, change) -> dict:
     return results
 
 
+def merge_provenance(stored: dict, ours: dict) -> None:
+    """Merge this command's provenance `ours` into the file's `stored` content: rows written
+    before rows carried their commit get the file's previous commit, this command's invocations
+    are appended, and the seconds are summed over the rows."""
+    for old in stored["rows"]:
+        if "key" in old and "commit" not in old and stored["provenance"].get("commit"):
+            old["commit"] = stored["provenance"]["commit"]
+    known = stored["provenance"].get("invocations", [])
+    stored["provenance"] |= ours | {
+        "invocations": known + [i for i in ours.get("invocations", []) if i not in known]
+    }
+    stored["provenance"]["seconds"] = round(
+        sum(r.get("seconds", 0) for r in stored["rows"])
+        + stored["provenance"].get("extra_seconds", 0),
+        1,
+    )
+
+
 def run_row(settings: FinetuneSettings, extra: dict, results: dict, path: Path, log) -> dict:
     """Fine-tune `settings` unless the file already holds its key; append the row and save
     (under `update_results`' lock, with this command's provenance merged in). `results` is
@@ -124,20 +142,9 @@ def run_row(settings: FinetuneSettings, extra: dict, results: dict, path: Path, 
     row["commit"] = ours.get("commit")  # the file's provenance keeps only the latest commit
 
     def add(stored: dict) -> None:
-        for old in stored["rows"]:  # rows written before rows carried their commit
-            if "key" in old and "commit" not in old and stored["provenance"].get("commit"):
-                old["commit"] = stored["provenance"]["commit"]
         if not any(r.get("key") == key for r in stored["rows"]):
             stored["rows"].append(row)
-        known = stored["provenance"].get("invocations", [])
-        stored["provenance"] |= ours | {
-            "invocations": known + [i for i in ours.get("invocations", []) if i not in known]
-        }
-        stored["provenance"]["seconds"] = round(
-            sum(r.get("seconds", 0) for r in stored["rows"])
-            + stored["provenance"].get("extra_seconds", 0),
-            1,
-        )
+        merge_provenance(stored, ours)
 
     results.update(update_results(path, add))
     if log is not None:
