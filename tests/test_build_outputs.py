@@ -44,7 +44,21 @@ def merged_streams(outputs: list[dict], executed: bool) -> list[dict]:
         if o["output_type"] == "stream" and isinstance(o["text"], list):
             o["text"] = "".join(o["text"])
     if not executed:
-        return coalesce_streams(outputs)
+        # the kernel may hand one print to the notebook in several chunks (the second starting
+        # with the first's newline); joined as they arrived, they are the text the reader sees
+        joined: list = []
+        for o in outputs:
+            last = joined[-1] if joined else None
+            if (
+                o["output_type"] == "stream"
+                and last is not None
+                and last["output_type"] == "stream"
+                and last["name"] == o["name"]
+            ):
+                last["text"] += o["text"]
+            else:
+                joined.append(o)
+        return coalesce_streams(joined)
     seen, kept = set(), []
     for o in outputs:
         if o["output_type"] == "stream":
@@ -128,3 +142,16 @@ def test_an_executed_copy_with_myst_nbs_merged_first_stream_compares_equal():
     assert checked_outputs([committed]) == checked_outputs([executed], executed=True)
     wrong = {**committed, "outputs": [stream("a\nc\n"), stream("c\n")]}
     assert checked_outputs([committed]) != checked_outputs([wrong], executed=True)
+
+
+def test_a_print_split_into_chunks_reads_as_one_stream_and_a_changed_digit_still_differs():
+    def stream(*texts):
+        return [{"output_type": "stream", "name": "stdout", "text": t} for t in texts]
+
+    def cell(outputs):
+        return [{"cell_type": "code", "source": MARK + "\nprint(x)", "outputs": outputs}]
+
+    one = checked_outputs(cell(stream("table\nall equal: True\n")))
+    chunks = checked_outputs(cell(stream("table", "\nall equal: True\n")))
+    other = checked_outputs(cell(stream("table", "\nall equal: False\n")))
+    assert one == chunks and one != other

@@ -16,6 +16,8 @@ results files under `data/` instead (each with its provenance: command, git comm
 CPU capability, seconds), for example::
 
     python -m seqbook.bilstm_train compare --train-reviews 2000 --epochs 3 --configs max:1,mean:1
+    python -m seqbook.bilstm_train compare --configs max:1,max:2,max:3,last:1 --probe
+    python -m seqbook.bilstm_train runs --embeddings word2vec --train-reviews 2000 --epochs 3
     python -m seqbook.bilstm_train truncation --train-reviews 2000 --epochs 3
     python -m seqbook.bilstm_train curve --sizes 250,500,1000 --seeds 0
     python -m seqbook.bilstm_train tfidf --sizes 2000,4000,all
