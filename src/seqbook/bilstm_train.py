@@ -261,8 +261,9 @@ def encode(tokens: Sequence[Sequence[str]], vocab: Vocab, s: BiLSTMSettings) -> 
 
 
 def prepare(s: BiLSTMSettings, eval_batch_size: int = 256) -> PreparedData:
-    """Vocabulary (from the `s.train_reviews` labelled reviews only), GloVe embedding matrix and
-    loaders for one run; validation and test are the whole splits."""
+    """Vocabulary (from the `s.train_reviews` labelled reviews only), its initial embedding rows
+    (`initial_embeddings(s.embeddings, ...)`) and loaders for one run; validation and test are
+    the whole splits."""
     all_tokens, all_labels = tokenized_split("train")
     keep = balanced_indices(all_labels, s.train_reviews)
     train_tokens = [all_tokens[i] for i in keep]
@@ -318,8 +319,9 @@ def train_bilstm(
     progress: bool = False,
 ) -> tuple[BiLSTMClassifier, RunRecord]:
     """Train the chapter's classifier with settings `s` (on `data`, else on `prepare(s)`):
-    GloVe-initialised embeddings, the fused BiLSTM kernel, AdamW, the epoch with the best
-    validation accuracy kept; returns the model and its `RunRecord` (test metrics included)."""
+    embeddings initialised as `s.embeddings` says, the fused BiLSTM kernel, AdamW, the epoch with
+    the best validation accuracy kept; returns the model and its `RunRecord` (test metrics
+    included)."""
     data = data if data is not None else prepare(s)
     return run_experiment(
         name,
@@ -337,7 +339,7 @@ def train_bilstm(
 
 
 def _build_classifier(s: BiLSTMSettings, data: PreparedData) -> BiLSTMClassifier:
-    """The classifier of settings `s` on `data`'s GloVe rows, at fresh initial weights."""
+    """The classifier of settings `s` on `data`'s initial embedding rows, at fresh weights."""
     return BiLSTMClassifier.from_embeddings(
         data.embeddings,
         freeze_embeddings=s.freeze_embeddings,
@@ -362,12 +364,12 @@ def layer_features(
     level l the output of BiLSTM layer l (`BiLSTMClassifier.layer_states`); each is pooled over
     the review's real tokens by `pooling` ("mean" or "max", eqs. (eq-bilstm-mean),
     (eq-bilstm-max)). The model runs in eval mode (no dropout) and is put back as it was."""
-    from seqbook.models import max_pool, mean_pool
+    from seqbook.models import pool
 
-    pools = {"mean": mean_pool, "max": max_pool}
-    unknown = [p for p in poolings if p not in pools]
-    if unknown or not poolings:
-        raise ValueError(f"poolings must be a non-empty subset of {tuple(pools)}, got {poolings!r}")
+    if not poolings or any(p not in PROBE_POOLINGS for p in poolings):
+        raise ValueError(
+            f"poolings must be a non-empty subset of {PROBE_POOLINGS}, got {poolings!r}"
+        )
     was_training = model.training
     model.eval()
     parts: dict[tuple[int, str], list[np.ndarray]] = {}
@@ -377,7 +379,7 @@ def layer_features(
             states = model.layer_states(batch["input_ids"], batch["lengths"], batch["mask"])
             for level, state in enumerate(states):
                 for p in poolings:
-                    feats = pools[p](state, batch["mask"]).float().cpu().numpy()
+                    feats = pool(p, state, None, batch["mask"])[0].float().cpu().numpy()
                     parts.setdefault((level, p), []).append(feats)
             labels.append(batch["labels"].cpu().numpy())
     finally:
