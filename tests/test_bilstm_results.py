@@ -1,4 +1,4 @@
-"""The BiLSTM chapter's committed results files (data/bilstm_*.json): complete, made by the
+"""The BiLSTM chapter's committed results files (data/results/bilstm_*.json): complete, made by the
 module's own command with the chapter's recipe, and plausible. A slow test re-measures one run."""
 
 from __future__ import annotations

@@ -22,7 +22,7 @@ CPU capability, seconds), for example::
     python -m seqbook.bilstm_train curve --sizes 250,500,1000 --seeds 0
     python -m seqbook.bilstm_train tfidf --sizes 2000,4000,all
     ATEN_CPU_CAPABILITY=default python -m seqbook.bilstm_train runs --seeds 0
-    python -m seqbook.bilstm_train merge --parts a.json b.json --out data/...
+    python -m seqbook.bilstm_train merge --parts a.json b.json --out data/results/...
 
 Every option of `BiLSTMSettings` is also a command-line option (`--hidden-size`, `--pooling`, ...).
 """
@@ -57,13 +57,13 @@ TOKENIZER_VERSION = 1  # bump when seqbook.data.tokenize changes: the token cach
 
 # --------------------------------------------------------------------------- where results live
 def shipped_path(name: str) -> Path:
-    """A results file committed in the repository's `data/` folder (made by this module's
+    """A results file committed in the repository's `data/results/` folder (made by this module's
     commands); a clear error if it is missing (e.g. in an installed copy without the folder)."""
-    path = Path(__file__).resolve().parents[2] / "data" / name
+    path = Path(__file__).resolve().parents[2] / "data" / "results" / name
     if not path.is_file():
         raise FileNotFoundError(
-            f"{name} ships in the repository's data/ folder, not found at {path}; run the command "
-            "in its provenance (python -m seqbook.bilstm_train ...) to make it"
+            f"{name} ships in the repository's data/results/ folder, not found at {path}; run the"
+            " command in its provenance (python -m seqbook.bilstm_train ...) to make it"
         )
     return path
 

@@ -102,10 +102,7 @@ class Profile:
     albert_heads: int
     albert_intermediate: int
     albert_vocab: int  # tokenizer vocabulary size for the book's own ALBERT
-    pretrain_steps: int
     albert_name: str  # encoder fine-tuned in the ALBERT + BiLSTM chapter
-    finetune_epochs: int  # epochs of end-to-end fine-tuning (ALBERT + BiLSTM chapter)
-    encoder_lr: float  # the fine-tuned encoder's learning rate (the head uses 1e-3)
 
 
 PROFILES: dict[str, Profile] = {
@@ -126,10 +123,7 @@ PROFILES: dict[str, Profile] = {
         albert_heads=4,
         albert_intermediate=256,
         albert_vocab=8000,
-        pretrain_steps=300,
         albert_name="tiny-albert-imdb",  # the book's own, shipped in data/ (pretraining chapter)
-        finetune_epochs=2,
-        encoder_lr=2e-4,  # a 4-layer, 128-wide model tolerates a larger step
     ),
     "full": Profile(
         name="full",
@@ -148,10 +142,7 @@ PROFILES: dict[str, Profile] = {
         albert_heads=4,
         albert_intermediate=1024,
         albert_vocab=16000,
-        pretrain_steps=20_000,
         albert_name="albert-base-v2",
-        finetune_epochs=3,
-        encoder_lr=2e-5,  # inside the 1e-5 to 5e-5 range of Lan et al. (2020, appendix)
     ),
 }
 
