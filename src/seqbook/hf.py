@@ -17,11 +17,14 @@ SHIPPED = (SHIPPED_ALBERT, DISTILLED_ALBERT)  # the models the book ships in dat
 
 
 def shipped_albert_path(name: str = SHIPPED_ALBERT) -> Path:
-    """The folder of a model the book ships (`data/<name>` in the checkout): the tiny ALBERT of
-    chapter 7 by default, or the ALBERT distilled from MiniLM (`DISTILLED_ALBERT`)."""
+    """The folder of a model the book ships (`data/<name>`, under
+    `seqbook.data.shipped_data_dir()`): the tiny ALBERT of chapter 7 by default, or the ALBERT
+    distilled from MiniLM (`DISTILLED_ALBERT`)."""
+    from seqbook.data import shipped_data_dir
+
     if name not in SHIPPED:
         raise ValueError(f"name must be one of {SHIPPED}, got {name!r}")
-    return Path(__file__).resolve().parents[2] / "data" / name
+    return shipped_data_dir() / name
 
 
 def resolve_encoder(name_or_path: str | Path) -> Path | str:
