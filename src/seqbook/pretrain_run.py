@@ -200,23 +200,22 @@ PRESETS: dict[str, PretrainSettings] = {
 
 
 def albert_config_for(settings: PretrainSettings, tokenizer):
-    """The `transformers.AlbertConfig` of a run (no dropout: pretraining sees each block once)."""
-    from transformers import AlbertConfig
+    """The `transformers.AlbertConfig` of a run (`pretraining.book_albert_config` with the run's
+    sizes and tokenizer; no dropout: pretraining sees each block once)."""
+    from seqbook.pretraining import book_albert_config
 
-    return AlbertConfig(
+    return book_albert_config(
         vocab_size=len(tokenizer),
         embedding_size=settings.embedding_size,
         hidden_size=settings.hidden_size,
-        num_hidden_layers=settings.num_layers,
-        num_attention_heads=settings.num_heads,
+        num_layers=settings.num_layers,
+        num_heads=settings.num_heads,
         intermediate_size=settings.intermediate_size,
         max_position_embeddings=settings.max_position_embeddings,
+        tokenizer=tokenizer,
         hidden_dropout_prob=0.0,
         attention_probs_dropout_prob=0.0,
         classifier_dropout_prob=0.0,
-        pad_token_id=tokenizer.pad_token_id,
-        bos_token_id=tokenizer.cls_token_id,
-        eos_token_id=tokenizer.sep_token_id,
     )
 
 

@@ -127,8 +127,22 @@ def _canonical_order(tok, specials: list[str]):
     return Tokenizer.from_str(json.dumps(state))
 
 
-def albert_config(profile, vocab_size: int, tokenizer=None, max_position_embeddings: int = 512):
-    """The `transformers.AlbertConfig` of the book's tiny ALBERT for a `seqbook.runtime` profile."""
+def book_albert_config(
+    *,
+    vocab_size: int,
+    embedding_size: int,
+    hidden_size: int,
+    num_layers: int,
+    num_heads: int,
+    intermediate_size: int,
+    max_position_embeddings: int = 512,
+    tokenizer=None,
+    **options,
+):
+    """The one builder of the `transformers.AlbertConfig` of an ALBERT the book trains itself
+    (chapter 6's models from a profile, chapter 7's pretraining runs from their settings): the
+    sizes, the special ids of `tokenizer` (else the book's tokenizers' 0 / 2 / 3 for pad / [CLS]
+    / [SEP]), and any other `AlbertConfig` option (e.g. the dropout rates) in `options`."""
     from transformers import AlbertConfig
 
     ids = {"pad_token_id": 0, "bos_token_id": 2, "eos_token_id": 3}
@@ -140,13 +154,29 @@ def albert_config(profile, vocab_size: int, tokenizer=None, max_position_embeddi
         }
     return AlbertConfig(
         vocab_size=vocab_size,
-        embedding_size=profile.albert_embedding,
-        hidden_size=profile.albert_hidden,
-        num_hidden_layers=profile.albert_layers,
-        num_attention_heads=profile.albert_heads,
-        intermediate_size=profile.albert_intermediate,
+        embedding_size=embedding_size,
+        hidden_size=hidden_size,
+        num_hidden_layers=num_layers,
+        num_attention_heads=num_heads,
+        intermediate_size=intermediate_size,
         max_position_embeddings=max_position_embeddings,
         **ids,
+        **options,
+    )
+
+
+def albert_config(profile, vocab_size: int, tokenizer=None, max_position_embeddings: int = 512):
+    """The `transformers.AlbertConfig` of the book's tiny ALBERT for a `seqbook.runtime` profile
+    (`book_albert_config` with the profile's sizes)."""
+    return book_albert_config(
+        vocab_size=vocab_size,
+        embedding_size=profile.albert_embedding,
+        hidden_size=profile.albert_hidden,
+        num_layers=profile.albert_layers,
+        num_heads=profile.albert_heads,
+        intermediate_size=profile.albert_intermediate,
+        max_position_embeddings=max_position_embeddings,
+        tokenizer=tokenizer,
     )
 
 
