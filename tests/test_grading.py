@@ -21,8 +21,8 @@ import pytest
 import torch
 
 from seqbook.checks import course
-from seqbook.checks.course import ASSIGNMENTS
-from seqbook.grading import build, core, sandbox, wire
+from seqbook.checks.course import ASSIGNMENTS, wire
+from seqbook.grading import build, core, sandbox
 from seqbook.grading.core import format_report, grade
 
 ROOT = Path(__file__).resolve().parents[1]

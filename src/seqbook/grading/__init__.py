@@ -9,9 +9,10 @@ Command line (``python -m seqbook.grading --help``)::
 
 Modules: `seqbook.grading.build` (student build, the public copies), `seqbook.grading.core` (the
 grader outside the sandbox and its report), `seqbook.grading.sandbox` (bubblewrap, limits, the
-kill), `seqbook.grading.runner` (the only part inside the sandbox) and `seqbook.grading.wire`
-(how answers leave the sandbox). The names below are imported lazily, so that the sandbox, which
-holds only the runner and the wire format, can import this package.
+kill), `seqbook.grading.runner` (the only part inside the sandbox); how answers leave the sandbox is
+`seqbook.checks.course.wire`, beside the probes that make them, so that no import of the checks
+runs back up into this package. The names below are imported lazily, so that the sandbox, which
+holds only the runner, the probes and the wire format, can import this package.
 """
 
 from __future__ import annotations

@@ -9,7 +9,7 @@
    the probes' inputs;
 3. runs it in a new sandbox (`seqbook.grading.sandbox`) with the `seqbook` copy of that
    assignment (its reference modules withheld);
-4. decodes each task's answer (`seqbook.grading.wire`: exact types, no pickle, size caps) and
+4. decodes each task's answer (`seqbook.checks.course.wire`: exact types, no pickle, size caps) and
    judges it here, with the reference checks of `seqbook.checks.course`. A task scores its points
    when every case passes, else zero.
 
@@ -30,8 +30,8 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from seqbook.checks.course import ASSIGNMENTS, Assignment, Task
-from seqbook.grading import sandbox, wire
+from seqbook.checks.course import ASSIGNMENTS, Assignment, Task, wire
+from seqbook.grading import sandbox
 from seqbook.grading.sandbox import Limits
 
 MAX_NOTEBOOK_BYTES = 20 * 2**20

@@ -71,8 +71,7 @@ def _describe(exc: BaseException) -> str:
 
 def harness(shell, task: dict, seed: int, timeout: float, channel: Channel) -> None:
     """Probe one task and write its answer (or why there is none)."""
-    from seqbook.checks.course import inputs
-    from seqbook.grading import wire
+    from seqbook.checks.course import inputs, wire
 
     if task["target"] not in shell.user_ns:
         text = json.dumps({"task": task["id"], "missing": task["target"]})

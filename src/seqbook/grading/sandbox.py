@@ -99,8 +99,8 @@ def bwrap_works() -> bool:
 # ----------------------------------------------------------------------------- the package copy
 
 _IMPORT = re.compile(r"(?:from|import)\s+seqbook\.(\w+)|from\s+seqbook\s+import\s+([\w, ]+)")
-_KEEP_CHECKS = {"__init__.py", "course/__init__.py", "course/inputs.py"}
-_KEEP_GRADING = {"__init__.py", "wire.py", "runner.py"}
+_KEEP_CHECKS = {"__init__.py", "course/__init__.py", "course/inputs.py", "course/wire.py"}
+_KEEP_GRADING = {"__init__.py", "runner.py"}
 
 
 def hidden_modules(hidden: tuple[str, ...], package: Path) -> set[str]:

@@ -7,7 +7,7 @@ leaves behind. Grading a task has two halves that never share an interpreter:
 
 * the *probe* (`seqbook.checks.course.inputs`, runs next to the student's code): make the task's
   inputs from a seed and call the student's object on them; what comes back is serialised with
-  `seqbook.grading.wire`;
+  `seqbook.checks.course.wire`;
 * the *check* (`seqbook.checks.course.a1` ... `a5`, holds the references; never importable in the
   sandbox): rebuild the same inputs from the seed and judge the deserialised answer.
 
@@ -176,8 +176,7 @@ def check(task_id: str, answer: object) -> CheckReport | str:
     Runs the probe and the reference check in this kernel, through the same serialisation as the
     grader, and returns a `CheckReport`. Inside the grading sandbox the references are absent:
     it returns a one-line note instead (the grader checks the task outside)."""
-    from seqbook.checks.course import inputs
-    from seqbook.grading import wire
+    from seqbook.checks.course import inputs, wire
 
     assignment = ASSIGNMENTS[_assignment_of(task_id)]
     t = task(assignment.id, task_id)

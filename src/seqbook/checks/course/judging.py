@@ -1,6 +1,6 @@
 """Helpers of the reference checks: exact type checks on deserialised answers, and comparisons.
 
-Runs only outside the sandbox, on what `seqbook.grading.wire.decode` rebuilt: NumPy arrays,
+Runs only outside the sandbox, on what `seqbook.checks.course.wire.decode` rebuilt: NumPy arrays,
 tuples, lists, dicts, numbers, strings, None and `Unsupported` markers. Each helper raises
 AssertionError with a message a student can act on.
 """
@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from seqbook.grading.wire import Unsupported
+from seqbook.checks.course.wire import Unsupported
 
 NOT_IMPLEMENTED = "not implemented yet"
 
