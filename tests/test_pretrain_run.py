@@ -20,7 +20,6 @@ from seqbook.pretrain_run import (
     load_or_pretrain,
     run_pretraining,
     sample_blocks,
-    wilson_interval,
 )
 from seqbook.pretraining import AlbertPretrainingModel, train_tokenizer
 
@@ -160,6 +159,8 @@ def test_mlm_accuracy_counts_only_positions_shown_as_mask(tokenizer, stream):
 
 
 def test_wilson_interval_contains_the_proportion_and_narrows_with_n():
+    from seqbook.pretrain_card import wilson_interval
+
     lo, hi = wilson_interval(60, 100)
     assert lo < 0.6 < hi and hi - lo > wilson_interval(600, 1000)[1] - wilson_interval(600, 1000)[0]
     with pytest.raises(ValueError):
