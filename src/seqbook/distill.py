@@ -459,6 +459,7 @@ def ship(run: str | Path, out: str | Path, command: str, commit: str, extra: dic
 def write_text_card(out: Path, card: dict) -> None:
     """The card for people: `README.md` beside the weights."""
     from seqbook.cache import write_text
+    from seqbook.provenance import card_loading_section
 
     s, held, start = card["settings"], card["held_out"], card["held_out_start"]
     depths = sorted(int(k.split("_")[1]) for k in held if k.startswith("hidden_"))
@@ -511,15 +512,7 @@ def write_text_card(out: Path, card: dict) -> None:
         "",
         *[f"- {k}: {v}" for k, v in card.items() if k.startswith("finetuned")],
         "",
-        "## Loading",
-        "",
-        "```python",
-        "import torch",
-        "from transformers import AlbertModel, AutoTokenizer",
-        "",
-        f'model = AlbertModel.from_pretrained("data/{out.name}", dtype=torch.float32)',
-        f'tokenizer = AutoTokenizer.from_pretrained("data/{out.name}")',
-        "```",
+        *card_loading_section(out.name),
         "",
         "Weights are stored in fp16; pass `dtype=torch.float32`. `history.json` holds the run's"
         " held-out curve, `distill_settings.json` its settings.",

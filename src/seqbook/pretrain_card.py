@@ -18,7 +18,7 @@ from seqbook.pretrain_run import (
     load_pretrained,
     word_start_table,
 )
-from seqbook.provenance import file_digests
+from seqbook.provenance import card_loading_section, file_digests
 
 CARD_EVAL = {"blocks": 512, "block_len": 128, "seed": 2024}  # the card's fixed held-out subset
 
@@ -153,15 +153,7 @@ def write_card(directory: str | Path, command: str, commit: str, notes: str = ""
         "",
         notes,
         "",
-        "## Loading",
-        "",
-        "```python",
-        "import torch",
-        "from transformers import AlbertModel, AutoTokenizer",
-        "",
-        'model = AlbertModel.from_pretrained("data/tiny-albert-imdb", dtype=torch.float32)',
-        'tokenizer = AutoTokenizer.from_pretrained("data/tiny-albert-imdb")',
-        "```",
+        *card_loading_section("tiny-albert-imdb"),
         "",
         "Weights are stored in fp16; pass `dtype=torch.float32` (transformers would otherwise keep"
         " fp16). `budgets/step-NNNNN/` hold the same model after NNNNN steps (the budget curve of"

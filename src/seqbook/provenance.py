@@ -63,3 +63,19 @@ def file_digests(directory: str | Path, skip: tuple[str, ...] = NOT_SHIPPED) -> 
         for f in sorted(directory.rglob("*"))
         if f.is_file() and f.name not in skip and not f.name.endswith(".tmp")
     }
+
+
+def card_loading_section(folder: str) -> list[str]:
+    """The "Loading" section of a shipped model's README (as lines): plain `transformers` code
+    that loads `data/<folder>` offline, in float32, with its tokenizer."""
+    return [
+        "## Loading",
+        "",
+        "```python",
+        "import torch",
+        "from transformers import AlbertModel, AutoTokenizer",
+        "",
+        f'model = AlbertModel.from_pretrained("data/{folder}", dtype=torch.float32)',
+        f'tokenizer = AutoTokenizer.from_pretrained("data/{folder}")',
+        "```",
+    ]
