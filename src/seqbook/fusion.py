@@ -165,7 +165,8 @@ def load_contextual_encoder(path: str | Path | None = None):
     if not tokenizer.is_fast:
         raise TypeError("the tokenizer must be a fast tokenizer (it provides word_ids())")
     with quiet_transformers():  # no loading report or progress bar in the chapter's output
-        return tokenizer, AutoModel.from_pretrained(path).eval()
+        # float32 whatever the files store (the book's own models ship fp16 weights)
+        return tokenizer, AutoModel.from_pretrained(path, dtype=torch.float32).eval()
 
 
 def encoder_limit(tokenizer, encoder=None) -> int:
@@ -617,10 +618,15 @@ def _encoder_digest(model_dir: Path, stamp: tuple) -> str:
 
 
 def features_key(
-    texts: Sequence[str], strategy: str, max_words: int | None, model_dir: Path
+    texts: Sequence[str],
+    strategy: str,
+    max_words: int | None,
+    model_dir: Path,
+    truncate: bool = False,
 ) -> dict:
     """What `contextual_features` depend on: a digest of the texts, the encoder's files (their
-    SHA-256), the strategy, `max_words`, the stored dtype and `FEATURES_VERSION`."""
+    SHA-256), the strategy, `max_words`, `truncate` (recorded only when set, so the keys of
+    untruncated features stay as they were), the stored dtype and `FEATURES_VERSION`."""
     model_dir = Path(model_dir)
     files = sorted(model_dir.iterdir()) if model_dir.is_dir() else []
     stamp = tuple((f.name, f.stat().st_size, f.stat().st_mtime_ns) for f in files if f.is_file())
@@ -634,15 +640,21 @@ def features_key(
         "max_words": max_words,
         "dtype": str(FEATURE_DTYPE),
         "version": FEATURES_VERSION,
+        **({"truncate": True} if truncate else {}),
     }
 
 
 def features_folder(
-    tag: str, texts: Sequence[str], strategy: str, max_words: int | None, model_dir: Path
+    tag: str,
+    texts: Sequence[str],
+    strategy: str,
+    max_words: int | None,
+    model_dir: Path,
+    truncate: bool = False,
 ) -> Path:
     """The cache folder of `contextual_features` for these arguments (`features_key`)."""
     return cached_folder(
-        f"fusion_features_{tag}", features_key(texts, strategy, max_words, model_dir)
+        f"fusion_features_{tag}", features_key(texts, strategy, max_words, model_dir, truncate)
     )
 
 
@@ -655,10 +667,13 @@ def contextual_features(
     batch_size: int = 32,
     progress: bool = True,
     return_seconds: bool = False,
+    truncate: bool = False,
 ):
     """Contextual word vectors of raw `texts` (words from `seqbook.data.tokenize`, the first
-    `max_words` of each), computed once and cached by the book's cache policy
-    (`seqbook.cache.load_or_compute`, keyed by `features_key`): load if present, else encode
+    `max_words` of each; with `truncate=True`, a text whose words still exceed the encoder's
+    positions is cut at the last whole word that fits, as in `encode_words`), computed once and
+    cached by the book's cache policy (`seqbook.cache.load_or_compute`, keyed by
+    `features_key`): load if present, else encode
     (with a progress bar) and save (atomically). Returns (words per text, (W_i, H)
     float32 tensors), and with `return_seconds=True` also the seconds the encoder pass took
     when the features were computed (stored with them, so a cached run reports the cold cost).
@@ -668,7 +683,7 @@ def contextual_features(
 
     model_dir = Path(encoder_path) if encoder_path is not None else bert_encoder_path()
     texts = check_strs(texts, "texts", hint=" (raw texts: contextual_features tokenises them)")
-    key = features_key(texts, strategy, max_words, model_dir)
+    key = features_key(texts, strategy, max_words, model_dir, truncate)
 
     def compute(folder: Path) -> dict:
         start = time.perf_counter()
@@ -679,6 +694,7 @@ def contextual_features(
             encoder,
             strategy=strategy,
             max_words=max_words,
+            truncate=truncate,
             batch_size=batch_size,
             progress=progress,
         )
@@ -691,7 +707,7 @@ def contextual_features(
         return saved
 
     saved, _ = load_or_compute(
-        features_folder(tag, texts, strategy, max_words, model_dir),
+        features_folder(tag, texts, strategy, max_words, model_dir, truncate),
         key,
         compute,
         lambda folder: torch_load(folder / "features.pt", weights_only=True),
