@@ -9,7 +9,7 @@ reads that version from the package metadata instead of importing torch, because
 imported before pip has installed its optional companions (numpy) would not see them.
 The cell installs only what is missing or at another version, so running it again (or after a
 runtime restart) needs no network. It then fetches, once, the ``data/`` folder of the release's
-tag (the shipped models and the committed results that chapters 5, 7, 7b and 8 read) from the
+tag (the shipped models and the committed results that chapters 5, 7, 7b, 8 and 9 read) from the
 repository's archive into ``~/.cache/seqbook/data-v<version>`` and points ``$SEQBOOK_DATA`` at it
 (``seqbook.data.shipped_data_dir``). Anywhere else the cell does nothing and prints nothing.
 

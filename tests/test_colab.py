@@ -39,6 +39,7 @@ CHAPTERS = [
         "07_pretraining.ipynb",
         "07b_albert_from_bert.ipynb",
         "08_albert_bilstm.ipynb",
+        "09_fusion.ipynb",
     )
 ]
 TORCH = "torch==2.13.0"  # what requirements.txt pins; pip finds the local CPU wheel
