@@ -197,7 +197,9 @@ def test_the_500_label_seeds_differ_from_the_table_only_in_the_labels():
 
 
 FIRST_STEPS = 250  # the run's first evaluation after step 0: all inside its 300-step warm-up
-REL, ABS = 1e-4, 1e-6  # placeholder: set from the measured drift below
+# measured: largest relative difference 8e-8 (native kernels) and 9e-8 (ATEN_CPU_CAPABILITY=
+# default), held-out accuracies and counts equal; a hundred times that is the tolerance
+REL, ABS = 1e-5, 1e-9
 
 
 @pytest.mark.slow
