@@ -72,9 +72,10 @@ if "google.colab" in sys.modules:
     def missing(requirement):  # not installed, or installed at another version
         name, _, wanted = requirement.partition("==")
         try:
-            return bool(wanted) and version(name) != wanted
+            have = version(name)
         except PackageNotFoundError:
             return True
+        return bool(wanted) and have != wanted
 
     # Install only what is missing: a re-run (or a restarted runtime) needs no network.
     torch_version = version("torch")  # Colab's own build (read, not imported: import it later)
