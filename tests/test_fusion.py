@@ -398,6 +398,10 @@ def test_features_cache_is_keyed_by_every_setting(tmp_path, monkeypatch):
     assert base != F.features_folder("t", texts, "mean", 4, bert_encoder_path())
     assert base != F.features_folder("t", texts, "last", 3, bert_encoder_path())
     assert base != F.features_folder("t", [*texts, "More."], "mean", 3, bert_encoder_path())
+    # cutting long texts to the encoder's positions is another set of features; not cutting
+    # keeps the key it had before the option existed
+    assert base != F.features_folder("t", texts, "mean", 3, bert_encoder_path(), truncate=True)
+    assert "truncate" not in F.features_key(texts, "mean", 3, bert_encoder_path())
     fake = tmp_path / "encoder"
     fake.mkdir()
     (fake / "config.json").write_text("{}")
@@ -488,6 +492,11 @@ def test_collate_fusion_refuses_texts_of_different_vector_widths():
 def test_collate_fusion_refuses_a_fractional_label():
     with pytest.raises(ValueError, match=r"labels\[0\] must be an integer class id, got 0.5"):
         F.collate_fusion([(torch.ones(2, 3), torch.ones(2, 4), 0.5)])
+
+
+def test_contextual_features_refuse_a_truncate_that_is_not_a_bool():
+    with pytest.raises(TypeError, match="truncate must be a bool, got str"):
+        F.contextual_features(["A review."], "test", truncate="no")
 
 
 def test_contextual_features_refuse_one_text_instead_of_a_list():

@@ -682,6 +682,8 @@ def contextual_features(
     from seqbook.data import bert_encoder_path, tokenize
 
     model_dir = Path(encoder_path) if encoder_path is not None else bert_encoder_path()
+    if not isinstance(truncate, bool):
+        raise TypeError(f"truncate must be a bool, got {type(truncate).__name__} {truncate!r}")
     texts = check_strs(texts, "texts", hint=" (raw texts: contextual_features tokenises them)")
     key = features_key(texts, strategy, max_words, model_dir, truncate)
 
