@@ -103,6 +103,8 @@ if "google.colab" in sys.modules:
                 shutil.copy(source, archive)
             with tarfile.open(archive) as tar:
                 inside = [m for m in tar.getmembers() if m.name.split("/")[1:2] == ["data"]]
+                if not inside:
+                    raise RuntimeError(f"{source} holds no data/ folder under its top folder")
                 tar.extractall(tmp, members=inside, filter="data")
             data.parent.mkdir(parents=True, exist_ok=True)
             shutil.rmtree(data, ignore_errors=True)

@@ -9,10 +9,11 @@ a fusion module, attention pooling and a linear layer, trained as chapter 9 trai
 data are chapter 9's in the fast profile: the first `MAX_WORDS` words of each review, 250
 validation and 750 test reviews, and the balanced training subsets of 500 and 2,000 reviews.
 
-The question is whether the fusion beats the contextual side alone: per encoder and size, the
-gain of each fusion over "contextual only", averaged over seeds, with a paired bootstrap
-interval over the test reviews of the seed-averaged correctness (`gains`). One command makes the
-committed results file (a few minutes on one CPU thread)::
+The questions are what the static vectors add to the contextual side, and whether a fusion beats
+the better of its two sources: per encoder and size, the gain of each fusion over "contextual
+only" or over "static only (GloVe)", averaged over seeds, with a paired bootstrap interval over
+the test reviews of the seed-averaged correctness (`gains`). One command makes the committed
+results file (a few minutes on one CPU thread)::
 
     python -m seqbook.fusion_study --out data/results/fusion_encoders.json --seeds 0 1 2
 """
