@@ -22,6 +22,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import colab_cell  # scripts/colab_cell.py: this script's folder is on sys.path
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -32,14 +34,13 @@ def git(*args: str, check: bool = True) -> subprocess.CompletedProcess:
 
 
 def versions() -> tuple[str, str]:
-    """(``__version__`` of src/seqbook/__init__.py, ``version`` of pyproject.toml)."""
-    init = (REPO_ROOT / "src" / "seqbook" / "__init__.py").read_text(encoding="utf8")
+    """(``__version__`` of src/seqbook/__init__.py, as the Colab cells' tag names it, and
+    ``version`` of pyproject.toml)."""
     project = (REPO_ROOT / "pyproject.toml").read_text(encoding="utf8")
-    a = re.search(r'^__version__ = "([^"]+)"$', init, re.M)
-    b = re.search(r'^version = "([^"]+)"$', project, re.M)
-    if a is None or b is None:
-        sys.exit("release: no version found in src/seqbook/__init__.py or pyproject.toml")
-    return a.group(1), b.group(1)
+    found = re.search(r'^version = "([^"]+)"$', project, re.M)
+    if found is None:
+        sys.exit("release: pyproject.toml sets no version")
+    return colab_cell.release_tag().removeprefix("v"), found.group(1)
 
 
 def plan() -> tuple[str, str | None]:
@@ -49,13 +50,7 @@ def plan() -> tuple[str, str | None]:
     if package != project:
         sys.exit(f"release: __version__ is {package} but pyproject.toml says {project}")
     tag = f"v{package}"
-    cells = subprocess.run(
-        [sys.executable, str(REPO_ROOT / "scripts" / "colab_cell.py"), "--check"],
-        cwd=REPO_ROOT,
-        capture_output=True,
-        text=True,
-    )
-    if cells.returncode != 0:
+    if colab_cell.main(["--check"]) != 0:  # it lists the stale notebooks
         sys.exit("release: the notebooks' Colab cells are stale; run python scripts/colab_cell.py")
     head = git("rev-parse", "HEAD").stdout.strip()
     existing = git("rev-parse", "--verify", "--quiet", f"{tag}^{{commit}}", check=False)

@@ -746,6 +746,16 @@ def paired_bootstrap_gain(
     check_positive_ints(samples=samples)
     if not 0 < level < 1:
         raise ValueError(f"level must lie in (0, 1), got {level!r}")
+    return bootstrap_mean_difference(a, b, samples, seed, level)
+
+
+def bootstrap_mean_difference(
+    a: np.ndarray, b: np.ndarray, samples: int = 2000, seed: int = 0, level: float = 0.95
+) -> tuple[float, float, float]:
+    """mean(a) - mean(b) and its paired bootstrap interval: the items (same length, one score per
+    test item each, e.g. right or wrong, or a share of seeds right) are resampled together, both
+    scored on each resample. The resampling of `paired_bootstrap_gain`, which checks its inputs
+    first; here the caller has."""
     rng = np.random.default_rng(seed)
     idx = rng.integers(0, len(a), size=(samples, len(a)))
     gains = (a[idx] - b[idx]).mean(axis=1)

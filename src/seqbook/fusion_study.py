@@ -175,6 +175,8 @@ def gains(results: dict, baseline: str = "contextual only", samples: int = 2000)
     in the estimate, the bootstrap adds which reviews were drawn). `baseline` is a single source:
     "contextual only" (what the static vectors add to the encoder) or "static only (GloVe)".
     Points, i.e. accuracy x 100."""
+    from seqbook.fusion import bootstrap_mean_difference
+
     if baseline not in VARIANTS[:2]:
         raise ValueError(f"baseline must be one of {VARIANTS[:2]}, got {baseline!r}")
     rows = results["rows"]
@@ -198,8 +200,7 @@ def gains(results: dict, baseline: str = "contextual only", samples: int = 2000)
                 per_seed = [100 * (mine[s].mean() - base[s].mean()) for s in seeds]
                 a = np.mean([mine[s] for s in seeds], axis=0)  # share of seeds right, per review
                 b = np.mean([base[s] for s in seeds], axis=0)
-                idx = np.random.default_rng(0).integers(0, len(a), size=(samples, len(a)))
-                low, high = np.quantile((a[idx] - b[idx]).mean(axis=1), [0.025, 0.975])
+                gain, low, high = bootstrap_mean_difference(a, b, samples)
                 out.append(
                     {
                         "encoder": name,
@@ -209,9 +210,9 @@ def gains(results: dict, baseline: str = "contextual only", samples: int = 2000)
                         "seeds": len(seeds),
                         "baseline_accuracy": float(100 * b.mean()),
                         "fused": float(100 * a.mean()),
-                        "gain": float(100 * (a.mean() - b.mean())),
-                        "low": float(100 * low),
-                        "high": float(100 * high),
+                        "gain": 100 * gain,
+                        "low": 100 * low,
+                        "high": 100 * high,
                         "per_seed": [round(float(g), 2) for g in per_seed],
                     }
                 )
