@@ -124,6 +124,9 @@ def execute(path: Path, folder: Path) -> nbformat.NotebookNode:
     """Run one notebook in the simulated runtime's kernel, from `folder` (no repository there)."""
     import nbclient
 
+    from seqbook import nbexec
+
+    nbexec.install()  # as the build does: no whole-timeout stall after a widget cell
     nb = nbformat.read(path, as_version=4)
     client = nbclient.NotebookClient(
         nb, kernel_name=KERNEL, timeout=900, resources={"metadata": {"path": str(folder)}}

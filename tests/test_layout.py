@@ -10,9 +10,10 @@ from pathlib import Path
 import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "src" / "seqbook"
-# where things are, settings, validation, caching, provenance, results files: what every
+# where things are, settings, validation, caching, provenance, results files, notebook
+# execution: what every
 # chapter module may use and what may use no chapter module
-BASE = {"runtime", "validate", "cache", "provenance", "data", "results"}
+BASE = {"runtime", "validate", "cache", "provenance", "data", "results", "nbexec"}
 
 
 def seqbook_imports(path: Path) -> set[str]:

@@ -1,4 +1,5 @@
 import random
+import time
 
 import numpy as np
 import pytest
@@ -77,12 +78,65 @@ def test_get_device_prefers_cuda():
 
 def test_configure_threads_follows_the_work_and_the_environment(monkeypatch):
     monkeypatch.delenv(runtime.THREADS_ENV, raising=False)
+    monkeypatch.setattr(runtime, "idle_cpus", lambda: None)  # an OS that does not say
     assert runtime.configure_threads(work="stepwise") == 1 == torch.get_num_threads()
     expected = min(runtime.available_cpus(), runtime.MAX_THREADS)
     assert runtime.configure_threads() == expected == torch.get_num_threads()
     assert runtime.configure_threads(3) == 3 == torch.get_num_threads()
     monkeypatch.setenv(runtime.THREADS_ENV, "2")
     assert runtime.configure_threads(work="stepwise") == 2
+
+
+@pytest.mark.parametrize(
+    "idle, expected", [(0.0, 1), (0.04, 1), (0.6, 1), (1.4, 1), (1.6, 2), (2.0, 2), (40.0, 8)]
+)
+def test_batched_work_gets_one_thread_per_idle_core(monkeypatch, idle, expected):
+    monkeypatch.delenv(runtime.THREADS_ENV, raising=False)
+    monkeypatch.setattr(runtime, "idle_cpus", lambda: idle)
+    assert runtime.configure_threads() == expected == torch.get_num_threads()
+    assert runtime.configure_threads(work="stepwise") == 1
+
+
+def test_idle_cpus_reads_the_share_of_idle_time(monkeypatch):
+    # (idle + iowait, total) jiffies before and after: 150 of 400 idle on a 4-CPU machine
+    samples = iter([(1000.0, 5000.0), (1150.0, 5400.0)])
+    monkeypatch.setattr(runtime, "_cpu_times", lambda: next(samples))
+    monkeypatch.setattr(runtime.os, "cpu_count", lambda: 4)
+    monkeypatch.setattr(runtime, "available_cpus", lambda: 4)
+    assert runtime.idle_cpus(0.01) == pytest.approx(1.5)
+    samples = iter([(1000.0, 5000.0), (1400.0, 5400.0)])  # all idle, but only 2 cores allowed
+    monkeypatch.setattr(runtime, "available_cpus", lambda: 2)
+    assert runtime.idle_cpus(0.01) == 2.0
+    monkeypatch.setattr(runtime, "_cpu_times", lambda: None)
+    assert runtime.idle_cpus(0.01) is None
+
+
+@pytest.mark.parametrize("bad", [0, -0.1, True, "0.2"])
+def test_idle_cpus_rejects_a_bad_sample(bad):
+    with pytest.raises(ValueError, match="sample_s must be a positive number of seconds"):
+        runtime.idle_cpus(bad)
+
+
+def test_a_busy_machine_gets_one_batched_thread(monkeypatch):
+    """Real load: one CPU-bound process per core leaves no core idle."""
+    import subprocess
+    import sys
+
+    if runtime._cpu_times() is None:
+        pytest.skip("this OS does not report CPU times")
+    monkeypatch.delenv(runtime.THREADS_ENV, raising=False)
+    burners = [
+        subprocess.Popen([sys.executable, "-c", "while True: pass"])
+        for _ in range(runtime.available_cpus())
+    ]
+    try:
+        time.sleep(0.5)
+        assert runtime.idle_cpus() < 0.5
+        assert runtime.configure_threads() == 1
+    finally:
+        for p in burners:
+            p.kill()
+            p.wait()
 
 
 @pytest.mark.parametrize(

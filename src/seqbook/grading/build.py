@@ -76,6 +76,9 @@ def publish(
     import nbformat
     from nbclient import NotebookClient
 
+    from seqbook import nbexec
+
+    nbexec.install()  # no whole-timeout stall after a widget cell on a busy machine
     notebooks = sorted(Path(instructor_dir).glob("*.ipynb"))
     written = student_build(notebooks, public_dir)
     if execute:
