@@ -166,3 +166,33 @@ def test_file_digest_is_sha256(tmp_path):
     p = Path(tmp_path / "x.bin")
     p.write_bytes(b"abc" * 1000)
     assert cache.file_digest(p) == hashlib.sha256(b"abc" * 1000).hexdigest()
+
+
+def test_the_report_lists_what_was_computed_with_its_seconds(tmp_path, capsys):
+    def slow(folder):
+        time.sleep(0.05)
+        (folder / "value.txt").write_text("x")
+        return "x"
+
+    key = {"settings": {"name": "LSTM on GloVe", "seed": 3}, "revision": 1}
+    cache.load_or_compute(tmp_path / "lstm" / "a", key, slow, lambda f: "x")
+    cache.load_or_compute(tmp_path / "glove" / "b", {"glove files": "abc"}, slow, lambda f: "x")
+    cache.write_json(tmp_path / "lstm" / "c" / cache.MARKER, {"key": "k", "complete": False})
+    rows = cache.report(tmp_path)
+    assert [r["kind"] for r in rows[:2]] == ["lstm", "glove"]  # oldest first
+    assert rows[0]["label"] == "name=LSTM on GloVe, seed=3"
+    assert rows[1]["label"] == "glove files"
+    assert all(r["complete"] and r["seconds"] >= 0.05 for r in rows[:2])
+    assert not rows[2]["complete"] and rows[2]["seconds"] is None
+    assert cache.main([str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith(f"3 cached values under {tmp_path}")
+    assert "interrupted  lstm" in out and "lstm: name=LSTM on GloVe, seed=3" in out
+
+
+def test_the_report_refuses_what_is_not_a_marker(tmp_path):
+    cache.write_json(tmp_path / "x" / "y" / cache.MARKER, [1, 2])
+    with pytest.raises(ValueError, match="is not a cache marker"):
+        cache.report(tmp_path)
+    with pytest.raises(SystemExit):
+        cache.main([str(tmp_path / "missing")])

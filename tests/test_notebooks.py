@@ -160,13 +160,13 @@ echo "$(basename "$0") $* | $kernels $threads" >> "$SEQBOOK_CI_LOG"
 if [ -n "${SEQBOOK_CACHE-}" ]; then
   echo "cache $SEQBOOK_CACHE $(ls -A "$SEQBOOK_CACHE" 2>/dev/null | wc -l)" >> "$SEQBOOK_CI_LOG"
 fi
+if [ "$(basename "$0") $1" = "make test" ]; then exit "${FAKE_TEST_RC:-0}"; fi
 """
 
 
-def test_ci_builds_with_native_kernels_then_tests_under_portable_ones(tmp_path):
-    """Stored outputs must survive another CPU, and CI plays one: `.ci/run` builds the book with
-    the kernels torch detects, then runs `make test` under ATEN_CPU_CAPABILITY=default on one
-    thread. Run with stand-ins for make (and for what it could install or run) that only log."""
+def fake_ci(tmp_path, **extra_env) -> tuple[subprocess.CompletedProcess, Path]:
+    """Run `.ci/run` with stand-ins for make (and for what it could install or run) that only
+    log; returns the finished process and the log."""
     fakes = tmp_path / "bin"
     fakes.mkdir()
     for tool in ("make", "chromium", "bwrap", "sudo", "apt-get", "python", "python3", "pytest"):
@@ -178,8 +178,20 @@ def test_ci_builds_with_native_kernels_then_tests_under_portable_ones(tmp_path):
     }
     env |= {"PATH": f"{fakes}{os.pathsep}{env['PATH']}", "SEQBOOK_CI_LOG": str(log)}
     result = subprocess.run(
-        ["bash", str(ROOT / ".ci" / "run")], env=env, capture_output=True, text=True, timeout=60
+        ["bash", str(ROOT / ".ci" / "run")],
+        env=env | extra_env,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
+    return result, log
+
+
+def test_ci_builds_with_native_kernels_then_tests_under_portable_ones(tmp_path):
+    """Stored outputs must survive another CPU, and CI plays one: `.ci/run` builds the book with
+    the kernels torch detects, then runs `make test` under ATEN_CPU_CAPABILITY=default on one
+    thread."""
+    result, log = fake_ci(tmp_path)
     assert result.returncode == 0, result.stderr
     calls = log.read_text().splitlines()
     book = "make book | ATEN_CPU_CAPABILITY= SEQBOOK_THREADS="
@@ -190,6 +202,14 @@ def test_ci_builds_with_native_kernels_then_tests_under_portable_ones(tmp_path):
     after = calls[calls.index(test) + 1]
     assert after.startswith("cache ") and after.endswith(" 0"), calls
     assert not Path(after.split()[1]).exists(), "the fresh cache is removed at the end"
+    # and it says what the test pass computed for itself
+    assert "0 cached values under" in result.stdout, result.stdout
+
+
+def test_ci_fails_when_the_tests_fail_and_still_reports_the_fresh_cache(tmp_path):
+    result, _ = fake_ci(tmp_path, FAKE_TEST_RC="3")
+    assert result.returncode == 3, result.stderr
+    assert "0 cached values under" in result.stdout and "[ci] total" in result.stdout
 
 
 def test_every_module_of_the_package_has_a_page_in_the_api_reference():

@@ -17,6 +17,7 @@ import hashlib
 import json
 import os
 import tempfile
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TypeVar
@@ -188,8 +189,11 @@ def load_or_compute(
         tmp.unlink(missing_ok=True)
     what = _canonical(key)
     write_json(folder / MARKER, {"key": digest(key), "complete": False, "what": what})
+    started = time.perf_counter()
     value = compute(folder)
-    write_json(folder / MARKER, {"key": digest(key), "complete": True, "what": what})
+    seconds = round(time.perf_counter() - started, 1)
+    done = {"key": digest(key), "complete": True, "what": what, "seconds": seconds}
+    write_json(folder / MARKER, done)
     return value, False
 
 
@@ -198,3 +202,80 @@ def cached_folder(kind: str, key: object) -> Path:
     from seqbook.data import cache_dir
 
     return cache_dir() / kind / digest(key)
+
+
+# what a label shows of a key, in this order, where the key has it (at any depth)
+_LABEL_FIELDS = (
+    "name",
+    "encoder",
+    "head",
+    "random_init",
+    "freeze_encoder",
+    "strategy",
+    "train_subset",
+    "train_reviews",
+    "seed",
+)
+
+
+def _find(obj: object, field: str) -> object:
+    if isinstance(obj, dict):
+        if field in obj:
+            return obj[field]
+        for value in obj.values():
+            found = _find(value, field)
+            if found is not None:
+                return found
+    return None
+
+
+def report(root: str | Path) -> list[dict]:
+    """Every value `load_or_compute` kept under `root`, oldest first: its kind (the folder it
+    sits in), a short label read from its key, whether it completed and the seconds its compute
+    took. CI prints this for the cache its test pass started empty: the runs listed there were
+    trained again under that pass's kernels, none was loaded."""
+    rows = []
+    for marker in sorted(Path(root).rglob(MARKER)):
+        stored = read_json(marker)
+        if not isinstance(stored, dict):
+            raise ValueError(f"{marker} is not a cache marker (expected a JSON object)")
+        what = stored.get("what")
+        label = ", ".join(
+            f"{f}={v}" for f in _LABEL_FIELDS if (v := _find(what, f)) is not None
+        ) or (", ".join(what) if isinstance(what, dict) else str(what))
+        rows.append(
+            {
+                "kind": marker.parent.parent.name,
+                "label": label,
+                "complete": bool(stored.get("complete")),
+                "seconds": stored.get("seconds"),
+                "finished": marker.stat().st_mtime,
+            }
+        )
+    return sorted(rows, key=lambda r: r["finished"])
+
+
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+
+    parser = argparse.ArgumentParser(
+        prog="python -m seqbook.cache", description="List what a cache folder holds."
+    )
+    parser.add_argument("root", type=Path, help="a cache folder (seqbook.data.cache_dir())")
+    args = parser.parse_args(argv)
+    if not args.root.is_dir():
+        parser.error(f"root must be a folder, got {str(args.root)!r}")
+    rows = report(args.root)
+    total = sum(r["seconds"] or 0 for r in rows)
+    print(f"{len(rows)} cached values under {args.root}, {total:.0f} s of compute recorded:")
+    for r in rows:
+        if not r["complete"]:
+            took = "interrupted"
+        else:
+            took = "? s" if r["seconds"] is None else f"{r['seconds']:.1f} s"
+        print(f"  {took:>11}  {r['kind']}: {r['label']}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
