@@ -11,7 +11,14 @@ import torch
 
 from seqbook.checks import CheckReport, run_cases
 from seqbook.checks.course import inputs
-from seqbook.checks.course.judging import fail_if_raised, in_band, integer, raised, tensor
+from seqbook.checks.course.judging import (
+    binomial_band,
+    fail_if_raised,
+    in_band,
+    integer,
+    raised,
+    tensor,
+)
 
 
 def _masking(answer, k: int, shape: tuple[int, ...]):
@@ -41,23 +48,31 @@ def check_whole_word_mask(answer, seed: int) -> CheckReport:
         if ((labels != -100) & (words < 0)).any():
             raise AssertionError("a special or padding position was chosen")
 
+    rows = torch.arange(ids.shape[0])[:, None]
+    n_slots = int(words.max()) + 1
+    inside = words >= 0
+    slot = (words.clamp(min=0) + n_slots * rows)[inside]  # each word of each row: one slot
+
+    def per_word(chosen):
+        """For every word: how many of its pieces are chosen, and how many it has."""
+        size = ids.shape[0] * n_slots
+        picked = torch.bincount(slot, weights=chosen[inside].double(), minlength=size)
+        return picked, torch.bincount(slot, minlength=size).double()
+
     def whole(k, masked, labels):
-        chosen = labels != -100
-        for b in range(ids.shape[0]):
-            for w in words[b][words[b] >= 0].unique():
-                picked = chosen[b][words[b] == w]
-                if picked.any() and not picked.all():
-                    raise AssertionError(f"sequence {b}: word {int(w)} is only partly chosen")
+        picked, pieces = per_word(labels != -100)
+        partial = (picked > 0) & (picked < pieces)
+        if partial.any():
+            b, w = divmod(int(partial.nonzero()[0]), n_slots)
+            raise AssertionError(f"sequence {b}: word {w} is only partly chosen")
 
     def rate(k, masked, labels):
-        chosen, total, hits = labels != -100, 0, 0
-        for b in range(ids.shape[0]):
-            ws = words[b][words[b] >= 0].unique()
-            total += len(ws)
-            hits += sum(bool(chosen[b][words[b] == w].any()) for w in ws)
+        picked, pieces = per_word(labels != -100)
+        words_n = int((pieces > 0).sum())
+        share = float(((picked > 0) & (pieces > 0)).sum()) / words_n
         in_band(
-            hits / total,
-            (inputs.WWM_RATES[k] - 0.06, inputs.WWM_RATES[k] + 0.06),
+            share,
+            binomial_band(inputs.WWM_RATES[k], words_n),
             f"share of words chosen at rate {inputs.WWM_RATES[k]}",
         )
 
@@ -69,12 +84,18 @@ def check_whole_word_mask(answer, seed: int) -> CheckReport:
         m = masked[chosen]
         as_mask = (m == inputs.MASK_ID).double().mean().item()
         kept = (m == ids[chosen]).double().mean().item()
-        in_band(as_mask, (0.7, 0.9), "share of chosen pieces replaced by [MASK]")
-        in_band(kept, (0.03, 0.18), "share of chosen pieces left unchanged")
+        in_band(as_mask, binomial_band(0.8, n), "share of chosen pieces replaced by [MASK]")
+        # a random replacement may draw the original id (1 in WWM_VOCAB - SPECIAL)
+        p_same = 0.1 + 0.1 / (inputs.WWM_VOCAB - inputs.SPECIAL)
+        in_band(kept, binomial_band(p_same, n), "share of chosen pieces left unchanged")
         other = m[(m != inputs.MASK_ID) & (m != ids[chosen])]
         if ((other < inputs.SPECIAL) | (other >= inputs.WWM_VOCAB)).any():
             raise AssertionError("random replacements must be ordinary tokens (ids 5..vocab-1)")
-        in_band(len(other) / n, (0.03, 0.18), "share of chosen pieces replaced by a random id")
+        in_band(
+            len(other) / n,
+            binomial_band(0.1 - 0.1 / (inputs.WWM_VOCAB - inputs.SPECIAL), n),
+            "share of chosen pieces replaced by a random id",
+        )
 
     return run_cases(
         "whole_word_mask",

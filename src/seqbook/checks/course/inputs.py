@@ -216,22 +216,31 @@ SPECIAL = 5  # ids 0..4 are special ([PAD], [CLS], [SEP], [MASK], [UNK])
 MASK_ID, WWM_VOCAB = 3, 50
 
 
+WWM_WORDS, WWM_PIECES = (5, 15), 3  # words per sequence (fewest, most); pieces per word (most)
+WWM_LEN = 1 + WWM_WORDS[1] * WWM_PIECES + 1  # [CLS], the longest sentence, [SEP]: 47, no padding
+
+
 def wwm_inputs(seed: int) -> tuple[Tensor, Tensor]:
-    """A batch of 64 sequences of words of 1-3 pieces: input_ids and word_ids (-1 = special or
+    """A batch of 256 sequences of 5-15 words of 1-3 pieces, [CLS] ... [SEP] then padding, in
+    `WWM_LEN` positions (the longest draw fits exactly): input_ids and word_ids (-1 = special or
     padding)."""
     g = gen(seed)
-    ids = torch.zeros(64, 40, dtype=torch.long)
-    words = torch.full((64, 40), -1, dtype=torch.long)
-    for b in range(64):
-        ids[b, 0], t, w = 1, 1, 0
-        n_words = int(torch.randint(5, 16, (1,), generator=g))
-        for _ in range(n_words):
-            pieces = int(torch.randint(1, 4, (1,), generator=g))
-            ids[b, t : t + pieces] = torch.randint(SPECIAL, WWM_VOCAB, (pieces,), generator=g)
-            words[b, t : t + pieces] = w
-            t, w = t + pieces, w + 1
-        ids[b, t] = 2  # [SEP]; the rest is padding
-    return ids, words
+    rows, most = 256, WWM_WORDS[1]  # enough words that the checks' bands are tight
+    n_words = torch.randint(WWM_WORDS[0], most + 1, (rows, 1), generator=g)
+    pieces = torch.randint(1, WWM_PIECES + 1, (rows, most), generator=g)
+    pieces = pieces * (torch.arange(most) < n_words)  # words past a row's count have no pieces
+    ends = 1 + pieces.cumsum(1)  # where each word's pieces stop, after [CLS]
+    position = torch.arange(WWM_LEN)
+    # word w covers positions ends[w] - pieces[w] .. ends[w] - 1
+    covers = (position[None, None] >= (ends - pieces)[..., None]) & (
+        position[None, None] < ends[..., None]
+    )
+    words = torch.where(covers.any(1), covers.int().argmax(1), torch.tensor(-1))
+    ids = torch.randint(SPECIAL, WWM_VOCAB, (rows, WWM_LEN), generator=g)
+    ids = torch.where(words >= 0, ids, torch.tensor(0))
+    ids[:, 0] = 1  # [CLS]
+    ids[torch.arange(rows), ends[:, -1]] = 2  # [SEP] after the last word; the rest is padding
+    return ids, words.long()
 
 
 WWM_RATES = (0.3, 0.15)

@@ -7,6 +7,8 @@ AssertionError with a message a student can act on.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import torch
 
@@ -82,6 +84,17 @@ def integer(value: object, what: str) -> int:
 def accuracy(value: object, labels: torch.Tensor, what: str) -> float:
     pred = tensor(value, what, (len(labels),), kind="label")
     return (pred == labels).double().mean().item()
+
+
+def binomial_band(p: float, n: int, z: float = 5.5) -> tuple[float, float]:
+    """Where the share of `n` independent draws that each succeed with probability `p` lies
+    except once in about 26 million gradings (z = 5.5 standard deviations, normal
+    approximation), rounded outward to three decimals: a right answer is never failed by its
+    own randomness, while a wrong share (say no random replacements at all) still falls out."""
+    if not 0 <= p <= 1 or n < 1:
+        raise ValueError(f"binomial_band needs 0 <= p <= 1 and n >= 1, got p={p!r}, n={n!r}")
+    half = z * math.sqrt(p * (1 - p) / n)
+    return math.floor(max(0.0, p - half) * 1000) / 1000, math.ceil(min(1.0, p + half) * 1000) / 1000
 
 
 def in_band(value: float, band: tuple[float, float], what: str) -> None:
