@@ -301,6 +301,97 @@ def test_judging_survives_malformed_records():
         assert all(len(f["message"]) <= core.MAX_MESSAGE for f in result.failures)
 
 
+def probe_record(tmp_path, target_value, seed, task_id="positions") -> dict:
+    """What the runner's harness sends for a task of a1/a3 given `target_value` and `seed`."""
+    from types import SimpleNamespace
+
+    from seqbook.grading import runner
+
+    target = {"positions": "sinusoidal_positions"}.get(task_id, task_id)
+    task = {"id": task_id, "target": target, "probe": f"probe_{task_id}"}
+    shell = SimpleNamespace(user_ns={target: target_value})
+    channel = runner.Channel(str(tmp_path / "channel"))
+    runner.harness(shell, task, seed, 30.0, channel)
+    channel.file.close()
+    return json.loads((tmp_path / "channel").read_text())
+
+
+def test_a_failure_in_the_graders_own_code_is_reported_as_the_graders(tmp_path):
+    # an input generator that raises (here: a seed it cannot use), no student line involved
+    record = probe_record(tmp_path, lambda *a: None, seed="not a seed", task_id="whole_word_mask")
+    assert "grader_error" in record and "error" not in record, record
+    spec = ASSIGNMENTS["a3_albert"]
+    result = core.judge(spec, spec.tasks[0], record, seed=7)
+    assert result.status == core.GRADER_ERROR and result.points == 0
+    assert "the grader failed, not the submission (seed 7)" in result.note
+
+
+def test_a_failure_in_the_students_code_stays_the_students(tmp_path):
+    namespace: dict = {}
+    cell = "def sinusoidal_positions(T, d):\n    raise SystemExit('bye')\n"  # escapes call()
+    exec(compile(cell, "<ipython-input-3-0123>", "exec"), namespace)  # noqa: S102
+    record = probe_record(tmp_path, namespace["sinusoidal_positions"], seed=0)
+    assert record.get("error") == "SystemExit: bye" and "grader_error" not in record, record
+
+    class Huge:  # an answer the wire refuses is the answer's fault, though wire.py raised
+        pass
+
+    record = probe_record(tmp_path, lambda T, d: Huge(), seed=0)
+    assert "grader_error" not in record, record
+
+
+def test_a_check_that_raises_is_the_graders_error_not_the_students(monkeypatch):
+    from seqbook.checks.course import a1
+
+    spec = ASSIGNMENTS["a1_attention"]
+    record = {"task": "positions", "answer": 42}
+    monkeypatch.setattr(a1, "judge", lambda *a: (_ for _ in ()).throw(IndexError("bug")))
+    result = core.judge(spec, spec.tasks[0], record, seed=3)
+    assert result.status == core.GRADER_ERROR and "IndexError: bug" in result.note
+    bad = {"task": "positions", "answer": {"$array": {"dtype": "object"}}}  # undecodable
+    assert core.judge(spec, spec.tasks[0], bad, seed=3).status == "error"
+
+
+def fake_reports(statuses: list[str]):
+    """`_grade_once` stand-in: the n-th run's task has the n-th status."""
+    runs = iter(statuses)
+
+    def once(submission, assignment, limits, unsafe, seed):
+        status = next(runs)
+        seed = 100 + len(seeds) if seed is None else seed
+        seeds.append(seed)
+        points = 10 if status == "graded" else 0
+        task = core.TaskResult("positions", "t", points, 10, status, note=f"n{len(seeds)}")
+        return core.GradeReport(
+            "a1_attention", str(submission), [task], [], 1.0, 1, True, seed=seed
+        )
+
+    seeds: list[int] = []
+    return once, seeds
+
+
+def test_a_grader_error_is_graded_again_with_a_fresh_seed(monkeypatch):
+    once, seeds = fake_reports([core.GRADER_ERROR, "graded"])
+    monkeypatch.setattr(core, "_grade_once", once)
+    report = grade("x.ipynb", seed=5)
+    assert seeds == [5, 101] and report.score == 10 and report.seed == 101
+    assert any("seed 5, task positions" in n for n in report.notes), report.notes
+    assert "graded 2 times (seeds 5, 101)" in report.notes
+
+
+def test_a_grader_error_in_every_run_is_left_for_the_instructor(monkeypatch, tmp_path):
+    once, seeds = fake_reports([core.GRADER_ERROR] * core.GRADING_ATTEMPTS)
+    monkeypatch.setattr(core, "_grade_once", once)
+    folder = tmp_path / "subs"
+    folder.mkdir()
+    (folder / "a.ipynb").write_text("{}")
+    reports = core.grade_folder(folder, tmp_path / "out")
+    assert len(seeds) == core.GRADING_ATTEMPTS
+    assert reports[0].tasks[0].status == core.GRADER_ERROR and reports[0].score == 0
+    rows = (tmp_path / "out" / "grades.csv").read_text().splitlines()
+    assert rows[0].endswith(",grader_errors") and rows[1].endswith(",1"), rows
+
+
 def test_grading_refuses_without_a_sandbox_unless_told(monkeypatch, tmp_path):
     monkeypatch.setattr(sandbox, "bwrap_works", lambda: False)
     with pytest.raises(RuntimeError, match="bubblewrap.*--unsafe-no-sandbox"):

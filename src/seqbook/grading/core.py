@@ -39,6 +39,8 @@ MAX_CODE_CHARS = 2 * 2**20
 MAX_MESSAGE = 300
 MAX_FAILURES = 10
 MAX_CELL_ERRORS = 20
+GRADER_ERROR = "grader error"
+GRADING_ATTEMPTS = 3  # a grader error draws a new seed and grades again, at most this often
 
 
 @dataclass
@@ -47,7 +49,7 @@ class TaskResult:
     title: str
     points: float
     max_points: int
-    status: str  # "graded", "error", "not run", "by hand"
+    status: str  # "graded", "error", "not run", "by hand", "grader error" (never the student's)
     passed: int = 0
     total: int = 0
     failures: list[dict[str, str]] = field(default_factory=list)
@@ -66,6 +68,7 @@ class GradeReport:
     cell_errors: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     output_tail: str = ""
+    seed: int | None = None  # the probes' inputs were drawn from it (None: nothing was run)
 
     @property
     def score(self) -> float:
@@ -182,16 +185,23 @@ def judge(assignment: Assignment, task: Task, record: dict | None, seed: int) ->
         return TaskResult(
             points=0, status="not run", note=f"`{task.target}` is not defined", **base
         )
+    if "answer" not in record and "grader_error" in record:
+        note = f"the grader failed, not the submission (seed {seed}): {record['grader_error']}"
+        return TaskResult(points=0, status=GRADER_ERROR, note=_cap(note), **base)
     if "answer" not in record:
         return TaskResult(
             points=0, status="error", note=_cap(f"probe: {record.get('error')}"), **base
         )
     try:
         answer = wire.decode(json.dumps(record["answer"]))
-        module = importlib.import_module(f"seqbook.checks.course.{assignment.module}")
-        report = module.judge(task.id, answer, seed)
     except Exception as e:  # noqa: BLE001 - any malformed answer is the submission's problem
         return TaskResult(points=0, status="error", note=_cap(f"unreadable answer: {e}"), **base)
+    try:
+        module = importlib.import_module(f"seqbook.checks.course.{assignment.module}")
+        report = module.judge(task.id, answer, seed)
+    except Exception as e:  # noqa: BLE001 - a check must judge any decoded answer: its own bug
+        note = f"the grader's check failed (seed {seed}): {type(e).__name__}: {e}"
+        return TaskResult(points=0, status=GRADER_ERROR, note=_cap(note), **base)
     failures = [
         {"case": _cap(r.name, 120), "message": _cap(r.message)}
         for r in report.results
@@ -245,7 +255,34 @@ def grade(
     unsafe: bool = False,
     seed: int | None = None,
 ) -> GradeReport:
-    """Run `submission` in its own sandbox and score every task of its assignment."""
+    """Run `submission` in its own sandbox and score every task of its assignment.
+
+    A task whose probe or check failed on the grader's side (status "grader error": an input
+    generator, a probe or a check raised with no line of the submission involved) is never
+    scored as the student's zero: the whole submission is graded again with a fresh seed, up to
+    `GRADING_ATTEMPTS` runs in all, and the report's notes name every seed that failed. If the
+    last run still has a grader error, that task stays "grader error" for the instructor."""
+    seeds, failed = [], []
+    for attempt in range(GRADING_ATTEMPTS):
+        report = _grade_once(submission, assignment, limits, unsafe, seed if attempt == 0 else None)
+        seeds.append(report.seed)
+        bad = [t for t in report.tasks if t.status == GRADER_ERROR]
+        if not bad:
+            break
+        failed += [f"seed {report.seed}, task {t.id}: {t.note}" for t in bad]
+    if failed:
+        report.notes += [_cap(f"grader error, graded again: {f}") for f in failed]
+        report.notes.append(f"graded {len(seeds)} times (seeds {', '.join(map(str, seeds))})")
+    return report
+
+
+def _grade_once(
+    submission: Path | str,
+    assignment: str | None,
+    limits: Limits | None,
+    unsafe: bool,
+    seed: int | None,
+) -> GradeReport:
     import nbformat
 
     limits = limits or Limits()
@@ -304,6 +341,7 @@ def grade(
         cell_errors=errors[:MAX_CELL_ERRORS],
         notes=notes,
         output_tail=result.output[-2000:],
+        seed=seed,
     )
 
 
@@ -369,11 +407,13 @@ def grade_folder(
         reports.append(report)
     with open(out_dir / "grades.csv", "w", newline="") as f:
         writer = csv.writer(f)
-        writer.writerow(["submission", "assignment", "score", "max_score", "seconds"])
+        writer.writerow(
+            ["submission", "assignment", "score", "max_score", "seconds", "grader_errors"]
+        )
         for r in reports:
-            writer.writerow(
-                [Path(r.submission).name, r.assignment, r.score, r.max_score, r.elapsed_s]
-            )
+            unresolved = sum(t.status == GRADER_ERROR for t in r.tasks)  # for the instructor
+            row = [Path(r.submission).name, r.assignment, r.score, r.max_score, r.elapsed_s]
+            writer.writerow([*row, unresolved])
     return reports
 
 

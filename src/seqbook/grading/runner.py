@@ -69,6 +69,32 @@ def _describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"[:300]
 
 
+def _grader_side(exc: BaseException) -> bool:
+    """True when every frame `exc` passed through is the grader's own code (this package) or an
+    installed library: no line of the submission ran, so the failure is the grader's (an input
+    generator or a probe), not the student's. The submission's cells, and any file it wrote,
+    live elsewhere. (A submission can fake this record; a grader error never scores points, it
+    only makes the grader draw a new seed and grade again.)"""
+    import sysconfig
+    import traceback
+
+    from seqbook.checks.course import wire
+
+    if isinstance(exc, wire.WireError):  # the answer itself is too large or of no known type
+        return False
+    package = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # .../seqbook
+    paths = sysconfig.get_paths()
+    roots = [package] + [paths[k] for k in ("stdlib", "platstdlib", "purelib", "platlib")]
+    roots = [os.path.abspath(r) + os.sep for r in roots]
+    for frame in traceback.extract_tb(exc.__traceback__):
+        name = frame.filename
+        if name.startswith("<frozen "):
+            continue
+        if not any(os.path.abspath(name).startswith(r) for r in roots):
+            return False
+    return True
+
+
 def harness(shell, task: dict, seed: int, timeout: float, channel: Channel) -> None:
     """Probe one task and write its answer (or why there is none)."""
     from seqbook.checks.course import inputs, wire
@@ -83,7 +109,8 @@ def harness(shell, task: dict, seed: int, timeout: float, channel: Channel) -> N
         except CellTimeout:
             text = json.dumps({"task": task["id"], "error": "the probe ran past its time limit"})
         except BaseException as e:  # noqa: BLE001 - whatever the student's object does
-            text = json.dumps({"task": task["id"], "error": _describe(e)})
+            kind = "grader_error" if _grader_side(e) else "error"
+            text = json.dumps({"task": task["id"], kind: _describe(e)})
         finally:
             signal.setitimer(signal.ITIMER_REAL, 0)
     channel.send_raw(text)
