@@ -119,9 +119,30 @@ def test_glue_runtime_names_seconds_and_threads(monkeypatch):
 
     stored = {}
     monkeypatch.setattr(myst_nb, "glue", lambda name, value, display: stored.update({name: value}))
+    from seqbook import cache
+
+    monkeypatch.setattr(cache, "_USAGE", {"loaded": 0, "computed": 0})
     text = viz.glue_runtime()
     assert stored == {"runtime": text}
     assert text.endswith(("CPU thread", "CPU threads", "cuda", "mps")) and " s on " in text
+
+
+def test_glue_runtime_says_what_came_from_the_cache(monkeypatch, tmp_path):
+    import myst_nb
+
+    from seqbook import cache
+
+    monkeypatch.setattr(myst_nb, "glue", lambda name, value, display: None)
+    monkeypatch.setattr(cache, "_USAGE", {"loaded": 0, "computed": 0})
+
+    def compute(folder):
+        (folder / "v").write_text("1")
+        return 1
+
+    for _ in range(3):  # computed once, then loaded twice
+        cache.load_or_compute(tmp_path / "x", {"k": 1}, compute, lambda f: 1)
+    assert cache.usage() == {"loaded": 2, "computed": 1}
+    assert viz.glue_runtime().endswith("(1 cached result computed, 2 loaded)")
 
 
 # --------------------------------------------------------------------------- numbers of any kind

@@ -119,6 +119,13 @@ def torch_load(path: str | Path, weights_only: bool = False) -> object:
 # ----------------------------------------------------------------------------- the cache policy
 
 MARKER = "CACHE.json"  # the one completion marker: what the folder's content was made from
+_USAGE = {"loaded": 0, "computed": 0}  # this process's calls of load_or_compute, by outcome
+
+
+def usage() -> dict[str, int]:
+    """How many values `load_or_compute` has loaded and computed in this process so far (a
+    chapter's runtime says which, since a warm cache makes it quicker)."""
+    return dict(_USAGE)
 
 
 def _leftovers(folder: Path) -> list[Path]:
@@ -173,7 +180,9 @@ def load_or_compute(
     folder = Path(folder)
     state = cache_state(folder, key)
     if state == "complete":
-        return load(folder), True
+        value = load(folder)
+        _USAGE["loaded"] += 1
+        return value, True
     if state == "foreign":
         marker = folder / MARKER
         made_from = read_json(marker).get("what") if marker.is_file() else None
@@ -194,6 +203,7 @@ def load_or_compute(
     seconds = round(time.perf_counter() - started, 1)
     done = {"key": digest(key), "complete": True, "what": what, "seconds": seconds}
     write_json(folder / MARKER, done)
+    _USAGE["computed"] += 1
     return value, False
 
 

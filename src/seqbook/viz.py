@@ -170,12 +170,19 @@ def glue(name: str, value: object, fmt: str = "") -> None:
 
 def glue_runtime() -> str:
     """Glue the notebook's runtime so far (from its first seqbook import) as "runtime", with the
-    threads and device it ran on; the last cell of every chapter calls it. Returns the text."""
+    threads and device it ran on and, where it used the cache, how many results it loaded and
+    how many it computed (a warm cache makes a chapter quicker than a cold one); the last cell
+    of every chapter calls it. Returns the text."""
+    from seqbook.cache import usage
     from seqbook.runtime import elapsed_seconds, get_device
 
     device = get_device()
     n = torch.get_num_threads()
     where = f"{n} CPU thread{'s' if n != 1 else ''}" if device.type == "cpu" else device.type
     text = f"{elapsed_seconds():.0f} s on {where}"
+    used = usage()
+    if used["loaded"] or used["computed"]:
+        computed = f"{used['computed']} cached result{'s' if used['computed'] != 1 else ''}"
+        text += f" ({computed} computed, {used['loaded']} loaded)"
     glue("runtime", text)
     return text
