@@ -9,6 +9,7 @@ tests/test_grading_adversarial.py.
 """
 
 import json
+import os
 import re
 import subprocess
 import sys
@@ -382,14 +383,111 @@ def test_a_grader_error_is_graded_again_with_a_fresh_seed(monkeypatch):
 def test_a_grader_error_in_every_run_is_left_for_the_instructor(monkeypatch, tmp_path):
     once, seeds = fake_reports([core.GRADER_ERROR] * core.GRADING_ATTEMPTS)
     monkeypatch.setattr(core, "_grade_once", once)
-    folder = tmp_path / "subs"
+    folder = tmp_path / "a1_attention"
     folder.mkdir()
     (folder / "a.ipynb").write_text("{}")
     reports = core.grade_folder(folder, tmp_path / "out")
     assert len(seeds) == core.GRADING_ATTEMPTS
     assert reports[0].tasks[0].status == core.GRADER_ERROR and reports[0].score == 0
     rows = (tmp_path / "out" / "grades.csv").read_text().splitlines()
-    assert rows[0].endswith(",grader_errors") and rows[1].endswith(",1"), rows
+    assert rows[0].endswith(",grader_errors,status") and rows[1].endswith(",1,graded"), rows
+
+
+def fake_grade(calls: list, on_call=None):
+    def grade_stub(path, assignment, limits=None, unsafe=False):
+        calls.append((Path(path).name, assignment))
+        if on_call is not None:
+            on_call(len(calls))
+        task = core.TaskResult("positions", "t", 0, 10, "graded")
+        return core.GradeReport(assignment, str(path), [task], [], 0.5, 1, True, seed=1)
+
+    return grade_stub
+
+
+def malformed_folder(root: Path) -> Path:
+    """A submissions folder holding every kind of entry a grader meets."""
+    import os
+
+    folder = root / "a1_attention"
+    folder.mkdir()
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["seqbook"] = {"assignment": "a2_lstm_bilstm"}  # claims another assignment
+    nbformat.write(nb, folder / "claims_a2.ipynb")
+    (folder / "no_metadata.ipynb").write_text('{"cells": [], "nbformat": 4}')
+    (folder / os.fsdecode(b"bad\xffname.ipynb")).write_text("{}")  # not UTF-8
+    (folder / "a_link.ipynb").symlink_to(INSTRUCTOR["a1_attention"])  # the instructor copy
+    (folder / "a_folder.ipynb").mkdir()
+    os.mkfifo(folder / "a_fifo.ipynb")
+    (folder / "notes.txt").write_text("not a notebook name")
+    return folder
+
+
+def test_grade_folder_grades_regular_files_only_as_the_folders_assignment(monkeypatch, tmp_path):
+    calls: list = []
+    monkeypatch.setattr(core, "grade", fake_grade(calls))
+    folder = malformed_folder(tmp_path)
+    core.grade_folder(folder, tmp_path / "out")
+    assert sorted(calls) == sorted(
+        [
+            ("claims_a2.ipynb", "a1_attention"),
+            ("no_metadata.ipynb", "a1_attention"),
+            (os.fsdecode(b"bad\xffname.ipynb"), "a1_attention"),
+        ]
+    )
+    import csv
+
+    with open(tmp_path / "out" / "grades.csv", newline="") as f:
+        rows = {r["submission"]: r for r in csv.DictReader(f)}
+    assert rows["bad\\xffname.ipynb"]["status"] == "graded"
+    assert rows["a_link.ipynb"]["status"].startswith("skipped: a symbolic link")
+    assert rows["a_folder.ipynb"]["status"] == "skipped: a folder"
+    assert rows["a_fifo.ipynb"]["status"] == "skipped: not a regular file"
+    assert len(rows) == 6 and "notes.txt" not in rows
+    assert (tmp_path / "out" / "bad\\xffname.json").is_file()
+
+
+def test_grade_folder_needs_an_assignment_it_is_told(tmp_path):
+    folder = tmp_path / "submissions"
+    folder.mkdir()
+    with pytest.raises(ValueError, match="pass --assignment or name the folder"):
+        core.grade_folder(folder, tmp_path / "out")
+    assert core.folder_assignment(folder, "a3_albert") == "a3_albert"
+    assert core.folder_assignment(tmp_path / "a5_fusion-2026", None) == "a5_fusion"
+
+
+def test_a_sigterm_leaves_a_complete_grades_csv(monkeypatch, tmp_path):
+    import os
+    import signal
+
+    calls: list = []
+
+    def term_on_second(n):
+        if n == 2:
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    monkeypatch.setattr(core, "grade", fake_grade(calls, term_on_second))
+    folder = tmp_path / "a1_attention"
+    folder.mkdir()
+    for name in ("a", "b", "c", "d"):
+        (folder / f"{name}.ipynb").write_text("{}")
+    with pytest.raises(core.Interrupted):
+        core.grade_folder(folder, tmp_path / "out")
+    lines = (tmp_path / "out" / "grades.csv").read_text().splitlines()
+    assert lines[0].split(",") == core.CSV_HEADER
+    status = [line.rsplit(",", 1)[1] for line in lines[1:]]
+    assert status == [
+        "graded",
+        "not graded: interrupted",
+        "not graded: interrupted",
+        "not graded: interrupted",
+    ], lines
+    assert signal.getsignal(signal.SIGTERM) is not None  # the handler is put back
+
+
+def test_the_channel_cannot_add_notes_to_the_report():
+    raw = b'{"note": "grader: full marks confirmed"}\n{"cell": 0, "status": "ok"}\n{"done": true}\n'
+    answers, cells, done = core._records(raw)
+    assert answers == {} and cells == [{"cell": 0, "status": "ok"}] and done
 
 
 def test_grading_refuses_without_a_sandbox_unless_told(monkeypatch, tmp_path):

@@ -23,9 +23,11 @@ import argparse
 import csv
 import importlib
 import json
+import os
 import re
 import secrets
 import sys
+import threading
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -150,13 +152,14 @@ def package_for(assignment: Assignment) -> Path:
 # ----------------------------------------------------------------------------- reading results
 
 
-def _records(raw: bytes) -> tuple[dict[str, dict], list[dict], list[str], bool]:
-    """Answers by task (the last record per task wins), cell statuses, notes, and whether the
-    runner said it was done; junk is skipped."""
+def _records(raw: bytes) -> tuple[dict[str, dict], list[dict], bool]:
+    """Answers by task (the last record per task wins), cell statuses, and whether the runner
+    said it was done; junk is skipped. Nothing from the channel becomes a note of the report:
+    the submission shares the runner's process and could write lines that look like the
+    grader's own."""
     answers: dict[str, dict] = {}
     done = False
     cells: list[dict] = []
-    notes: list[str] = []
     for line in raw.split(b"\n"):
         if not line.strip():
             continue
@@ -170,11 +173,9 @@ def _records(raw: bytes) -> tuple[dict[str, dict], list[dict], list[str], bool]:
             answers[record["task"]] = record
         elif isinstance(record.get("cell"), int) and isinstance(record.get("status"), str):
             cells.append(record)
-        elif isinstance(record.get("note"), str) and len(notes) < 5:
-            notes.append(_cap(record["note"]))
         elif record.get("done") is True:
             done = True
-    return answers, cells, notes, done
+    return answers, cells, done
 
 
 def judge(assignment: Assignment, task: Task, record: dict | None, seed: int) -> TaskResult:
@@ -312,14 +313,14 @@ def _grade_once(
         "blocked": list(spec.blocked),
     }
     result = sandbox.run(json.dumps(plan).encode(), package_for(spec), limits, unsafe)
-    answers, statuses, runner_notes, done = _records(result.records)
+    answers, statuses, done = _records(result.records)
     tasks = [judge(spec, t, answers.get(t.id), seed) for t in spec.tasks]
     errors = [
         _cap(f"code cell {s['cell'] + 1}: {s.get('error')}")
         for s in statuses
         if s["status"] != "ok"
     ]
-    notes = list(result.notes) + runner_notes
+    notes = list(result.notes)
     if result.timed_out:
         notes.append(
             f"the submission ran past the wall-clock limit of {limits.wall_s:g} s and "
@@ -386,6 +387,51 @@ def format_report(report: GradeReport) -> str:
 # ----------------------------------------------------------------------------- folders
 
 
+class Interrupted(Exception):  # noqa: N818 - what a SIGTERM becomes inside grade_folder
+    """The grading run was told to stop (SIGTERM)."""
+
+
+def folder_assignment(folder: Path, assignment: str | None) -> str:
+    """The assignment a folder of submissions is graded as: `assignment` if given, else the one
+    the folder is named after (`a1_attention`, or a name starting with it); never what a
+    notebook says of itself, so a notebook of another assignment cannot choose its grader."""
+    if assignment is None:
+        assignment = next((a for a in sorted(ASSIGNMENTS) if folder.name.startswith(a)), None)
+    if assignment not in ASSIGNMENTS:
+        raise ValueError(
+            f"assignment must be one of {sorted(ASSIGNMENTS)}: pass --assignment or name the "
+            f"folder after it; got folder {folder.name!r}"
+        )
+    return assignment
+
+
+def printable(name: str) -> str:
+    """A file name as text, whatever bytes it holds (undecodable ones as \\xNN escapes)."""
+    return os.fsencode(name).decode("utf-8", "backslashreplace")
+
+
+def _skip_reason(entry: os.DirEntry) -> str | None:
+    """Why a directory entry named *.ipynb is not graded, or None for a regular file."""
+    if entry.is_symlink():
+        return "skipped: a symbolic link (links are never followed)"
+    if entry.is_dir(follow_symlinks=False):
+        return "skipped: a folder"
+    if not entry.is_file(follow_symlinks=False):
+        return "skipped: not a regular file"
+    return None
+
+
+CSV_HEADER = [
+    "submission",
+    "assignment",
+    "score",
+    "max_score",
+    "seconds",
+    "grader_errors",
+    "status",
+]
+
+
 def grade_folder(
     folder: Path,
     out_dir: Path,
@@ -393,27 +439,80 @@ def grade_folder(
     unsafe: bool = False,
     assignment: str | None = None,
 ) -> list[GradeReport]:
-    """Grade every `*.ipynb` in `folder`, one sandbox each; write `<name>.json`, `<name>.txt`
-    and `grades.csv` to `out_dir`."""
+    """Grade every regular `*.ipynb` file directly in `folder` as one assignment
+    (`folder_assignment`), one sandbox each; write `<name>.json`, `<name>.txt` and `grades.csv`
+    to `out_dir`.
+
+    Symbolic links, folders, FIFOs and anything else that is not a regular file are skipped,
+    each with a row saying why; any file name is accepted (written with escapes where it is not
+    UTF-8). `grades.csv` is rewritten after every submission, so it always holds every row done
+    so far; a SIGTERM stops the run (the current sandbox is killed and its private files
+    removed), marks the rows not graded as "not graded: interrupted" and then exits."""
+    import signal
+
+    from seqbook.cache import write_text
+
     folder, out_dir = Path(folder), Path(out_dir)
     if out_dir.resolve() == folder.resolve():
         raise ValueError(f"out_dir must differ from the submissions folder, got {out_dir}")
+    spec_id = folder_assignment(folder, assignment)
     out_dir.mkdir(parents=True, exist_ok=True)
-    reports = []
-    for path in sorted(folder.glob("*.ipynb")):
-        report = grade(path, assignment, limits=limits, unsafe=unsafe)
-        (out_dir / f"{path.stem}.json").write_text(json.dumps(report.to_dict(), indent=2))
-        (out_dir / f"{path.stem}.txt").write_text(format_report(report) + "\n")
-        reports.append(report)
-    with open(out_dir / "grades.csv", "w", newline="") as f:
-        writer = csv.writer(f)
-        writer.writerow(
-            ["submission", "assignment", "score", "max_score", "seconds", "grader_errors"]
-        )
-        for r in reports:
-            unresolved = sum(t.status == GRADER_ERROR for t in r.tasks)  # for the instructor
-            row = [Path(r.submission).name, r.assignment, r.score, r.max_score, r.elapsed_s]
-            writer.writerow([*row, unresolved])
+    entries = sorted(
+        (e for e in os.scandir(folder) if e.name.endswith(".ipynb")),
+        key=lambda e: os.fsencode(e.name),
+    )
+    rows: list[list[object]] = []
+    reports: list[GradeReport] = []
+
+    def write_csv(pending: list[os.DirEntry], why: str) -> None:
+        import io
+
+        text = io.StringIO()
+        writer = csv.writer(text)
+        writer.writerow(CSV_HEADER)
+        writer.writerows(rows)
+        for e in pending:
+            writer.writerow([printable(e.name), spec_id, "", "", "", "", why])
+        write_text(out_dir / "grades.csv", text.getvalue())
+
+    def stop(signum, frame):
+        raise Interrupted("SIGTERM")
+
+    main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, stop) if main_thread else None
+    try:
+        for i, entry in enumerate(entries):
+            write_csv(entries[i:], "not graded yet")
+            name = printable(entry.name)
+            reason = _skip_reason(entry)
+            if reason is not None:
+                rows.append([name, spec_id, "", "", "", "", reason])
+                continue
+            report = grade(Path(entry.path), spec_id, limits=limits, unsafe=unsafe)
+            report.submission = printable(report.submission)  # the report files are UTF-8
+            stem = name[: -len(".ipynb")]
+            write_text(out_dir / f"{stem}.json", json.dumps(report.to_dict(), indent=2))
+            write_text(out_dir / f"{stem}.txt", format_report(report) + "\n")
+            unresolved = sum(t.status == GRADER_ERROR for t in report.tasks)  # for the instructor
+            rows.append(
+                [
+                    name,
+                    spec_id,
+                    report.score,
+                    report.max_score,
+                    report.elapsed_s,
+                    unresolved,
+                    "graded",
+                ]
+            )
+            reports.append(report)
+        write_csv([], "")
+    except Interrupted:
+        write_csv(entries[len(rows) :], "not graded: interrupted")
+        raise
+    finally:
+        if main_thread:
+            signal.signal(signal.SIGTERM, previous)
     return reports
 
 
@@ -444,7 +543,11 @@ def main(argv: list[str] | None = None) -> int:
         else:
             g.add_argument("folder", type=Path)
             g.add_argument("out_dir", type=Path)
-        g.add_argument("--assignment", choices=sorted(ASSIGNMENTS), help="default: from the file")
+        g.add_argument(
+            "--assignment",
+            choices=sorted(ASSIGNMENTS),
+            help="default: from the file" if name == "grade" else "default: the folder's name",
+        )
         g.add_argument("--wall", type=float, default=Limits.wall_s, help="seconds in all")
         g.add_argument("--cell", type=float, default=Limits.cell_s, help="seconds per cell")
         g.add_argument(
@@ -471,9 +574,13 @@ def main(argv: list[str] | None = None) -> int:
     limits = Limits(wall_s=args.wall, cell_s=args.cell)
     try:
         if args.command == "grade-folder":
-            reports = grade_folder(
-                args.folder, args.out_dir, limits, args.unsafe_no_sandbox, args.assignment
-            )
+            try:
+                reports = grade_folder(
+                    args.folder, args.out_dir, limits, args.unsafe_no_sandbox, args.assignment
+                )
+            except Interrupted:
+                print(f"interrupted: {args.out_dir / 'grades.csv'} lists what was graded")
+                return 128 + 15  # the shell's code for a SIGTERM
             for r in reports:
                 print(format_report(r), end="\n\n")
             return 0

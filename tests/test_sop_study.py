@@ -1,0 +1,95 @@
+"""seqbook.sop_study: the pairs each placement makes, the interval, and one short run."""
+
+from __future__ import annotations
+
+import math
+import re
+
+import pytest
+import torch
+
+from seqbook import sop_study
+
+DOCS = [
+    [f"doc{d} sentence{i} " + "word " * (3 + (i * 7 + d) % 11) for i in range(2 + d % 9)]
+    for d in range(60)
+]
+
+
+def sentence_ids(segment: str) -> tuple[int, list[int]]:
+    """(document, sentence indices) of a segment of DOCS."""
+    docs = set(re.findall(r"doc(\d+) ", segment))
+    assert len(docs) == 1, segment  # one review per segment
+    return int(docs.pop()), [int(i) for i in re.findall(r"sentence(\d+)", segment)]
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_end_pairs_hold_a_reviews_opening_and_closing(seed):
+    for task in sop_study.TASKS:
+        pairs = sop_study.end_pairs(DOCS, task, seed=seed, max_words=12)
+        assert len(pairs) == sum(len(d) >= 2 for d in DOCS)
+        for p in pairs:
+            swapped = task == "sop" and p.label == 1
+            opening, closing = (p.second, p.first) if swapped else (p.first, p.second)
+            d, head = sentence_ids(opening)
+            assert d == p.document and head == list(range(len(head))) and head  # its first ones
+            d2, tail = sentence_ids(closing)
+            if task == "nsp" and p.label == 1:
+                assert d2 != p.document  # another review's closing
+                n = len(DOCS[d2])
+            else:
+                assert d2 == p.document and not set(head) & set(tail)  # never overlapping
+                n = len(DOCS[d])
+            assert tail and tail == list(range(n - len(tail), n))  # its last ones
+            words = len(opening.split()) - 2 * len(head)  # minus the two marker words each
+            assert words <= 12 or len(head) == 1
+        labels = [p.label for p in pairs]
+        assert 0.2 < sum(labels) / len(labels) < 0.8  # both classes, about half each
+
+
+def test_a_segment_keeps_at_least_one_sentence_and_stays_within_its_words():
+    long = [["one two three four five six seven eight nine ten eleven twelve", "a b", "c d"]]
+    (pair,) = sop_study.end_pairs(long * 2, "sop", seed=0, max_words=4)[:1]
+    words = {len(s.split()) for s in (pair.first, pair.second)}
+    assert max(words) <= 12 and min(words) >= 2
+
+
+def test_pairs_refuse_bad_arguments():
+    with pytest.raises(ValueError, match="task must be one of"):
+        sop_study.end_pairs(DOCS, "mlm")
+    with pytest.raises(ValueError, match="placement must be one of"):
+        sop_study.task_pairs(DOCS, "sop", "middle")
+    with pytest.raises(TypeError, match="lists of sentences, got a str"):
+        sop_study.end_pairs(["a review as one string"], "sop")
+    with pytest.raises(ValueError, match="NSP needs at least 2"):
+        sop_study.end_pairs([["a.", "b."]], "nsp")
+    with pytest.raises(ValueError, match="steps must be a positive int"):
+        sop_study.SOPSettings(steps=0)
+    with pytest.raises(ValueError, match="task must be one of"):
+        sop_study.SOPSettings(task="order")
+
+
+@pytest.mark.parametrize("correct, n", [(0, 10), (5, 10), (10, 10), (1800, 2434), (3, 7)])
+def test_wilson_interval_contains_the_estimate_and_matches_its_formula(correct, n):
+    low, high = sop_study.wilson(correct, n)
+    p = correct / n
+    assert 0 <= low <= p <= high <= 1
+    # the interval's ends solve |p - q| = z sqrt(q (1 - q) / n)
+    for q in (low, high):
+        assert abs(abs(p - q) - 1.96 * math.sqrt(q * (1 - q) / n)) < 1e-9
+    with pytest.raises(ValueError):
+        sop_study.wilson(n + 1, n)
+
+
+def test_a_short_run_trains_and_scores_both_tasks(tmp_path):
+    """A tiny model, two documents' worth of steps: the record has a curve and both scores."""
+    from seqbook.hf import shipped_albert_path
+
+    torch.set_num_threads(1)
+    settings = sop_study.SOPSettings(steps=4, batch_size=4, eval_every=2, eval_pairs=8)
+    record = sop_study.run(settings, shipped_albert_path(), (DOCS[:40], DOCS[40:]), progress=False)
+    assert [h["step"] for h in record["history"]] == [0, 2, 4]
+    for t in sop_study.TASKS:
+        score = record["test"][t]
+        assert score["pairs"] > 0 and 0 <= score["accuracy"] <= 1
+        assert score["ci95"][0] <= score["accuracy"] <= score["ci95"][1]
