@@ -93,3 +93,31 @@ def test_a_short_run_trains_and_scores_both_tasks(tmp_path):
         score = record["test"][t]
         assert score["pairs"] > 0 and 0 <= score["accuracy"] <= 1
         assert score["ci95"][0] <= score["accuracy"] <= score["ci95"][1]
+
+
+def marked_docs(n: int, seed: int) -> list[list[str]]:
+    """Reviews whose closing sentence starts with "overall" and whose topic word (one per
+    review) appears in every sentence."""
+    import random
+
+    rng = random.Random(seed)
+    fill = ["good", "bad", "plot", "acting", "music", "scene", "story", "camera"]
+    docs = []
+    for d in range(n):
+        topic = f"topic{d % 97}"
+        body = [f"{topic} " + " ".join(rng.choices(fill, k=6)) for _ in range(rng.randint(2, 5))]
+        docs.append([*body, f"overall {topic} " + " ".join(rng.choices(fill, k=4))])
+    return docs
+
+
+def test_the_words_baseline_reads_a_closing_word_but_cannot_match_topics():
+    train, test = marked_docs(600, 0), marked_docs(300, 1)
+    sop = sop_study.words_baseline(
+        sop_study.end_pairs(train, "sop", seed=0), sop_study.end_pairs(test, "sop", seed=1)
+    )
+    assert sop["accuracy"] > 0.95  # "overall" says which segment closes the review
+    nsp = sop_study.words_baseline(
+        sop_study.end_pairs(train, "nsp", seed=0), sop_study.end_pairs(test, "nsp", seed=1)
+    )
+    assert abs(nsp["accuracy"] - 0.5) < 0.1  # a topic match needs both segments at once
+    assert sop["pairs"] == nsp["pairs"] == 300

@@ -192,6 +192,34 @@ def wilson(correct: int, n: int, z: float = 1.96) -> tuple[float, float]:
     return max(0.0, centre - half), min(1.0, centre + half)
 
 
+def words_baseline(train: Sequence[SegmentPair], test: Sequence[SegmentPair]) -> dict:
+    """What the words of each segment say on their own: logistic regression on TF-IDF features
+    of the first and of the second segment, side by side (unigrams and bigrams, C = 4). It can
+    learn that a closing word comes second, but it cannot compare the two segments (no feature
+    sees both), so a task solved by matching A with B stays at chance for it."""
+    from scipy.sparse import hstack
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+
+    def features(vec, pairs):
+        return hstack(
+            [vec.transform([p.first for p in pairs]), vec.transform([p.second for p in pairs])]
+        ).tocsr()
+
+    vec = TfidfVectorizer(min_df=3, ngram_range=(1, 2), max_features=50_000, sublinear_tf=True)
+    vec.fit([p.first for p in train] + [p.second for p in train])
+    clf = LogisticRegression(C=4.0, max_iter=2000)
+    clf.fit(features(vec, train), [p.label for p in train])
+    hits = clf.predict(features(vec, test)) == [p.label for p in test]
+    correct, n = int(hits.sum()), len(test)
+    return {
+        "accuracy": correct / n,
+        "correct": correct,
+        "pairs": n,
+        "ci95": list(wilson(correct, n)),
+    }
+
+
 def load_documents(train_docs: int | None):
     from seqbook.pretrain_run import corpus_documents
 
@@ -304,12 +332,47 @@ def main(argv: Sequence[str] | None = None) -> dict:
     parser.add_argument("--lr", type=float, default=SOPSettings.lr)
     parser.add_argument("--mlm-probability", type=float, default=SOPSettings.mlm_probability)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--baselines", action="store_true", help="only the words-alone baseline of each pairing"
+    )
     args = parser.parse_args(argv)
     configure_threads()
     model_dir = args.model or shipped_albert_path()
     results = read_json(args.out) if args.out.is_file() else {"schema": SCHEMA, "runs": []}
     documents = load_documents(None)
     commit = provenance.git_commit()
+    if args.baselines:
+        train_docs, test_docs = documents
+        for placement in args.placements:
+            for task in args.tasks:
+                started = time.perf_counter()
+                score = words_baseline(
+                    task_pairs(train_docs, task, placement, seed=args.seed),
+                    task_pairs(test_docs, task, placement, seed=1),
+                )
+                score |= {
+                    "task": task,
+                    "placement": placement,
+                    "seconds": round(time.perf_counter() - started, 1),
+                }
+                results = read_json(args.out) if args.out.is_file() else results
+                baselines = [
+                    b
+                    for b in results.get("baselines", [])
+                    if (b["task"], b["placement"]) != (task, placement)
+                ]
+                results["baselines"] = baselines + [score]
+                results.setdefault(
+                    "baseline_provenance",
+                    {
+                        "command": "python -m seqbook.sop_study " + " ".join(argv or []),
+                        "commit": commit,
+                        "hardware": provenance.hardware(),
+                    },
+                )
+                write_json(args.out, results)
+                print(f"words alone, {placement} {task}: {score['accuracy']:.3f}", flush=True)
+        return results
     for placement in args.placements:
         for task in args.tasks:
             settings = SOPSettings(
