@@ -121,3 +121,42 @@ def test_the_words_baseline_reads_a_closing_word_but_cannot_match_topics():
     )
     assert abs(nsp["accuracy"] - 0.5) < 0.1  # a topic match needs both segments at once
     assert sop["pairs"] == nsp["pairs"] == 300
+
+
+@pytest.mark.slow
+def test_the_committed_study_reproduces_its_first_steps():
+    """Re-measure the committed 'ends' SOP run: today's code, from its recorded settings, gives
+    the same held-out accuracies at its first checkpoints (a few pairs may flip under other
+    floating-point kernels)."""
+    from seqbook.cache import read_json
+    from seqbook.data import shipped_data_dir
+    from seqbook.hf import shipped_albert_path
+
+    torch.set_num_threads(1)
+    study = read_json(shipped_data_dir() / "results" / "sop_study.json")
+    (committed,) = [
+        r
+        for r in study["runs"]
+        if r["settings"]["placement"] == "ends"
+        and r["settings"]["task"] == "sop"
+        and r["settings"]["steps"] == 2000
+    ]
+    settings = sop_study.SOPSettings(**committed["settings"])
+    record = sop_study.run(settings, shipped_albert_path(), progress=False, stop_after=250)
+    for mine, theirs in zip(record["history"][:2], committed["history"][:2], strict=True):
+        assert mine["step"] == theirs["step"]
+        assert abs(mine["heldout_accuracy"] - theirs["heldout_accuracy"]) <= 0.01, (mine, theirs)
+
+
+def test_stop_after_follows_the_full_runs_schedule_and_skips_the_final_scores():
+    from seqbook.hf import shipped_albert_path
+
+    torch.set_num_threads(1)
+    settings = sop_study.SOPSettings(steps=6, batch_size=4, eval_every=2, eval_pairs=8)
+    docs = (DOCS[:40], DOCS[40:])
+    full = sop_study.run(settings, shipped_albert_path(), docs, progress=False)
+    early = sop_study.run(settings, shipped_albert_path(), docs, progress=False, stop_after=2)
+    assert [h["step"] for h in early["history"]] == [0, 2] and early["test"] == {}
+    assert early["history"] == full["history"][:2]  # the same steps, the same schedule
+    with pytest.raises(ValueError, match="stop_after must lie in"):
+        sop_study.run(settings, shipped_albert_path(), docs, progress=False, stop_after=7)

@@ -226,8 +226,19 @@ def load_documents(train_docs: int | None):
     return corpus_documents("train", train_docs), corpus_documents("test")
 
 
-def run(settings: SOPSettings, model_dir: Path, documents=None, progress: bool = True) -> dict:
-    """Continue `model_dir`'s pretraining on `settings.task` pairs; return the run's record."""
+def run(
+    settings: SOPSettings,
+    model_dir: Path,
+    documents=None,
+    progress: bool = True,
+    stop_after: int | None = None,
+) -> dict:
+    """Continue `model_dir`'s pretraining on `settings.task` pairs; return the run's record.
+
+    `stop_after` ends the run after that many steps, on the full run's schedule (to re-measure
+    the start of a committed run); such a record has no final test scores."""
+    if stop_after is not None and not 0 < stop_after <= settings.steps:
+        raise ValueError(f"stop_after must lie in [1, steps={settings.steps}], got {stop_after}")
     from tqdm.auto import tqdm
 
     from seqbook.pretrain_run import load_pretrained, mask_batch
@@ -269,7 +280,7 @@ def run(settings: SOPSettings, model_dir: Path, documents=None, progress: bool =
     correct, total = accuracy(model, curve_batch)
     history.append({"step": 0, "heldout_accuracy": correct / total, "train_task_loss": None})
     started = time.perf_counter()
-    for step in tqdm(range(settings.steps), disable=not progress, desc=settings.task):
+    for step in tqdm(range(stop_after or settings.steps), disable=not progress, desc=settings.task):
         model.train()
         batch = _rows(train, torch.randint(n_train, (settings.batch_size,), generator=g))
         width = int(batch["attention_mask"].sum(1).max())
@@ -303,7 +314,7 @@ def run(settings: SOPSettings, model_dir: Path, documents=None, progress: bool =
             window = []
     seconds = time.perf_counter() - started
     scores = {}
-    for t in TASKS:
+    for t in TASKS if stop_after is None else ():
         c, n = accuracy(model, held_out[t])
         low, high = wilson(c, n)
         scores[t] = {"accuracy": c / n, "correct": c, "pairs": n, "ci95": [low, high]}
