@@ -160,3 +160,15 @@ def test_stop_after_follows_the_full_runs_schedule_and_skips_the_final_scores():
     assert early["history"] == full["history"][:2]  # the same steps, the same schedule
     with pytest.raises(ValueError, match="stop_after must lie in"):
         sop_study.run(settings, shipped_albert_path(), docs, progress=False, stop_after=7)
+
+
+def test_the_overlap_baseline_matches_topics_but_cannot_tell_order():
+    train, test = marked_docs(600, 0), marked_docs(300, 1)
+    nsp = sop_study.overlap_baseline(
+        sop_study.end_pairs(train, "nsp", seed=0), sop_study.end_pairs(test, "nsp", seed=1)
+    )
+    assert nsp["accuracy"] > 0.9  # the shared topic word gives the true closing away
+    sop = sop_study.overlap_baseline(
+        sop_study.end_pairs(train, "sop", seed=0), sop_study.end_pairs(test, "sop", seed=1)
+    )
+    assert abs(sop["accuracy"] - 0.5) < 0.1  # swapping keeps the similarity: no signal
