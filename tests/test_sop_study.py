@@ -172,3 +172,27 @@ def test_the_overlap_baseline_matches_topics_but_cannot_tell_order():
         sop_study.end_pairs(train, "sop", seed=0), sop_study.end_pairs(test, "sop", seed=1)
     )
     assert abs(sop["accuracy"] - 0.5) < 0.1  # swapping keeps the similarity: no signal
+
+
+def test_the_committed_study_is_complete_and_its_intervals_follow_from_its_counts():
+    from seqbook.cache import read_json
+    from seqbook.data import shipped_data_dir
+
+    study = read_json(shipped_data_dir() / "results" / "sop_study.json")
+    pairings = {(p, t) for p in sop_study.PLACEMENTS for t in sop_study.TASKS}
+    main = {
+        (r["settings"]["placement"], r["settings"]["task"])
+        for r in study["runs"]
+        if r["settings"]["steps"] == 2000 and r["settings"]["mlm_probability"] == 0.15
+    }
+    assert main == pairings  # the cross-test: every task in every placement, one budget
+    assert {(b["placement"], b["task"]) for b in study["baselines"]} == pairings
+    for r in study["runs"]:
+        assert r["provenance"]["commit"] and r["seconds"] > 0
+        assert [h["step"] for h in r["history"]][0] == 0
+        for score in r["test"].values():
+            assert score["accuracy"] == score["correct"] / score["pairs"]
+            assert score["ci95"] == pytest.approx(
+                sop_study.wilson(score["correct"], score["pairs"])
+            )
+            assert score["pairs"] >= 2000
