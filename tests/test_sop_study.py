@@ -145,7 +145,13 @@ def test_the_committed_study_reproduces_its_first_steps():
     record = sop_study.run(settings, shipped_albert_path(), progress=False, stop_after=250)
     for mine, theirs in zip(record["history"][:2], committed["history"][:2], strict=True):
         assert mine["step"] == theirs["step"]
-        assert abs(mine["heldout_accuracy"] - theirs["heldout_accuracy"]) <= 0.01, (mine, theirs)
+        # near chance many pairs sit at the decision boundary: a few may flip between kernels
+        assert abs(mine["heldout_accuracy"] - theirs["heldout_accuracy"]) <= 0.03, (mine, theirs)
+    mine, theirs = (
+        record["history"][1]["train_task_loss"],
+        committed["history"][1]["train_task_loss"],
+    )
+    assert mine == pytest.approx(theirs, rel=1e-4)  # the mean SOP loss of the first 250 steps
 
 
 def test_stop_after_follows_the_full_runs_schedule_and_skips_the_final_scores():
