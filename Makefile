@@ -58,9 +58,10 @@ test-fast: $(STAMP)
 	  --nbval-sanitize-with tests/nbval_sanitize.cfg --durations=15
 
 # the end-to-end checks (a fresh virtual environment for Colab, the full profile, the grader
-# for real): each takes minutes, so plain `pytest` leaves them out (pyproject.toml)
+# for real): each takes minutes, so plain `pytest` leaves them out (pyproject.toml); on
+# $(TEST_WORKERS) processes, one test file each at a time (the Colab simulation is the longest)
 test-slow: $(STAMP)
-	@$(TIMER) $(BIN)/python -m pytest tests -m slow --durations=10
+	@$(TIMER) $(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadscope tests -m slow --durations=10
 
 browser: $(STAMP)
 	@$(TIMER) $(BIN)/python -m pytest tests/test_browser.py -q
