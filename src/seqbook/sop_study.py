@@ -192,6 +192,16 @@ def wilson(correct: int, n: int, z: float = 1.96) -> tuple[float, float]:
     return max(0.0, centre - half), min(1.0, centre + half)
 
 
+def score(correct: int, n: int) -> dict:
+    """A results-file score: accuracy, the counts behind it and its 95 % Wilson interval."""
+    return {
+        "accuracy": correct / n,
+        "correct": correct,
+        "pairs": n,
+        "ci95": list(wilson(correct, n)),
+    }
+
+
 def words_baseline(train: Sequence[SegmentPair], test: Sequence[SegmentPair]) -> dict:
     """What the words of each segment say on their own: logistic regression on TF-IDF features
     of the first and of the second segment, side by side (unigrams and bigrams, C = 4). It can
@@ -211,13 +221,7 @@ def words_baseline(train: Sequence[SegmentPair], test: Sequence[SegmentPair]) ->
     clf = LogisticRegression(C=4.0, max_iter=2000)
     clf.fit(features(vec, train), [p.label for p in train])
     hits = clf.predict(features(vec, test)) == [p.label for p in test]
-    correct, n = int(hits.sum()), len(test)
-    return {
-        "accuracy": correct / n,
-        "correct": correct,
-        "pairs": n,
-        "ci95": list(wilson(correct, n)),
-    }
+    return score(int(hits.sum()), len(test))
 
 
 def overlap_baseline(train: Sequence[SegmentPair], test: Sequence[SegmentPair]) -> dict:
@@ -241,14 +245,7 @@ def overlap_baseline(train: Sequence[SegmentPair], test: Sequence[SegmentPair]) 
     accuracy = [((sim > t) == (labels == 0)).mean() for t in candidates]
     threshold = float(candidates[int(np.argmax(accuracy))])
     hits = (similarity(test) > threshold) == (np.array([p.label for p in test]) == 0)
-    correct, n = int(hits.sum()), len(test)
-    return {
-        "accuracy": correct / n,
-        "correct": correct,
-        "pairs": n,
-        "ci95": list(wilson(correct, n)),
-        "threshold": threshold,
-    }
+    return score(int(hits.sum()), len(test)) | {"threshold": threshold}
 
 
 def load_documents(train_docs: int | None):
@@ -346,9 +343,7 @@ def run(
     seconds = time.perf_counter() - started
     scores = {}
     for t in TASKS if stop_after is None else ():
-        c, n = accuracy(model, held_out[t])
-        low, high = wilson(c, n)
-        scores[t] = {"accuracy": c / n, "correct": c, "pairs": n, "ci95": [low, high]}
+        scores[t] = score(*accuracy(model, held_out[t]))
     return {
         "settings": asdict(settings),
         "model": str(model_dir),
