@@ -3,6 +3,7 @@ and the committed results files."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -108,6 +109,26 @@ def test_a_tiny_run_learns_and_returns_a_complete_run_record():
     assert len(record.history) == 4 and 1 <= record.best_epoch <= 4
     assert record.test["test_accuracy"] > 0.9  # chance is 0.5
     assert record.parameters == sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+def test_load_or_train_bilstm_trains_once_then_loads_and_keys_the_data_it_read(tmp_path):
+    s = bt.BiLSTMSettings(hidden_size=8, epochs=2, lr=1e-2, max_tokens=8, head_tokens=2)
+    data = _tiny_data(s)
+    model, record, loaded = bt.load_or_train_bilstm(s, data, directory=tmp_path)
+    again, record2, loaded2 = bt.load_or_train_bilstm(s, data, directory=tmp_path)
+    assert not loaded and loaded2 and record2 == record
+    for p, q in zip(model.parameters(), again.parameters(), strict=True):
+        torch.testing.assert_close(p, q, rtol=0, atol=0)
+    assert record.settings["data"] == data.fingerprint()
+    # other data under the same settings (one label flipped) is another run, trained afresh
+    other = _tiny_data(s)
+    ids, label = other.train.dataset[0]
+    other.train.dataset[0] = (ids, 1 - int(label))
+    assert other.fingerprint() != data.fingerprint()
+    assert not bt.load_or_train_bilstm(s, other, directory=tmp_path)[2]
+    assert not bt.load_or_train_bilstm(s.replace(lr=5e-3), data, directory=tmp_path)[2]
+    with pytest.raises(TypeError, match="s must be a BiLSTMSettings"):
+        bt.load_or_train_bilstm(dataclasses.asdict(s), data, directory=tmp_path)
 
 
 def test_layer_features_pool_each_level_of_the_stack_over_real_tokens_only():

@@ -1,3 +1,7 @@
+import json
+import re
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -307,3 +311,50 @@ def test_shipped_data_dir_refuses_a_seqbook_data_that_is_not_a_folder(tmp_path, 
     monkeypatch.setenv(data.DATA_ENV, str(tmp_path / "nowhere"))
     with pytest.raises(FileNotFoundError, match=r"\$SEQBOOK_DATA must name .*nowhere"):
         data.shipped_data_dir()
+
+
+# ------------------------------------------------------------------ no machine paths in data/
+ABSOLUTE_PATH = re.compile(r"(^|[\s=:])/(?:[\w.+-]+/)+")
+
+
+def _strings(obj, where=()):
+    if isinstance(obj, dict):
+        for key, value in obj.items():
+            yield from _strings(value, (*where, key))
+    elif isinstance(obj, list):
+        for i, value in enumerate(obj):
+            yield from _strings(value, (*where, i))
+    elif isinstance(obj, str):
+        yield where, obj
+
+
+def test_committed_records_name_no_path_of_the_machine_that_wrote_them():
+    # a results file or card must read the same on a reader's machine: what a run read is named
+    # as data/<...> or by name (provenance.portable_path); only the shell command as it was
+    # typed ("command") may hold one, since it records what was run
+    data = Path(__file__).resolve().parents[1] / "data"
+    found = []
+    for path in sorted(data.rglob("*.json")):
+        if path.name.startswith("tokenizer") or path.name == "vocab.json":
+            continue
+        for where, text in _strings(json.loads(path.read_text())):
+            if where and where[-1] != "command" and ABSOLUTE_PATH.search(text):
+                found.append(f"{path.relative_to(data)} {list(where)}: {text[:80]}")
+    assert not found, "\n".join(found)
+
+
+def test_portable_path_names_shipped_files_by_data_and_others_without_the_machine(
+    tmp_path, monkeypatch
+):
+    from seqbook.provenance import portable_path
+
+    shipped = tmp_path / "somewhere" / "data"
+    (shipped / "tiny-albert-imdb").mkdir(parents=True)
+    monkeypatch.setenv("SEQBOOK_DATA", str(shipped))
+    assert portable_path(shipped / "tiny-albert-imdb") == "data/tiny-albert-imdb"
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "runs" / "m").mkdir(parents=True)
+    assert portable_path(tmp_path / "runs" / "m") == "runs/m"
+    assert portable_path("/opt/models/albert-x") == "albert-x"  # outside both: the name only
+    assert ABSOLUTE_PATH.search("/work/main/data/tiny-albert-imdb")
+    assert not ABSOLUTE_PATH.search("data/tiny-albert-imdb")

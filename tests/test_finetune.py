@@ -71,6 +71,20 @@ def test_load_or_train_trains_once_then_loads_and_retrains_when_the_recipe_chang
     assert not third.loaded and third.record.settings["head_lr"] == 1e-2
 
 
+def test_the_key_follows_the_encoders_files_not_where_they_lie(encoder_dir, tmp_path):
+    import shutil
+
+    # the same weights in another folder (another checkout, Colab's download of data/) are
+    # the same run, so a cache filled elsewhere serves it; other weights are another run
+    moved = shutil.copytree(encoder_dir, tmp_path / "elsewhere" / "tiny-albert")
+    assert tiny_recipe(moved).key() == tiny_recipe(encoder_dir).key()
+    (moved / "card.json").write_text("{}")  # a card beside the weights changes nothing
+    assert tiny_recipe(moved).key() == tiny_recipe(encoder_dir).key()
+    config = json.loads((moved / "config.json").read_text())
+    (moved / "config.json").write_text(json.dumps(config | {"hidden_dropout_prob": 0.3}))
+    assert tiny_recipe(moved).key() != tiny_recipe(encoder_dir).key()
+
+
 def test_a_linear_run_is_never_served_a_bilstm_runs_folder(encoder_dir, tmp_path):
     bilstm = tiny_recipe(encoder_dir)
     load_or_train(bilstm, tmp_path / "run", progress=False)

@@ -253,6 +253,21 @@ class PreparedData:
     test: DataLoader
     coverage: float  # share of training tokens with a pretrained row (0 for "random")
 
+    def fingerprint(self) -> str:
+        """sha256 (16 hex digits) of everything a run reads: the vocabulary, the initial rows and
+        every review's ids and label in the three splits (a cache key of the data itself)."""
+        import hashlib
+
+        h = hashlib.sha256("\n".join(self.vocab.itos).encode())
+        h.update(self.embeddings.detach().cpu().contiguous().numpy().tobytes())
+        for loader in (self.train, self.valid, self.test):
+            for ids, label in loader.dataset:
+                h.update(
+                    ids.numpy().astype(np.int64).tobytes()
+                    + int(label).to_bytes(8, "little", signed=True)
+                )
+        return h.hexdigest()[:16]
+
 
 def encode(tokens: Sequence[Sequence[str]], vocab: Vocab, s: BiLSTMSettings) -> list:
     """Id tensors of token lists, truncated as the settings say."""
@@ -337,6 +352,36 @@ def train_bilstm(
         lr=s.lr,
         weight_decay=s.weight_decay,
         progress=progress,
+    )
+
+
+def load_or_train_bilstm(
+    s: BiLSTMSettings,
+    data: PreparedData | None = None,
+    name: str = "BiLSTM + GloVe",
+    directory: str | Path | None = None,
+) -> tuple[BiLSTMClassifier, RunRecord, bool]:
+    """`train_bilstm` through the book's cache policy (`train.load_or_run`): the run is keyed by
+    the settings, the seed, the seqbook version and `data.fingerprint()` (what it reads), and
+    saved under `directory` (default `cache_dir()/bilstm`); the next call with the same key
+    loads it instead of training. Returns (model, record, loaded)."""
+    from seqbook.train import load_or_run
+
+    if not isinstance(s, BiLSTMSettings):
+        raise TypeError(f"s must be a BiLSTMSettings, got {type(s).__name__}")
+    data = data if data is not None else prepare(s)
+    return load_or_run(
+        Path(directory) if directory is not None else cache_dir() / "bilstm",
+        name,
+        lambda: _build_classifier(s, data),
+        data.train,
+        data.valid,
+        data.test,
+        settings=dataclasses.asdict(s) | {"data": data.fingerprint()},
+        seed=s.seed,
+        epochs=s.epochs,
+        lr=s.lr,
+        weight_decay=s.weight_decay,
     )
 
 

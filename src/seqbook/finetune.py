@@ -273,10 +273,14 @@ class FinetuneSettings:
         return dataclasses.asdict(self)
 
     def cache_key(self) -> dict:
-        """What a run of these settings depends on: the settings, the encoder's files and the
-        fine-tuning code's revision (`FINETUNE_REVISION`)."""
+        """What a run of these settings depends on: the recipe, the encoder's files and the
+        fine-tuning code's revision (`FINETUNE_REVISION`). The encoder enters by content only
+        (`encoder_fingerprint`), not by where it lies: the same weights in another checkout, in
+        Colab's download of `data/` or under a name such as "minilm" are the same run."""
+        recipe = self.to_dict()
+        del recipe["encoder"]
         return {
-            "settings": self.to_dict(),
+            "settings": recipe,
             "encoder_files": encoder_fingerprint(self),
             "revision": FINETUNE_REVISION,
         }

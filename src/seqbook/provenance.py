@@ -52,6 +52,24 @@ def hardware() -> dict:
     }
 
 
+def portable_path(path: str | Path) -> str:
+    """How a committed record names a file or folder it read, without this machine's layout:
+    `data/<...>` for what lies under the shipped data folder (`seqbook.data.shipped_data_dir`),
+    the path relative to the working directory for what lies below it, else the name alone.
+    A results file or card written here must read the same on a reader's machine."""
+    from seqbook.data import shipped_data_dir
+
+    path = Path(path).resolve()
+    try:
+        return (Path("data") / path.relative_to(shipped_data_dir().resolve())).as_posix()
+    except (ValueError, FileNotFoundError):
+        pass
+    try:
+        return path.relative_to(Path.cwd().resolve()).as_posix()
+    except ValueError:
+        return path.name
+
+
 def file_digests(directory: str | Path, skip: tuple[str, ...] = NOT_SHIPPED) -> dict[str, str]:
     """sha256 of every file of a model folder (sub-folders included) except `skip` and
     unfinished temporaries (`*.tmp`)."""

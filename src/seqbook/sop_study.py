@@ -41,6 +41,7 @@ from seqbook.pretraining import (
     next_sentence_pairs,
     sentence_order_pairs,
 )
+from seqbook.provenance import portable_path
 
 PLACEMENTS = ("anywhere", "ends")
 TASKS = ("sop", "nsp")
@@ -346,7 +347,7 @@ def run(
         scores[t] = score(*accuracy(model, held_out[t]))
     return {
         "settings": asdict(settings),
-        "model": str(model_dir),
+        "model": portable_path(model_dir),
         "train_pairs": n_train,
         "history": history,
         "test": scores,
