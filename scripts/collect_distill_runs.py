@@ -12,8 +12,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from seqbook.cache import read_json, write_json
-from seqbook.provenance import git_commit, hardware
+from seqbook.cache import read_json
+from seqbook.provenance import git_commit, hardware, new_results, write_results
 
 
 def collect(specs: list[str]) -> list[dict]:
@@ -56,18 +56,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--run", action="append", required=True)
     parser.add_argument("--note", default="")
     args = parser.parse_args(argv)
-    write_json(
-        Path(args.out),
-        {
-            "provenance": {
-                "command": " ".join(["python scripts/collect_distill_runs.py", *argv]),
-                "commit": git_commit(),
-                "hardware": hardware(),
-                "note": args.note,
-            },
-            "rows": collect(args.run),
-        },
-    )
+    provenance = {
+        "command": " ".join(["python scripts/collect_distill_runs.py", *argv]),
+        "commit": git_commit(),
+        "hardware": hardware(),
+        "note": args.note,
+    }
+    write_results(Path(args.out), new_results(provenance, collect(args.run)))
 
 
 if __name__ == "__main__":

@@ -25,8 +25,7 @@ def load(name):
 
 
 def provenances(data):
-    p = data["provenance"]
-    return p if isinstance(p, list) else [p]
+    return data["provenance"]["parts"]
 
 
 @pytest.mark.parametrize("name", FILES)
@@ -36,7 +35,8 @@ def test_results_file_names_its_command_commit_hardware_and_time(name):
         assert p["command"].startswith("python -m seqbook.bilstm_train ")
         assert len(p["commit"]) == 40 and int(p["commit"], 16) >= 0
         assert "CPUs" in p["hardware"] and p["seconds"] > 0
-    assert data["runs"], "a results file without runs"
+    assert data["rows"], "a results file without runs"
+    assert data["provenance"]["invocations"] == [p["command"] for p in provenances(data)]
 
 
 def _settings_differ(run_settings: dict, allowed: set[str]) -> set[str]:
@@ -46,7 +46,7 @@ def _settings_differ(run_settings: dict, allowed: set[str]) -> set[str]:
 
 
 def test_comparison_has_three_seeds_per_variant_on_the_recipe():
-    runs = load("bilstm_comparison.json")["runs"]
+    runs = load("bilstm_comparison.json")["rows"]
     variants = {}
     for r in runs:
         s = r["settings"]
@@ -59,7 +59,7 @@ def test_comparison_has_three_seeds_per_variant_on_the_recipe():
 
 
 def test_main_file_is_the_recipe_on_every_review_with_several_seeds():
-    runs = load("bilstm_main.json")["runs"]
+    runs = load("bilstm_main.json")["rows"]
     assert len({r["settings"]["seed"] for r in runs}) == len(runs) >= 1
     for r in runs:
         assert not _settings_differ(r["settings"], {"seed"})
@@ -68,7 +68,7 @@ def test_main_file_is_the_recipe_on_every_review_with_several_seeds():
 
 
 def test_truncation_file_compares_first_tokens_with_head_and_tail():
-    runs = load("bilstm_truncation.json")["runs"]
+    runs = load("bilstm_truncation.json")["rows"]
     kinds = {(r["settings"]["max_tokens"], r["settings"]["head_tokens"]) for r in runs}
     assert kinds == {(128, None), (256, None), (256, 64)}
     for r in runs:
@@ -77,7 +77,7 @@ def test_truncation_file_compares_first_tokens_with_head_and_tail():
 
 
 def test_learning_curve_has_both_models_at_every_small_size():
-    runs = load("bilstm_learning_curve.json")["runs"]
+    runs = load("bilstm_learning_curve.json")["rows"]
     tfidf = {r["train_reviews"] for r in runs if r["model"] == "tfidf"}
     bilstm = {r["train_reviews"] for r in runs if r["model"] == "bilstm"}
     assert {250, 500, 1000, 2000} <= bilstm and bilstm <= tfidf
@@ -94,7 +94,7 @@ def test_learning_curve_has_both_models_at_every_small_size():
 @pytest.mark.slow
 def test_one_recorded_run_is_reproduced_within_a_point():
     # the cheapest run of the learning curve, re-measured on this machine
-    runs = load("bilstm_learning_curve.json")["runs"]
+    runs = load("bilstm_learning_curve.json")["rows"]
     recorded = next(r for r in runs if r["model"] == "bilstm" and r["train_reviews"] == 250)
     s = bt.BiLSTMSettings(**recorded["settings"])
     _, record = bt.train_bilstm(s)
@@ -102,7 +102,7 @@ def test_one_recorded_run_is_reproduced_within_a_point():
 
 
 def test_depth_file_has_one_to_three_layers_and_last_state_on_every_review_with_probes():
-    runs = load("bilstm_depth.json")["runs"]
+    runs = load("bilstm_depth.json")["rows"]
     variants = {}
     for r in runs:
         s = r["settings"]
@@ -126,7 +126,7 @@ def test_depth_file_has_one_to_three_layers_and_last_state_on_every_review_with_
 
 
 def test_embeddings_file_has_three_kinds_at_two_sizes_with_three_seeds():
-    runs = load("bilstm_embeddings.json")["runs"]
+    runs = load("bilstm_embeddings.json")["rows"]
     cells = {}
     for r in runs:
         s = r["settings"]
@@ -143,7 +143,7 @@ def test_a_probe_of_the_depth_file_is_reproduced():
     """The probe of a one-layer model at its initial weights needs no training: re-measured."""
     run = next(
         r
-        for r in load("bilstm_depth.json")["runs"]
+        for r in load("bilstm_depth.json")["rows"]
         if (r["settings"]["pooling"], r["settings"]["num_layers"], r["settings"]["seed"])
         == ("max", 1, 0)
     )
@@ -165,7 +165,7 @@ def test_a_run_of_the_embeddings_file_is_reproduced():
     (ATEN_CPU_CAPABILITY=default) moved this run's test accuracy by less than it."""
     run = next(
         r
-        for r in load("bilstm_embeddings.json")["runs"]
+        for r in load("bilstm_embeddings.json")["rows"]
         if (r["settings"]["embeddings"], r["settings"]["train_reviews"], r["settings"]["seed"])
         == ("random", 2000, 0)
     )

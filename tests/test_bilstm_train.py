@@ -231,11 +231,49 @@ def test_mean_interval_is_the_mean_plus_minus_the_student_t_half_width():
         bt.mean_interval([])
 
 
-def test_results_file_needs_provenance_and_runs(tmp_path):
+def test_one_results_file_schema_is_checked_on_every_read_and_write(tmp_path):
+    from seqbook.provenance import new_results, read_results, update_results, write_results
+
     path = tmp_path / "r.json"
-    path.write_text(json.dumps({"runs": []}))
-    with pytest.raises(ValueError, match="must hold 'provenance' and 'runs'"):
-        bt.load_results_file(path)
+    for bad, says in (
+        ({"runs": []}, "schema 1 with exactly the keys"),  # the old BiLSTM layout
+        ({"schema": 1, "provenance": {}, "rows": [], "baselines": []}, "exactly the keys"),
+        ({"schema": 1, "provenance": [], "rows": []}, "provenance must be an object"),
+        ({"schema": 1, "provenance": {}, "rows": [1]}, "rows must be a list of objects"),
+        ({"schema": 1, "provenance": {}, "rows": [{"a": 1}]}, "must name the command"),
+    ):
+        path.write_text(json.dumps(bad))
+        with pytest.raises(ValueError, match=says):
+            bt.load_results_file(path)
+        with pytest.raises(ValueError, match=says):
+            write_results(tmp_path / "w.json", bad)
+    with pytest.raises(FileNotFoundError, match="path must name a results file"):
+        bt.load_results_file(tmp_path / "missing.json")
+    assert read_results(tmp_path / "missing.json") == new_results()  # a file not yet written
+    prov = {"command": "python -m x", "commit": "abc"}
+    write_results(path, new_results(prov, [{"a": 1}]))
+    update_results(path, lambda r: r["rows"].append({"a": 2}))
+    assert [r["a"] for r in bt.load_results_file(path)["rows"]] == [1, 2]
+    with pytest.raises(ValueError, match="rows must be a list"):  # a bad change is not written
+        update_results(path, lambda r: r.update(rows={"a": 3}))
+    assert [r["a"] for r in read_results(path)["rows"]] == [1, 2]
+
+
+def test_merged_results_files_keep_every_parts_command(tmp_path):
+    from seqbook.provenance import new_results, write_results
+
+    parts = []
+    for i in range(2):
+        prov = {"command": f"python -m seqbook.bilstm_train runs --seeds {i}", "commit": "c" * 40}
+        prov |= {"seconds": 10.0 + i, "base_settings": {"seed": 0}}
+        parts.append(write_results(tmp_path / f"p{i}.json", new_results(prov, [{"seed": i}])))
+    merged = bt.load_results_file(bt.merge_results_files(parts, tmp_path / "all.json"))
+    assert [r["seed"] for r in merged["rows"]] == [0, 1]
+    prov = merged["provenance"]
+    assert prov["invocations"] == [p["command"] for p in prov["parts"]] and len(prov["parts"]) == 2
+    assert prov["seconds"] == 21.0 and prov["base_settings"] == {"seed": 0}
+    with pytest.raises(ValueError, match="at least one results file"):
+        bt.merge_results_files([], tmp_path / "none.json")
 
 
 # --------------------------------------------------------------------------- bad input, refused

@@ -9,9 +9,13 @@ from seqbook.encoder_study import COST_ROWS, SYSTEMS, _recipe
 from seqbook.finetune import FinetuneSettings
 from seqbook.pretrain_study import read_results, update_results
 
+PROV = {"command": "python -m seqbook.encoder_study systems", "commit": "c" * 40}
+
 
 def _add(path, i):
-    update_results(path, lambda r: r["rows"].append({"key": f"k{i}"}))
+    update_results(
+        path, lambda r: (r["rows"].append({"key": f"k{i}"}), r["provenance"].update(PROV))
+    )
 
 
 def test_rows_written_by_concurrent_commands_are_all_kept(tmp_path):
@@ -67,7 +71,13 @@ def test_a_systems_file_with_a_tfidf_row_takes_fine_tuning_rows(tmp_path, monkey
     from seqbook import pretrain_study
 
     path = tmp_path / "systems.json"
-    update_results(path, lambda r: r["rows"].append({"variant": "TF-IDF", "head": "tfidf"}))
+    update_results(
+        path,
+        lambda r: (
+            r["rows"].append({"variant": "TF-IDF", "head": "tfidf"}),
+            r["provenance"].update(PROV),
+        ),
+    )
     record = SimpleNamespace(
         history=[{"valid_accuracy": 0.8}],
         best_epoch=1,

@@ -205,7 +205,7 @@ def test_study_summary_gives_mean_spread_and_range_per_variant(tmp_path):
     from seqbook.pretrain_study import _provenance, read_results, summarise
 
     results = read_results(tmp_path / "missing.json")
-    assert results == {"provenance": {}, "rows": []}
+    assert results == {"schema": 1, "provenance": {}, "rows": []}
     results["rows"] = [{"variant": "a", "test_accuracy": x} for x in (0.70, 0.74, 0.72)] + [
         {"variant": "b", "test_accuracy": 0.6}
     ]

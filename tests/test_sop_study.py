@@ -9,6 +9,13 @@ import pytest
 import torch
 
 from seqbook import sop_study
+from seqbook.provenance import read_results
+
+
+def kind(study: dict, name: str) -> list[dict]:
+    """The rows of the results file `study` of one kind ("run" or "baseline")."""
+    return [r for r in study["rows"] if r["kind"] == name]
+
 
 DOCS = [
     [f"doc{d} sentence{i} " + "word " * (3 + (i * 7 + d) % 11) for i in range(2 + d % 9)]
@@ -128,15 +135,14 @@ def test_the_committed_study_reproduces_its_first_steps():
     """Re-measure the committed 'ends' SOP run: today's code, from its recorded settings, gives
     the same held-out accuracies at its first checkpoints (a few pairs may flip under other
     floating-point kernels)."""
-    from seqbook.cache import read_json
     from seqbook.data import shipped_data_dir
     from seqbook.hf import shipped_albert_path
 
     torch.set_num_threads(1)
-    study = read_json(shipped_data_dir() / "results" / "sop_study.json")
+    study = read_results(shipped_data_dir() / "results" / "sop_study.json")
     (committed,) = [
         r
-        for r in study["runs"]
+        for r in kind(study, "run")
         if r["settings"]["placement"] == "ends"
         and r["settings"]["task"] == "sop"
         and r["settings"]["steps"] == 2000
@@ -181,19 +187,22 @@ def test_the_overlap_baseline_matches_topics_but_cannot_tell_order():
 
 
 def test_the_committed_study_is_complete_and_its_intervals_follow_from_its_counts():
-    from seqbook.cache import read_json
     from seqbook.data import shipped_data_dir
 
-    study = read_json(shipped_data_dir() / "results" / "sop_study.json")
+    study = read_results(shipped_data_dir() / "results" / "sop_study.json")
     pairings = {(p, t) for p in sop_study.PLACEMENTS for t in sop_study.TASKS}
     main = {
         (r["settings"]["placement"], r["settings"]["task"])
-        for r in study["runs"]
+        for r in kind(study, "run")
         if r["settings"]["steps"] == 2000 and r["settings"]["mlm_probability"] == 0.15
     }
     assert main == pairings  # the cross-test: every task in every placement, one budget
-    assert {(b["placement"], b["task"]) for b in study["baselines"]} == pairings
-    for r in study["runs"]:
+    assert {(b["placement"], b["task"]) for b in kind(study, "baseline")} == pairings
+    assert {r["kind"] for r in study["rows"]} == {"run", "baseline"}
+    assert set(study["provenance"]["invocations"]) == {
+        r["provenance"]["command"] for r in kind(study, "run")
+    } | {study["provenance"]["baseline_provenance"]["command"]}
+    for r in kind(study, "run"):
         assert r["provenance"]["commit"] and r["seconds"] > 0
         assert [h["step"] for h in r["history"]][0] == 0
         for score in r["test"].values():

@@ -44,10 +44,10 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Sampler
 
-from seqbook.cache import digest, read_json, torch_load, torch_save, write_json
+from seqbook.cache import digest, torch_load, torch_save
 from seqbook.data import Vocab, cache_dir, collate_batch, load_split, split_fingerprint, tokenize
 from seqbook.models import POOLINGS, BiLSTMClassifier
-from seqbook.provenance import git_commit
+from seqbook.provenance import git_commit, new_results, read_results, write_results
 from seqbook.runtime import seed_everything
 from seqbook.train import RunRecord, run_experiment, settings_from_args, settings_parser
 from seqbook.validate import check_int, check_labels, check_positive_ints
@@ -485,11 +485,11 @@ def provenance(
 
 
 def load_results_file(path: str | Path) -> dict[str, object]:
-    """A results file written by this module's commands, checked for its parts."""
-    data = read_json(path)
-    if not isinstance(data, dict) or not {"provenance", "runs"} <= set(data):
-        raise ValueError(f"{path} must hold 'provenance' and 'runs', got {type(data).__name__}")
-    return data
+    """A committed results file (`seqbook.provenance.read_results`: one schema for every results
+    file), refused if it is missing."""
+    if not Path(path).is_file():
+        raise FileNotFoundError(f"path must name a results file, got {str(path)!r} (no such file)")
+    return read_results(path)
 
 
 def mean_interval(values: Sequence[float], level: float = 0.95) -> tuple[float, float, float]:
@@ -585,19 +585,25 @@ def curve(base: BiLSTMSettings, sizes: Sequence[int | None], seeds: Sequence[int
 
 
 def merge_results_files(paths: Sequence[str | Path], out: str | Path) -> Path:
-    """One results file from several parts (e.g. runs split across processes): the runs
-    concatenated, each part's provenance kept in a list."""
+    """One results file from several parts (e.g. runs split across processes): the rows
+    concatenated; each part's command in `invocations` and its whole provenance in `parts`."""
+    if not paths:
+        raise ValueError("paths must name at least one results file, got none")
     parts = [load_results_file(p) for p in paths]
-    provenances = []
+    details = []
     for part in parts:
         prov = part["provenance"]
-        provenances += prov if isinstance(prov, list) else [prov]
-    merged = {
-        "provenance": provenances,
-        "base_settings": parts[0].get("base_settings"),
-        "runs": [run for part in parts for run in part["runs"]],
+        own = {k: v for k, v in prov.items() if k not in ("parts", "base_settings", "invocations")}
+        details += prov.get("parts", [own])
+    provenance = {
+        "command": details[-1]["command"],
+        "commit": details[-1]["commit"],
+        "invocations": [d["command"] for d in details],
+        "seconds": round(sum(d.get("seconds", 0) for d in details), 1),
+        "base_settings": parts[0]["provenance"].get("base_settings"),
+        "parts": details,
     }
-    return write_json(out, merged)
+    return write_results(out, new_results(provenance, [r for part in parts for r in part["rows"]]))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -656,14 +662,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         "seqbook.bilstm_train",
         *(argv if argv is not None else sys.argv[1:]),
     ]
-    write_json(
-        args.out,
-        {
-            "provenance": provenance(command, time.perf_counter() - start, commit),
-            "base_settings": dataclasses.asdict(base),
-            "runs": runs,
-        },
-    )
+    prov = provenance(command, time.perf_counter() - start, commit)
+    prov |= {"invocations": [prov["command"]], "base_settings": dataclasses.asdict(base)}
+    write_results(args.out, new_results(prov, runs))
     print(json.dumps({"wrote": str(args.out), "runs": len(runs)}))  # noqa: T201 - a command
     return 0
 

@@ -220,9 +220,8 @@ def gains(results: dict, baseline: str = "contextual only", samples: int = 2000)
 
 
 def main(argv: Sequence[str] | None = None) -> dict:
-    from seqbook.cache import write_json
     from seqbook.embeddings import glove_keyed_vectors
-    from seqbook.provenance import git_commit, hardware
+    from seqbook.provenance import git_commit, hardware, new_results, write_results
     from seqbook.runtime import configure_threads
 
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -240,8 +239,8 @@ def main(argv: Sequence[str] | None = None) -> dict:
     for name in args.encoders:
         for n in args.sizes:
             rows += run_cell(name, n, args.seeds, glove, log=lambda s: print(s, flush=True))  # noqa: T201
-    results = {
-        "provenance": {
+    results = new_results(
+        {
             "command": " ".join(["python -m seqbook.fusion_study", *argv]),
             "commit": commit,
             "hardware": hardware(),
@@ -258,9 +257,9 @@ def main(argv: Sequence[str] | None = None) -> dict:
                 "batch_size": BATCH,
             },
         },
-        "rows": rows,
-    }
-    write_json(Path(args.out), results)
+        rows,
+    )
+    write_results(Path(args.out), results)
     return results
 
 

@@ -38,7 +38,15 @@ import numpy as np
 from seqbook.cache import read_json
 from seqbook.finetune import FinetuneSettings, load_or_train
 from seqbook.pretrain_run import BUDGETS_DIR
-from seqbook.provenance import git_commit, hardware
+from seqbook.provenance import (  # noqa: F401 - the results-file helpers, re-exported
+    git_commit,
+    hardware,
+    merge_provenance,
+    new_results,
+    read_results,
+    update_results,
+    write_results,
+)
 
 # The fixed fine-tuning recipe of the budget curve and the seeds table (see chapter 8).
 RECIPE = {
@@ -65,52 +73,6 @@ RECIPE_VARIANTS = {
     "punctuation split": {"split_punctuation": True},
     "punctuation split, 30 % masking": {"split_punctuation": True, "mlm_probability": 0.3},
 }
-
-
-def read_results(path: str | Path) -> dict:
-    """A results file: {"provenance": {...}, "rows": [...]}; an empty one if it is missing."""
-    path = Path(path)
-    return read_json(path) if path.is_file() else {"provenance": {}, "rows": []}
-
-
-def _write(path: Path, results: dict) -> None:
-    from seqbook.cache import write_json
-
-    write_json(path, results)
-
-
-def update_results(path: Path, change) -> dict:
-    """Read the results file, apply `change(results)`, write it back, all under an exclusive
-    lock (`path` + ".lock"), so commands running at the same time add their rows to one file
-    without losing each other's. Returns the file's new content."""
-    import fcntl
-
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path.with_name(path.name + ".lock"), "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        results = read_results(path)
-        change(results)
-        _write(path, results)
-    return results
-
-
-def merge_provenance(stored: dict, ours: dict) -> None:
-    """Merge this command's provenance `ours` into the file's `stored` content: rows written
-    before rows carried their commit get the file's previous commit, this command's invocations
-    are appended, and the seconds are summed over the rows."""
-    for old in stored["rows"]:
-        if "key" in old and "commit" not in old and stored["provenance"].get("commit"):
-            old["commit"] = stored["provenance"]["commit"]
-    known = stored["provenance"].get("invocations", [])
-    stored["provenance"] |= ours | {
-        "invocations": known + [i for i in ours.get("invocations", []) if i not in known]
-    }
-    stored["provenance"]["seconds"] = round(
-        sum(r.get("seconds", 0) for r in stored["rows"])
-        + stored["provenance"].get("extra_seconds", 0),
-        1,
-    )
 
 
 def run_row(settings: FinetuneSettings, extra: dict, results: dict, path: Path, log) -> dict:
@@ -302,8 +264,8 @@ def recipe_comparison(runs: Path, out: Path, steps: int, argv, log=None) -> dict
         if log is not None:
             last = curve[-1]
             log({"variant": name, "step": last["step"], "mlm": last["mlm_accuracy"]})
-    results = {
-        "provenance": {
+    results = new_results(
+        {
             "command": _command(argv),
             "commit": git_commit(),
             "hardware": hardware(),
@@ -311,9 +273,9 @@ def recipe_comparison(runs: Path, out: Path, steps: int, argv, log=None) -> dict
             "note": "each run's seconds exclude evaluations; each run shared the 2-core CPU"
             " with one other job",
         },
-        "rows": rows,
-    }
-    _write(out, results)
+        rows,
+    )
+    write_results(out, results)
     return results
 
 

@@ -1,7 +1,14 @@
-"""Where a committed result came from: the code's commit, the machine, the files' digests.
+"""Where a committed result came from: the code's commit, the machine, the files' digests, and
+the one format of the book's results files.
 
 Every results file and model card the book commits records these, so a reader can tell which
 code made a number and on what hardware (base layer: any chapter's command may use it).
+
+A results file (`data/results/*.json`) is one JSON object of schema `RESULTS_SCHEMA`:
+``{"schema": 1, "provenance": {...}, "rows": [...]}``. The provenance names at least the
+`command` that last wrote it and that command's `commit` (and, for files that several commands
+extend, their `invocations`); each row is one run or one measured figure, as a flat object.
+`read_results`, `write_results` and `update_results` are the only readers and writers.
 """
 
 from __future__ import annotations
@@ -13,7 +20,7 @@ from pathlib import Path
 
 import torch
 
-from seqbook.cache import file_digest
+from seqbook.cache import file_digest, read_json, write_json
 
 # files of a model folder that describe it rather than make it up
 NOT_SHIPPED = ("README.md", "card.json", ".gitignore", "checkpoint.pt")
@@ -97,3 +104,96 @@ def card_loading_section(folder: str) -> list[str]:
         f'tokenizer = AutoTokenizer.from_pretrained("data/{folder}")',
         "```",
     ]
+
+
+# ------------------------------------------------------------------------------ results files
+RESULTS_SCHEMA = 1
+RESULTS_KEYS = ("schema", "provenance", "rows")
+
+
+def check_results(data: object, where: str | Path = "results") -> dict:
+    """`data` if it is a results file of schema `RESULTS_SCHEMA`, else a ValueError naming
+    `where` and what is wrong."""
+    if not isinstance(data, dict):
+        raise ValueError(
+            f"{where} must hold a JSON object (a results file), got {type(data).__name__}"
+        )
+    if data.get("schema") != RESULTS_SCHEMA or set(data) != set(RESULTS_KEYS):
+        raise ValueError(
+            f"{where} must be a results file of schema {RESULTS_SCHEMA} with exactly the keys "
+            f"{list(RESULTS_KEYS)}, got schema {data.get('schema')!r} and keys {sorted(data)}"
+        )
+    prov, rows = data["provenance"], data["rows"]
+    if not isinstance(prov, dict):
+        raise ValueError(f"{where}: provenance must be an object, got {type(prov).__name__}")
+    if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
+        raise ValueError(f"{where}: rows must be a list of objects, got {type(rows).__name__}")
+    if rows:
+        for field in ("command", "commit"):
+            if not isinstance(prov.get(field), str) or not prov[field]:
+                raise ValueError(
+                    f"{where}: a file with rows must name the {field} that wrote them in its "
+                    f"provenance, got {prov.get(field)!r}"
+                )
+    invocations = prov.get("invocations", [])
+    if not isinstance(invocations, list) or not all(isinstance(i, str) for i in invocations):
+        raise ValueError(
+            f"{where}: provenance.invocations must be a list of str, got {invocations!r}"
+        )
+    return data
+
+
+def new_results(provenance: dict | None = None, rows: list | None = None) -> dict:
+    """A results file (checked): `provenance` and `rows`, empty by default."""
+    data = {
+        "schema": RESULTS_SCHEMA,
+        "provenance": dict(provenance or {}),
+        "rows": list(rows or []),
+    }
+    return check_results(data, "new_results(...)")
+
+
+def read_results(path: str | Path) -> dict:
+    """The results file at `path`, checked (`check_results`); an empty one if it is missing."""
+    path = Path(path)
+    return check_results(read_json(path), path) if path.is_file() else new_results()
+
+
+def write_results(path: str | Path, data: dict) -> Path:
+    """Check `data` and write it to `path` atomically."""
+    return write_json(path, check_results(data, path))
+
+
+def update_results(path: str | Path, change) -> dict:
+    """Read the results file, apply `change(results)`, check and write it back, all under an
+    exclusive lock (`path` + ".lock", removed by nobody: it holds nothing), so commands running
+    at the same time add their rows to one file without losing each other's. Returns the
+    file's new content."""
+    import fcntl
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path.with_name(path.name + ".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        results = read_results(path)
+        change(results)
+        write_results(path, results)
+    return results
+
+
+def merge_provenance(stored: dict, ours: dict) -> None:
+    """Merge this command's provenance `ours` into the file's `stored` content: rows written
+    before rows carried their commit get the file's previous commit, this command's invocations
+    are appended, and the seconds are summed over the rows."""
+    for old in stored["rows"]:
+        if "key" in old and "commit" not in old and stored["provenance"].get("commit"):
+            old["commit"] = stored["provenance"]["commit"]
+    known = stored["provenance"].get("invocations", [])
+    stored["provenance"] |= ours | {
+        "invocations": known + [i for i in ours.get("invocations", []) if i not in known]
+    }
+    stored["provenance"]["seconds"] = round(
+        sum(r.get("seconds", 0) for r in stored["rows"])
+        + stored["provenance"].get("extra_seconds", 0),
+        1,
+    )

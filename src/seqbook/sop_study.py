@@ -46,7 +46,6 @@ from seqbook.provenance import portable_path
 PLACEMENTS = ("anywhere", "ends")
 TASKS = ("sop", "nsp")
 MAX_WORDS = 45  # words per segment of an "ends" pair: two segments fit 128 pieces
-SCHEMA = 1
 
 
 @dataclass(frozen=True)
@@ -355,9 +354,21 @@ def run(
     }
 
 
+def _note_command(stored: dict, command: str, commit: str) -> None:
+    """The file's provenance after `command` (at `commit`) added rows to it."""
+    from seqbook.provenance import hardware
+
+    known = stored["provenance"].get("invocations", [])
+    stored["provenance"] |= {
+        "command": command,
+        "commit": commit,
+        "hardware": hardware(),
+        "invocations": known + ([command] if command not in known else []),
+    }
+
+
 def main(argv: Sequence[str] | None = None) -> dict:
     from seqbook import provenance
-    from seqbook.cache import read_json, write_json
     from seqbook.hf import shipped_albert_path
     from seqbook.runtime import configure_threads
 
@@ -376,7 +387,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
     args = parser.parse_args(argv)
     configure_threads()
     model_dir = args.model or shipped_albert_path()
-    results = read_json(args.out) if args.out.is_file() else {"schema": SCHEMA, "runs": []}
+    results = provenance.read_results(args.out)
     documents = load_documents(None)
     commit = provenance.git_commit()
     if args.baselines:
@@ -395,22 +406,18 @@ def main(argv: Sequence[str] | None = None) -> dict:
                     "placement": placement,
                     "seconds": round(time.perf_counter() - started, 1),
                 }
-                results = read_json(args.out) if args.out.is_file() else results
-                baselines = [
-                    b
-                    for b in results.get("baselines", [])
-                    if (b["task"], b["placement"]) != (task, placement)
-                ]
-                results["baselines"] = baselines + [score]
-                results.setdefault(
-                    "baseline_provenance",
-                    {
-                        "command": "python -m seqbook.sop_study " + " ".join(argv or []),
-                        "commit": commit,
-                        "hardware": provenance.hardware(),
-                    },
-                )
-                write_json(args.out, results)
+                command = "python -m seqbook.sop_study " + " ".join(argv or [])
+
+                def add(stored: dict, score=score, command=command) -> None:
+                    stored["rows"] = [
+                        r
+                        for r in stored["rows"]
+                        if (r["kind"], r["task"], r["placement"])
+                        != ("baseline", score["task"], score["placement"])
+                    ] + [{"kind": "baseline", **score}]
+                    _note_command(stored, command, commit)
+
+                results = provenance.update_results(args.out, add)
                 words, overlap = score["words"]["accuracy"], score["overlap"]["accuracy"]
                 print(f"{placement} {task}: words {words:.3f}, overlap {overlap:.3f}", flush=True)
         return results
@@ -424,19 +431,24 @@ def main(argv: Sequence[str] | None = None) -> dict:
                 mlm_probability=args.mlm_probability,
                 seed=args.seed,
             )
-            if any(r["settings"] == asdict(settings) for r in results["runs"]):
+            runs = [r for r in results["rows"] if r["kind"] == "run"]
+            if any(r["settings"] == asdict(settings) for r in runs):
                 continue  # resumable: a run already in the file is not repeated
             record = run(settings, model_dir, documents)
+            command = "python -m seqbook.sop_study " + " ".join(argv or [])
             record["provenance"] = {
-                "command": "python -m seqbook.sop_study " + " ".join(argv or []),
+                "command": command,
                 "commit": commit,
                 "hardware": provenance.hardware(),
                 "threads": torch.get_num_threads(),
             }
-            # read again before writing: another process may have added its runs meanwhile
-            results = read_json(args.out) if args.out.is_file() else results
-            results["runs"].append(record)
-            write_json(args.out, results)
+
+            def add(stored: dict, record=record, command=command) -> None:
+                stored["rows"].append({"kind": "run", **record})
+                _note_command(stored, command, commit)
+
+            # under the file's lock: another process may be adding its runs meanwhile
+            results = provenance.update_results(args.out, add)
             sop, nsp = (record["test"][t]["accuracy"] for t in ("sop", "nsp"))
             print(f"{placement} {task}: SOP {sop:.3f}, NSP {nsp:.3f} ({record['seconds']:.0f} s)")
     return results
