@@ -152,3 +152,16 @@ def test_ship_command_records_the_command_without_its_ship_option(monkeypatch):
     )
     assert seen["out"] == "data/y" and seen["extra"]["hardware"]["cpu"]
     assert argv[-4:] == ["--ship", "data/y", "--groups", "2"]  # the caller's list is untouched
+
+
+def test_the_distillation_record_is_typed_and_reads_the_shipped_run(tmp_path):
+    from seqbook.data import shipped_data_dir
+    from seqbook.distill import HISTORY_FILE, DistillRecord
+
+    shipped = DistillRecord.load(shipped_data_dir() / "albert-minilm-distilled" / HISTORY_FILE)
+    assert shipped.finished and shipped.steps == shipped.settings["steps"]
+    assert shipped.hardware is None  # made before the machine was recorded
+    assert DistillRecord.from_dict(shipped.to_dict()) == shipped
+    torn = {k: v for k, v in shipped.to_dict().items() if k != "finished"}
+    with pytest.raises(ValueError, match=r"a DistillRecord needs the fields \['finished'\]"):
+        DistillRecord.from_dict(torn)

@@ -12,8 +12,11 @@ import torch
 
 from seqbook.pretrain_run import (
     PRESETS,
+    RUN_REVISION,
     HeldOut,
+    PausedRun,
     Phase,
+    PretrainRecord,
     PretrainSettings,
     build_stream,
     evaluate_blocks,
@@ -172,11 +175,13 @@ def test_resumed_run_equals_an_uninterrupted_one_and_loads_as_hugging_face(tmp_p
     paused = run_pretraining(
         TINY, tmp_path / "b", progress=False, documents=(TRAIN, HELD), stop_after_seconds=0.0
     )
-    assert paused["paused"] and (tmp_path / "b" / "checkpoint.pt").is_file()
+    assert isinstance(paused, PausedRun) and paused.step < TINY.total_steps
+    assert (tmp_path / "b" / "checkpoint.pt").is_file()
     resumed = run_pretraining(TINY, tmp_path / "b", progress=False, documents=(TRAIN, HELD))
-    same = {k: v for k, v in straight["final"].items() if k != "seconds"}
-    assert {k: v for k, v in resumed["final"].items() if k != "seconds"} == same
-    assert resumed["tokens"] == TINY.total_tokens
+    assert isinstance(resumed, PretrainRecord) and resumed.run_revision == RUN_REVISION
+    same = {k: v for k, v in straight.final.items() if k != "seconds"}
+    assert {k: v for k, v in resumed.final.items() if k != "seconds"} == same
+    assert resumed.tokens == TINY.total_tokens
     assert not (tmp_path / "b" / "checkpoint.pt").exists()
     snapshots = sorted(p.name for p in (tmp_path / "a" / "budgets").iterdir())
     assert snapshots == ["step-00000", f"step-{round(0.5 * TINY.total_steps):05d}"]
@@ -259,7 +264,7 @@ def test_the_cache_keys_a_run_by_settings_corpus_and_code_revision(tmp_path, mon
 
     monkeypatch.setenv("SEQBOOK_CACHE", str(tmp_path))
     made = load_or_pretrain(TINY, progress=False, documents=(TRAIN, HELD))
-    assert not made.loaded and made.record["run_revision"] == run.RUN_REVISION
+    assert not made.loaded and made.record.run_revision == run.RUN_REVISION
     assert load_or_pretrain(TINY, progress=False, documents=(TRAIN, HELD)).loaded
     # another corpus in the default folder: another key, another run (not corpus A's)
     other = (TRAIN[::-1], HELD)
@@ -297,3 +302,19 @@ def test_a_torn_run_file_names_itself(tmp_path):
     path.write_text(path.read_text()[:40])  # a write killed half-way (before atomic writes)
     with pytest.raises(ValueError, match="run.json"):
         load_or_pretrain(TINY, tmp_path / "run", progress=False, documents=(TRAIN, HELD))
+
+
+def test_the_pretraining_record_is_typed_and_reads_the_shipped_run(tmp_path):
+    from seqbook.data import shipped_data_dir
+
+    shipped = PretrainRecord.load(shipped_data_dir() / "tiny-albert-imdb" / "run.json")
+    assert shipped.steps == PretrainSettings.from_dict(shipped.settings).total_steps
+    assert shipped.tokens == PretrainSettings.from_dict(shipped.settings).tokens_at(shipped.steps)
+    assert shipped.run_revision is None  # made before run revisions were recorded
+    assert PretrainRecord.from_dict(shipped.to_dict()) == shipped  # round trip
+    bad = {k: v for k, v in shipped.to_dict().items() if k != "floor_piece"}
+    with pytest.raises(ValueError, match=r"a PretrainRecord needs the fields \['floor_piece'\]"):
+        PretrainRecord.from_dict(bad)
+    (tmp_path / "run.json").write_text("[1, 2]")
+    with pytest.raises(ValueError, match="must hold a JSON object"):
+        PretrainRecord.load(tmp_path / "run.json")

@@ -214,7 +214,7 @@ def test_todays_pretraining_code_reproduces_the_shipped_runs_first_steps(card, t
     import shutil
 
     from seqbook.cache import read_json
-    from seqbook.pretrain_run import PretrainSettings, run_pretraining
+    from seqbook.pretrain_run import PausedRun, PretrainSettings, run_pretraining
 
     recorded = {r["step"]: r for r in read_json(SHIPPED / "history.json")}
     settings = PretrainSettings.from_dict(read_json(SHIPPED / "run.json")["settings"])
@@ -223,7 +223,7 @@ def test_todays_pretraining_code_reproduces_the_shipped_runs_first_steps(card, t
     for name in ("tokenizer.json", "tokenizer_config.json"):  # the run's own tokenizer
         shutil.copy(SHIPPED / name, tmp_path / name)
     out = run_pretraining(settings, tmp_path, stop_at_step=FIRST_STEPS, progress=False)
-    assert out == {"paused": True, "step": FIRST_STEPS}
+    assert out == PausedRun(FIRST_STEPS)
     ours = {r["step"]: r for r in read_json(tmp_path / "history.json")}
     assert sorted(ours) == [0, FIRST_STEPS]
     for step, row in ours.items():

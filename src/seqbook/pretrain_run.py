@@ -53,6 +53,7 @@ from seqbook.pretraining import (
     train_tokenizer,
 )
 from seqbook.provenance import git_commit, hardware
+from seqbook.train import Record
 
 HISTORY_FILE = "history.json"
 RUN_FILE = "run.json"
@@ -608,6 +609,39 @@ def throughput(settings: PretrainSettings, tokenizer, stream, steps: int = 10) -
     return rates
 
 
+@dataclass
+class PretrainRecord(Record):
+    """What a finished pretraining run records (`run.json` of its folder): the settings and their
+    key, the steps and training pieces seen, the wall-clock seconds, the last evaluation row
+    (`final`; every row is in `history.json`), the floor pieces its held-out accuracies are
+    compared with, the corpus sizes and the machine. `run_revision` is the code's
+    `RUN_REVISION` when it ran (None: a run made before revisions were recorded, as the shipped
+    one)."""
+
+    settings: dict
+    key: str
+    steps: int
+    tokens: int
+    seconds: float
+    final: dict
+    floor_piece: str
+    word_floor_piece: str
+    train_pieces: int
+    train_documents: int
+    heldout_documents: int
+    hardware: dict
+    run_revision: int | None = None
+
+
+@dataclass
+class PausedRun:
+    """A run that stopped before its last step (`stop_after_seconds`, `stop_at_step`): its
+    checkpoint in the folder resumes it."""
+
+    step: int
+    paused: bool = True
+
+
 def run_pretraining(
     settings: PretrainSettings,
     out: str | Path,
@@ -619,8 +653,9 @@ def run_pretraining(
     progress: bool = True,
     log=None,
     documents=None,
-) -> dict:
-    """Pretrain (or resume) the run `settings` in folder `out`; returns the run record.
+) -> PretrainRecord | PausedRun:
+    """Pretrain (or resume) the run `settings` in folder `out`; returns its `PretrainRecord`
+    (or a `PausedRun`, if it stopped early).
 
     The loop, schedule (linear warm-up over `warmup_steps`, then linear decay to zero at the
     last step), mixed precision and checkpoint format are `seqbook.train.fit_steps`'; this
@@ -650,7 +685,7 @@ def run_pretraining(
     else:
         write_text(key_file, json.dumps({"key": settings.key(), **settings.to_dict()}, indent=1))
     if (out / RUN_FILE).is_file():
-        return read_json(out / RUN_FILE)
+        return PretrainRecord.load(out / RUN_FILE)
 
     tokenizer, train, test = prepare(settings, out, documents)
     counts = np.bincount(train.ids, minlength=len(tokenizer))
@@ -722,27 +757,27 @@ def run_pretraining(
         progress=progress,
     )
     if state.paused:
-        return {"paused": True, "step": state.step}
+        return PausedRun(state.step)
     model.eval()
     save_hf(model, tokenizer, out)
-    record = {
-        "settings": settings.to_dict(),
-        "key": settings.key(),
-        "run_revision": RUN_REVISION,
-        "steps": state.step,
-        "tokens": settings.tokens_at(state.step),
-        "seconds": round(state.seconds, 1),
-        "final": state.history[-1],
-        "floor_piece": tokenizer.convert_ids_to_tokens(floor_id),
-        "word_floor_piece": tokenizer.convert_ids_to_tokens(word_floor_id),
-        "train_pieces": int(len(train.ids)),
-        "train_documents": int(len(train.doc_starts) - 1),
-        "heldout_documents": int(len(test.doc_starts) - 1),
-        "hardware": hardware(),
-    }
-    write_text(out / RUN_FILE, json.dumps(record, indent=1))
+    record = PretrainRecord(
+        settings=settings.to_dict(),
+        key=settings.key(),
+        run_revision=RUN_REVISION,
+        steps=state.step,
+        tokens=settings.tokens_at(state.step),
+        seconds=round(state.seconds, 1),
+        final=state.history[-1],
+        floor_piece=tokenizer.convert_ids_to_tokens(floor_id),
+        word_floor_piece=tokenizer.convert_ids_to_tokens(word_floor_id),
+        train_pieces=int(len(train.ids)),
+        train_documents=int(len(train.doc_starts) - 1),
+        heldout_documents=int(len(test.doc_starts) - 1),
+        hardware=hardware(),
+    )
+    record.save(out / RUN_FILE)
     ckpt.unlink(missing_ok=True)
-    return read_json(out / RUN_FILE)  # as a later call will read it
+    return PretrainRecord.load(out / RUN_FILE)  # as a later call will read it
 
 
 # ----------------------------------------------------------------------------- loading
@@ -755,7 +790,7 @@ class PretrainedRun:
     model: AlbertPretrainingModel
     tokenizer: object
     history: list[dict]
-    record: dict
+    record: PretrainRecord
     directory: Path
     loaded: bool  # True: read from `directory`; False: trained now
 
@@ -820,11 +855,11 @@ def load_or_pretrain(
         directory = cache_dir() / "pretrain" / f"tiny-albert-{digest(key)}"
     directory = Path(directory)
 
-    def compute(folder: Path) -> dict:
+    def compute(folder: Path) -> PretrainRecord:
         return run_pretraining(settings, folder, progress=progress, documents=documents)
 
     record, loaded = load_or_compute(
-        directory, key, compute, lambda f: read_json(f / RUN_FILE), owned=owned
+        directory, key, compute, lambda f: PretrainRecord.load(f / RUN_FILE), owned=owned
     )
     model, tokenizer = load_pretrained(directory)
     history = read_json(directory / HISTORY_FILE)
@@ -917,7 +952,7 @@ def command_line(argv: Sequence[str] | None = None):
     return dataclasses.replace(preset, **changes), args
 
 
-def main(argv: Sequence[str] | None = None) -> dict:
+def main(argv: Sequence[str] | None = None) -> PretrainRecord | PausedRun | dict:
     settings, args = command_line(argv)
     out = Path(args.out)
     if args.probe:
@@ -952,8 +987,9 @@ def main(argv: Sequence[str] | None = None) -> dict:
         progress=not args.no_progress,
         log=log,
     )
-    print(json.dumps({k: v for k, v in record.items() if k != "settings"}, indent=1))  # noqa: T201
-    if args.card and not record.get("paused"):
+    shown = {k: v for k, v in dataclasses.asdict(record).items() if k != "settings"}
+    print(json.dumps(shown, indent=1))  # noqa: T201
+    if args.card and isinstance(record, PretrainRecord):
         given = list(sys.argv[1:] if argv is None else argv)
         command = " ".join(["python -m seqbook.pretrain_run", *given])
         from seqbook.pretrain_card import write_card  # the card measures what this module made

@@ -149,9 +149,10 @@ def budget_points(model: Path) -> list[tuple[int, Path]]:
     points = []
     for d in sorted((model / "budgets").glob("step-*")):
         points.append((int(d.name.split("-")[1]), d))
-    record = read_json(model / "run.json") if (model / "run.json").is_file() else {}
-    if record:
-        points.append((record["steps"], model))
+    from seqbook.pretrain_run import RUN_FILE, PretrainRecord
+
+    if (model / RUN_FILE).is_file():
+        points.append((PretrainRecord.load(model / RUN_FILE).steps, model))
     return points
 
 

@@ -574,9 +574,51 @@ def fit_steps(
 
 
 # --------------------------------------------------------------------------- typed runs
+class Record:
+    """What every run record shares (a dataclass that inherits this): JSON of its fields, saved
+    atomically, and read back checked: every field without a default must be there, fields the
+    class does not know are ignored (a newer writer may add some)."""
+
+    def to_dict(self) -> dict[str, object]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, object]):
+        if not isinstance(data, dict):
+            raise ValueError(
+                f"a {cls.__name__} is read from a JSON object, got {type(data).__name__}"
+            )
+        fields = dataclasses.fields(cls)
+        required = {
+            f.name
+            for f in fields
+            if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+        }
+        missing = required - set(data)
+        if missing:
+            raise ValueError(
+                f"a {cls.__name__} needs the fields {sorted(missing)}, got {sorted(data)}"
+            )
+        names = {f.name for f in fields}
+        return cls(**{k: v for k, v in data.items() if k in names})
+
+    def save(self, path: str | Path) -> Path:
+        """Write the record as JSON, atomically."""
+        return write_json(path, self.to_dict())
+
+    @classmethod
+    def load(cls, path: str | Path):
+        data = read_json(path)
+        if not isinstance(data, dict):
+            raise ValueError(f"{path} must hold a JSON object (a {cls.__name__}), got {type(data)}")
+        return cls.from_dict(data)
+
+
 @dataclass
-class RunRecord:
-    """Everything one training run produced, in a form that can be saved, compared and tabled."""
+class RunRecord(Record):
+    """Everything one supervised training run produced (`run_experiment`, `fit`), in a form that
+    can be saved, compared and tabled. Step-based runs have their own records of the same kind:
+    `pretrain_run.PretrainRecord`, `distill.DistillRecord`."""
 
     name: str
     settings: dict[str, object]  # what produced the run (a settings dataclass, as a dict)
@@ -589,28 +631,6 @@ class RunRecord:
     seed: int
     best_epoch: int = 0
     extra: dict[str, object] = field(default_factory=dict)  # what a caller adds (cache key, ...)
-
-    def to_dict(self) -> dict[str, object]:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, object]) -> RunRecord:
-        names = {f.name for f in dataclasses.fields(cls)}
-        missing = names - set(data) - {"best_epoch", "extra"}
-        if missing:
-            raise ValueError(f"a run record needs the fields {sorted(missing)}, got {sorted(data)}")
-        return cls(**{k: v for k, v in data.items() if k in names})
-
-    def save(self, path: str | Path) -> Path:
-        """Write the record as JSON, atomically."""
-        return write_json(path, self.to_dict())
-
-    @classmethod
-    def load(cls, path: str | Path) -> RunRecord:
-        data = read_json(path)
-        if not isinstance(data, dict):
-            raise ValueError(f"{path} must hold a JSON object (a run record), got {type(data)}")
-        return cls.from_dict(data)
 
 
 def settings_dict(settings: object) -> dict[str, object]:
