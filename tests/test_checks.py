@@ -21,6 +21,7 @@ from seqbook.checks import CheckReport
 from seqbook.checks import bilstm as bilstm_checks
 from seqbook.checks import embeddings as emb_checks
 from seqbook.checks import text as text_checks
+from seqbook.checks.fusion import contraction_pieces
 from seqbook.lstm import reverse_padded
 from seqbook.models import max_pool, mean_pool
 
@@ -97,6 +98,13 @@ def vocab_share_seen(vocab, token_lists):
     return sum(w in seen for w in vocab.itos) / len(vocab)
 
 
+def unigrams_and_bigrams(tokens, joiner=" ", unigrams=True, wrap=False):
+    """The notebook's solution; the keywords make the mistakes."""
+    following = tokens[1:] + tokens[:1] if wrap else tokens[1:]
+    bigrams = [f"{a}{joiner}{b}" for a, b in zip(tokens, following, strict=False)]
+    return (list(tokens) if unigrams else []) + bigrams
+
+
 TEXT: dict[str, tuple[Callable, list[Wrong]]] = {
     "pad_batch": (
         text_checks.check_pad_batch,
@@ -144,6 +152,43 @@ TEXT: dict[str, tuple[Callable, list[Wrong]]] = {
             ("share of the vocabulary seen", vocab_share_seen, "expected"),
             ("out-of-vocabulary rate", lambda v, tl: 1 - coverage(v, tl), "expected"),
             ("a percentage", lambda v, tl: 100 * coverage(v, tl), "coverage is 90.4762"),
+        ],
+    ),
+    "unigrams_and_bigrams": (
+        text_checks.check_unigrams_and_bigrams,
+        [
+            (
+                "bigrams joined without a space",
+                lambda t: unigrams_and_bigrams(t, joiner=""),
+                "unexpected e.g. ['notgood']",
+            ),
+            (
+                "bigrams joined by '_'",
+                lambda t: unigrams_and_bigrams(t, joiner="_"),
+                "missing e.g. ['not good']",
+            ),
+            (
+                "bigrams only",
+                lambda t: unigrams_and_bigrams(t, unigrams=False),
+                "missing e.g. ['great']",
+            ),
+            (
+                "wraps around to the first token",
+                lambda t: unigrams_and_bigrams(t, wrap=True),
+                "unexpected e.g. ['great great']",
+            ),
+            (
+                "each n-gram once (a set)",
+                lambda t: list(dict.fromkeys(unigrams_and_bigrams(t))),
+                "repeated words",
+            ),
+            ("bigrams as tuples", lambda t: t + list(zip(t, t[1:], strict=False)), "must be a str"),
+            ("one string", lambda t: " ".join(unigrams_and_bigrams(t)), "expected a list of str"),
+            (
+                "starts from the first token",
+                lambda t: [t[0]] + unigrams_and_bigrams(t[1:]),
+                "raised IndexError",
+            ),
         ],
     ),
 }
@@ -205,6 +250,24 @@ def embedding_matrix_in_kv_order(vocab, kv):
     for i, word in enumerate(kv.index_to_key[: len(vocab)]):
         W[i] = torch.from_numpy(kv[word].copy())
     return W
+
+
+def cbow_context(kv, tokens, t, window, with_center=False, unique=False, reach=1, total=False):
+    """The notebook's solution; the keywords make the mistakes."""
+    context = [
+        tokens[j]
+        for j in range(max(0, t - window), min(len(tokens), t + window + reach))
+        if j != t or with_center
+    ]
+    if unique:
+        context = list(dict.fromkeys(context))
+    vectors = np.stack([kv[w] for w in context])
+    return vectors.sum(0) if total else vectors.mean(0)
+
+
+def cbow_context_over_full_window(kv, tokens, t, window):
+    """Divides by 2 * window even where the text cuts the window short."""
+    return cbow_context(kv, tokens, t, window, total=True) / (2 * window)
 
 
 EMBEDDINGS: dict[str, tuple[Callable, list[Wrong]]] = {
@@ -290,6 +353,26 @@ EMBEDDINGS: dict[str, tuple[Callable, list[Wrong]]] = {
                 "no rows for the specials",
                 lambda v, kv: embedding_matrix(v, kv)[2:],
                 "expected shape",
+            ),
+        ],
+    ),
+    "cbow_context": (
+        emb_checks.check_cbow_context,
+        [
+            ("includes the center", lambda *a: cbow_context(*a, with_center=True), "middle"),
+            ("sum, not mean", lambda *a: cbow_context(*a, total=True), "middle"),
+            ("each context word once", lambda *a: cbow_context(*a, unique=True), "repeated"),
+            ("one short of the edge", lambda *a: cbow_context(*a, reach=0), "window 2"),
+            ("divides by 2 * window", cbow_context_over_full_window, "no left context"),
+            (
+                "the center's own vector",
+                lambda kv, tokens, t, w: kv[tokens[t]],
+                "expected the mean of the vectors of the context",
+            ),
+            (
+                "the mean over (D,) instead of words",
+                lambda *a: cbow_context(*a).mean(keepdims=True),
+                "expected a vector of shape (8,)",
             ),
         ],
     ),
@@ -473,6 +556,63 @@ def gated(h, e, w_g, b_g, with_bias=True, swapped=False, squash=torch.sigmoid):
     return g[..., None] * h + (1 - g[..., None]) * e, g
 
 
+def scale(d_k, sigma_q, sigma_k):
+    return 1 / (sigma_q * sigma_k * math.sqrt(d_k))
+
+
+def hard_attention(scores, mask=None, use_mask=True, last_on_ties=False, zero_empty=True):
+    """The notebook's solution; the keywords make the mistakes."""
+    allowed = torch.ones_like(scores, dtype=torch.bool) if mask is None else mask
+    allowed = allowed.expand_as(scores)
+    filled = scores.masked_fill(~allowed, float("-inf")) if use_mask else scores
+    if last_on_ties:
+        best = filled.shape[-1] - 1 - filled.flip(-1).argmax(-1)
+    else:
+        best = filled.argmax(-1)
+    weights = torch.nn.functional.one_hot(best, scores.shape[-1]).to(scores.dtype)
+    return weights * allowed.any(-1, keepdim=True) if zero_empty else weights
+
+
+def forward_backward(fn, inputs, grad_output, upstream=True, on_the_inputs=False):
+    """The notebook's solution; `upstream=False` backpropagates output.sum() instead of
+    grad_output, `on_the_inputs` reads .grad of the caller's own tensors (which accumulates)."""
+    leaves = inputs if on_the_inputs else [x.detach().clone() for x in inputs]
+    for x in leaves:
+        x.requires_grad_(True)
+    output = fn(*leaves)
+    output.backward(grad_output if upstream else torch.ones_like(output))
+    return output.detach(), tuple(x.grad for x in leaves)
+
+
+def feature_gate(h, e, W_g, b_g, order="he", with_bias=True, swapped=False, per_word=False):
+    """The notebook's solution; the keywords make the mistakes."""
+    logits = torch.cat([h, e] if order == "he" else [e, h], -1) @ W_g.T
+    logits = logits + (b_g if with_bias else 0)
+    if per_word:  # one gate per word: the mean of the per-feature logits
+        logits = logits.mean(-1, keepdim=True)
+    g = torch.sigmoid(logits)
+    if swapped:
+        h, e = e, h
+    return g * h + (1 - g) * e, (g.squeeze(-1) if per_word else g)
+
+
+def oov_fallback(word, kv, pieces=None, combine=np.mean, unknown_as_zeros=False, own=True):
+    """The notebook's solution; the keywords make the mistakes."""
+    if own and word in kv.key_to_index:
+        return kv[word]
+    parts = (pieces or contraction_pieces)(word)
+    zeros = np.zeros(kv.vector_size, dtype=np.float32)
+    vectors = [kv[p] if p in kv.key_to_index else zeros for p in parts]
+    if not unknown_as_zeros:
+        vectors = [kv[p] for p in parts if p in kv.key_to_index]
+    return combine(vectors, axis=0) if vectors else zeros
+
+
+def at_first_apostrophe(word):
+    cut = word.find("'")
+    return [word[:cut], word[cut:]] if cut > 0 else []
+
+
 def masked_accuracy(logits, labels):
     chosen = labels != -100
     return (logits[chosen].argmax(-1) == labels[chosen]).float().mean().item()
@@ -607,6 +747,83 @@ def _other_checks() -> dict[str, tuple[Callable, list[Wrong]]]:
                 ("scores times mask", lambda s, m: torch.softmax(s * m, -1), "random mask"),
             ],
         ),
+        "scale": (
+            at.check_scale,
+            [
+                ("1/sqrt(d_k), sigma ignored", lambda d, sq, sk: 1 / math.sqrt(d), "variance 3.94"),
+                (
+                    "variances, not standard deviations",
+                    lambda d, sq, sk: 1 / (sq**2 * sk**2 * math.sqrt(d)),
+                    "keys of std 2",
+                ),
+                ("divided by d_k", lambda d, sq, sk: 1 / (sq * sk * d), "unit variances"),
+                ("the keys' sigma only", lambda d, sq, sk: 1 / (sk * math.sqrt(d)), "std 0.5"),
+                (
+                    "sigma ignored, sigma close to 1",
+                    lambda d, sq, sk: 1 / math.sqrt(d),
+                    "expected the scale 0.17331 exactly",
+                ),
+                ("the variance it gives", lambda d, sq, sk: 1.0 * sq * sk, "unit variances"),
+                (
+                    "a tensor of scales",
+                    lambda d, sq, sk: torch.ones(2) * scale(d, sq, sk),
+                    "got Tensor",
+                ),
+            ],
+        ),
+        "hard_attention": (
+            at.check_hard_attention,
+            [
+                (
+                    "mask ignored",
+                    lambda s, m=None: hard_attention(s, m, use_mask=False),
+                    "the largest score is masked",
+                ),
+                (
+                    "last index on ties",
+                    lambda s, m=None: hard_attention(s, m, last_on_ties=True),
+                    "take the first, as torch.argmax",
+                ),
+                (
+                    "a one in a row that may attend nowhere",
+                    lambda s, m=None: hard_attention(s, m, zero_empty=False),
+                    "a row that may attend nowhere gets zero weights",
+                ),
+                (
+                    "the softmax (soft attention)",
+                    lambda s, m=None: masked_softmax(
+                        s, torch.ones_like(s, dtype=torch.bool) if m is None else m
+                    ),
+                    "no mask",
+                ),
+                (
+                    "the arg max indices, not weights",
+                    lambda s, m=None: hard_attention(s, m).argmax(-1),
+                    "expected shape (2, 4, 6)",
+                ),
+            ],
+        ),
+        "forward_backward": (
+            at.check_forward_backward,
+            [
+                (
+                    "backpropagates output.sum()",
+                    lambda *a: forward_backward(*a, upstream=False),
+                    "gradient of input 0: values differ",
+                ),
+                (
+                    "reads .grad of the caller's tensors",
+                    lambda *a: forward_backward(*a, on_the_inputs=True),
+                    "(second call on the same tensors)",
+                ),
+                (
+                    "gradients in reverse order",
+                    lambda *a: (forward_backward(*a)[0], forward_backward(*a)[1][::-1]),
+                    "gradient of input 0: expected shape (2, 3, 5, 4)",
+                ),
+                ("gradients only", lambda *a: forward_backward(*a)[1], "got 3 values"),
+            ],
+        ),
         "torch_layout_step": (
             ls.check_torch_layout_step,
             [
@@ -675,6 +892,57 @@ def _other_checks() -> dict[str, tuple[Callable, list[Wrong]]]:
                 ("no bias", lambda *a: gated(*a, with_bias=False), "gate per word"),
                 ("gate on the static side", lambda *a: gated(*a, swapped=True), "fused vectors"),
                 ("tanh gate", lambda *a: gated(*a, squash=torch.tanh), "gate per word"),
+            ],
+        ),
+        "feature_gate": (
+            fu.check_feature_gate,
+            [
+                (
+                    "one gate per word",
+                    lambda *a: feature_gate(*a, per_word=True),
+                    "expected shape (1, 4, 6), got (1, 4)",
+                ),
+                ("[e ; h]", lambda *a: feature_gate(*a, order="eh"), "gate per word and feature"),
+                ("no bias", lambda *a: feature_gate(*a, with_bias=False), "values differ"),
+                ("h and e swapped", lambda *a: feature_gate(*a, swapped=True), "fused vectors"),
+                (
+                    "W_g not transposed",
+                    lambda h, e, W, b: feature_gate(h, e, W.T, b),
+                    "raised RuntimeError",
+                ),
+            ],
+        ),
+        "oov_fallback": (
+            fu.check_oov_fallback,
+            [
+                (
+                    "splits at the first apostrophe (can + 't)",
+                    lambda w, kv: oov_fallback(w, kv, pieces=at_first_apostrophe),
+                    "can't",
+                ),
+                ("sums the pieces", lambda w, kv: oov_fallback(w, kv, combine=np.sum), "do + n't"),
+                (
+                    "an unknown piece counts as zeros",
+                    lambda w, kv: oov_fallback(w, kv, unknown_as_zeros=True),
+                    "'re alone",
+                ),
+                (
+                    "pieces without the apostrophe ('s -> s)",
+                    lambda w, kv: oov_fallback(
+                        w, kv, pieces=lambda x: [p.lstrip("'") for p in contraction_pieces(x)]
+                    ),
+                    "it + 's",
+                ),
+                (
+                    "splits even a known word",
+                    lambda w, kv: oov_fallback(w, kv, own=False),
+                    "keeps its vector",
+                ),
+                (
+                    "None for an unknown word",
+                    lambda w, kv: oov_fallback(w, kv) if w in kv.key_to_index or "'" in w else None,
+                    "got None",
+                ),
             ],
         ),
         "masked_accuracy": (
@@ -814,6 +1082,11 @@ def _later_references():
         "align_subwords": align,
         "weighted_sum": lambda h, e, a: a * h + (1 - a) * e,
         "gated_fusion": gated,
+        "scale": scale,
+        "hard_attention": hard_attention,
+        "forward_backward": forward_backward,
+        "feature_gate": feature_gate,
+        "oov_fallback": oov_fallback,
         "masked_accuracy": masked_accuracy,
         "embedding_parameters": lambda V, E, H: V * E + E * H,
         "sharing_schedule": schedule,
@@ -1104,10 +1377,14 @@ REFERENCES = [
     pytest.param(text_checks.check_pad_batch, pad_batch, id="pad_batch"),
     pytest.param(text_checks.check_idf, idf, id="idf"),
     pytest.param(text_checks.check_coverage, coverage, id="coverage"),
+    pytest.param(
+        text_checks.check_unigrams_and_bigrams, unigrams_and_bigrams, id="unigrams_and_bigrams"
+    ),
     pytest.param(emb_checks.check_cosine_similarity, cosine_similarity, id="cosine_similarity"),
     pytest.param(emb_checks.check_skipgram_pairs, skipgram_pairs, id="skipgram_pairs"),
     pytest.param(emb_checks.check_analogy, analogy, id="analogy"),
     pytest.param(emb_checks.check_embedding_matrix, embedding_matrix, id="embedding_matrix"),
+    pytest.param(emb_checks.check_cbow_context, cbow_context, id="cbow_context"),
     pytest.param(bilstm_checks.check_reverse_padded, reverse_padded, id="reverse_padded"),
     pytest.param(bilstm_checks.check_masked_mean, mean_pool, id="masked_mean"),
     pytest.param(bilstm_checks.check_masked_max, max_pool, id="masked_max"),
@@ -1162,6 +1439,31 @@ def test_every_check_has_a_reference_and_wrong_answers():
     with_wrongs |= {qualified(c) for c, _, wrongs in MORE.values() if wrongs}
     assert checks == referenced, sorted(checks ^ referenced)
     assert checks == with_wrongs, sorted(checks ^ with_wrongs)
+
+
+@pytest.mark.parametrize(
+    ("d_k", "sigma_q", "sigma_k"), [(64, 1.0, 1.0), (16, 1.0, 2.0), (4, 0.5, 3.0), (256, 1.5, 1.5)]
+)
+def test_the_scale_check_passes_the_right_scale_whatever_its_seeded_draws(d_k, sigma_q, sigma_k):
+    """The check measures the scores' variance on 4,000 draws and wants it in [0.85, 1.15]: the
+    right scale must land there for every seed, not only the seeds the check happens to use."""
+    from seqbook.checks.attention import score_variance
+
+    variances = [
+        score_variance(scale(d_k, sigma_q, sigma_k), d_k, sigma_q, sigma_k, seed)
+        for seed in range(200)
+    ]
+    assert 0.85 <= min(variances) and max(variances) <= 1.15, (min(variances), max(variances))
+    assert abs(np.mean(variances) - 1) < 0.01
+
+
+def test_contraction_pieces_cut_as_glove_tokenised():
+    assert contraction_pieces("don't") == ["do", "n't"]
+    assert contraction_pieces("can't") == ["ca", "n't"]
+    assert contraction_pieces("won't") == ["wo", "n't"]
+    assert contraction_pieces("it's") == ["it", "'s"]
+    assert contraction_pieces("they're") == ["they", "'re"]
+    assert contraction_pieces("film") == contraction_pieces("'tis") == []
 
 
 def test_a_real_token_with_the_pad_id_is_not_padding():

@@ -16,17 +16,19 @@ def tmp_cache(tmp_path, monkeypatch):
 
 
 def test_record_results_replaces_a_chapters_rows_and_keeps_profiles_apart(tmp_cache, monkeypatch):
-    results.record_results("ch5", {"bilstm-w2v": {"test_accuracy": 0.8}, "bilstm": {"a": 0.1}})
-    results.record_results("ch1", {"tfidf": {"test_accuracy": 0.9}})
-    results.record_results("ch5", {"bilstm-glove": {"test_accuracy": 0.85}})
+    results.record_results(
+        "05_bilstm", {"bilstm-w2v": {"test_accuracy": 0.8}, "bilstm": {"a": 0.1}}
+    )
+    results.record_results("01_text_as_tensors", {"tfidf": {"test_accuracy": 0.9}})
+    results.record_results("05_bilstm", {"bilstm-glove": {"test_accuracy": 0.85}})
     monkeypatch.setenv("SEQBOOK_PROFILE", "full")
-    results.record_results("ch1", {"tfidf": {"test_accuracy": 0.7}})
+    results.record_results("01_text_as_tensors", {"tfidf": {"test_accuracy": 0.7}})
     monkeypatch.setenv("SEQBOOK_PROFILE", "fast")
     table = results.load_results()
     # the rerun of ch5 dropped both of its old rows; ch1 kept its row
     assert sorted(zip(table["chapter"], table["model"], strict=True)) == [
-        ("ch1", "tfidf"),
-        ("ch5", "bilstm-glove"),
+        ("01_text_as_tensors", "tfidf"),
+        ("05_bilstm", "bilstm-glove"),
     ]
     assert len(results.load_results(all_profiles=True)) == 3
 
@@ -43,7 +45,69 @@ def test_record_results_replaces_a_chapters_rows_and_keeps_profiles_apart(tmp_ca
 )
 def test_record_results_rejects_bad_rows(tmp_cache, rows, error, match):
     with pytest.raises(error, match=match):
-        results.record_results("ch1", rows)
+        results.record_results("01_text_as_tensors", rows)
+
+
+@pytest.mark.parametrize(
+    "chapter, hint",
+    [
+        ("01 text as tensors", "did you mean '01_text_as_tensors'"),
+        ("08 albert + bilstm", "did you mean '08_albert_bilstm'"),
+        ("ch1", "got 'ch1'"),
+        ("05_BiLSTM", "got '05_BiLSTM'"),
+        ("05_bilstm.ipynb", "did you mean '05_bilstm_ipynb'"),
+        ("", "got ''"),
+        ("05_bilstm\n", "got '05_bilstm\\n'"),
+        (5, "got 5"),
+    ],
+)
+def test_record_results_refuses_a_chapter_that_is_not_a_notebook_stem(tmp_cache, chapter, hint):
+    with pytest.raises(ValueError, match="must be the recording notebook's stem") as refused:
+        results.record_results(chapter, {"tfidf": {"test_accuracy": 0.9}})
+    assert hint in str(refused.value)
+    assert not results.results_path().exists()
+
+
+def test_recording_under_the_stem_replaces_the_rows_of_the_old_free_text_label(tmp_cache):
+    """Chapter 1 once recorded as "01 text as tensors"; its rerun under "01_text_as_tensors" must
+    not leave the old row beside the new one in the tables of later chapters, and the file lists
+    the rows by chapter, so the new row comes first again."""
+    from seqbook.cache import write_json
+
+    old = {"chapter": "01 text as tensors", "model": "tfidf", "test_accuracy": 0.8}
+    other = {"chapter": "08 albert + bilstm", "model": "albert", "test_accuracy": 0.7}
+    write_json(
+        results.results_path(),
+        [{"profile": p, **r} for p in ("full", "fast") for r in (other, old)],
+    )
+    results.record_results("01_text_as_tensors", {"tfidf": {"test_accuracy": 0.9}})
+    table = results.load_results(all_profiles=True)
+    assert list(zip(table["profile"], table["chapter"], table["test_accuracy"], strict=True)) == [
+        ("fast", "01_text_as_tensors", 0.9),
+        ("fast", "08 albert + bilstm", 0.7),
+        ("full", "01 text as tensors", 0.8),
+        ("full", "08 albert + bilstm", 0.7),
+    ]
+
+
+def test_every_notebook_records_its_results_under_its_own_stem():
+    """A chapter that calls `record_results("...")` names itself by its file's stem."""
+    import json
+    import re
+    from pathlib import Path
+
+    book = Path(__file__).resolve().parents[1] / "book"
+    calls = {}
+    for path in sorted(book.glob("*.ipynb")):
+        code = "\n".join(
+            "".join(c["source"])
+            for c in json.loads(path.read_text())["cells"]
+            if c["cell_type"] == "code"
+        )
+        calls[path.stem] = re.findall(r"record_results\(\s*[\"']([^\"']*)[\"']", code)
+    assert calls["01_text_as_tensors"] == ["01_text_as_tensors"]
+    wrong = {stem: named for stem, named in calls.items() if any(n != stem for n in named)}
+    assert not wrong, wrong
 
 
 def test_a_truncated_results_file_names_the_file_to_delete(tmp_cache):
@@ -154,7 +218,9 @@ def test_check_band_accepts_a_numpy_float():
 
 
 def test_record_results_accepts_numpy_numbers_and_stores_plain_ones(tmp_cache):
-    results.record_results("ch1", {"tfidf": {"test_accuracy": np.float32(0.5), "n": np.int64(3)}})
+    results.record_results(
+        "01_text_as_tensors", {"tfidf": {"test_accuracy": np.float32(0.5), "n": np.int64(3)}}
+    )
     row = results.load_results().iloc[0]
     assert (row["test_accuracy"], row["n"]) == (0.5, 3)
 
@@ -173,7 +239,7 @@ def test_check_band_refuses_a_band_that_is_not_two_numbers():
 def test_record_results_refuses_metric_names_that_are_not_str(tmp_cache):
     # JSON would have turned 1 into "1"
     with pytest.raises(TypeError, match=r"metric names of 'x' must be non-empty str, got \[1\]"):
-        results.record_results("ch1", {"x": {1: 0.5}})
+        results.record_results("01_text_as_tensors", {"x": {1: 0.5}})
 
 
 def test_plot_history_refuses_one_metric_name_instead_of_a_list():

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 import numbers
+import re
 from pathlib import Path
 
 import pandas as pd
@@ -22,9 +23,17 @@ from seqbook.data import cache_dir
 from seqbook.runtime import profile
 from seqbook.validate import describe
 
+CHAPTER = re.compile(r"^\d\d[a-z]?_[a-z0-9_]+$")  # a notebook's stem: "05_bilstm", "07b_..."
+
 
 def results_path() -> Path:
     return cache_dir() / "results.json"
+
+
+def _legacy_stem(label: str) -> str:
+    """The stem an old free-text chapter label stands for: "01 text as tensors" ->
+    "01_text_as_tensors", so recording under the stem replaces the rows of the old label."""
+    return re.sub(r"[^a-z0-9]+", "_", str(label).lower()).strip("_")
 
 
 def _check_metrics(model: str, metrics: object) -> dict[str, float]:
@@ -46,9 +55,16 @@ def _check_metrics(model: str, metrics: object) -> dict[str, float]:
 
 def record_results(chapter: str, rows: dict[str, dict[str, float]]) -> list[dict[str, object]]:
     """Replace every row of `chapter` (for the active profile) by `rows` ({model: metrics});
-    return the new rows. The file is rewritten atomically."""
-    if not isinstance(chapter, str) or not chapter:
-        raise ValueError(f"chapter must be a non-empty str, got {chapter!r}")
+    return the new rows. `chapter` is the recording notebook's stem ("05_bilstm"), so that a
+    chapter's rows sort and filter by its number. The file is rewritten atomically."""
+    if not isinstance(chapter, str) or not CHAPTER.fullmatch(chapter):
+        hint = ""
+        if isinstance(chapter, str) and CHAPTER.fullmatch(_legacy_stem(chapter)):
+            hint = f" (did you mean {_legacy_stem(chapter)!r}?)"
+        raise ValueError(
+            "chapter must be the recording notebook's stem, two digits, an optional letter, '_' "
+            f"and lower-case words joined by '_' (e.g. '05_bilstm'), got {chapter!r}{hint}"
+        )
     if not isinstance(rows, dict) or not rows:
         raise ValueError(f"rows must be a non-empty dict {{model: metrics}}, got {rows!r}")
     checked = {}
@@ -57,9 +73,14 @@ def record_results(chapter: str, rows: dict[str, dict[str, float]]) -> list[dict
             raise ValueError(f"model names must be non-empty str, got {model!r}")
         checked[model] = _check_metrics(model, metrics)
     name = profile().name
-    kept = [r for r in _read() if (r["profile"], r["chapter"]) != (name, chapter)]
+    kept = [
+        r
+        for r in _read()
+        if r["profile"] != name or chapter not in (r["chapter"], _legacy_stem(r["chapter"]))
+    ]
     new = [{"profile": name, "chapter": chapter, "model": m, **v} for m, v in checked.items()]
-    write_json(results_path(), kept + new)
+    # sorted by profile and chapter (a stable sort: a chapter's models keep their order)
+    write_json(results_path(), sorted(kept + new, key=lambda r: (r["profile"], r["chapter"])))
     return new
 
 

@@ -7,6 +7,8 @@ answers.
 
 from __future__ import annotations
 
+import math
+import numbers
 from collections.abc import Callable
 
 import torch
@@ -260,6 +262,189 @@ def check_masked_softmax(fn: Callable) -> CheckReport:
             (
                 "gradients, with an empty row (no NaN)",
                 lambda: compare(4, (2, 4, 5), "empty row", True),
+            ),
+        ],
+    )
+
+
+def score_variance(scale: float, d_k: int, sigma_q: float, sigma_k: float, seed: int) -> float:
+    """The variance of `scale * q . k` over 4,000 seeded draws of q, k in R^{d_k} with independent
+    N(0, sigma_q^2) and N(0, sigma_k^2) entries: the measurement behind eq. (eq-attention-variance).
+    """
+    g = _gen(seed)
+    q = sigma_q * _randn(g, 4000, d_k)
+    k = sigma_k * _randn(g, 4000, d_k)
+    return (scale * (q * k).sum(-1)).var().item()
+
+
+def check_scale(fn: Callable) -> CheckReport:
+    """Exercise: `fn(d_k, sigma_q, sigma_k) -> float`, the factor that keeps the scores `s * q . k`
+    at unit variance when the entries of q and k are independent with mean 0 and standard
+    deviations `sigma_q` and `sigma_k`: Var(q . k) = d_k sigma_q^2 sigma_k^2, so
+    s = 1 / (sigma_q sigma_k sqrt(d_k)), eq. (eq-attention-variance) generalised (sigma = 1 gives
+    the 1/sqrt(d_k) of eq. (eq-attention-sdpa)). Checked on seeded draws (the variance must lie in
+    [0.85, 1.15]) and against the closed form."""
+
+    def compare(d_k: int, sigma_q: float, sigma_k: float, seed: int) -> None:
+        got = fn(d_k, sigma_q, sigma_k)
+        if isinstance(got, torch.Tensor) and got.numel() == 1:
+            got = got.item()
+        if isinstance(got, bool) or not isinstance(got, numbers.Real):
+            raise AssertionError(f"expected a number (the scale), got {type(got).__name__}")
+        got = float(got)
+        where = f"d_k={d_k}, sigma_q={sigma_q}, sigma_k={sigma_k}"
+        expected = 1.0 / (sigma_q * sigma_k * math.sqrt(d_k))
+        variance = score_variance(got, d_k, sigma_q, sigma_k, seed)
+        if not 0.85 <= variance <= 1.15:
+            raise AssertionError(
+                f"{where}: with your scale {got:.4g} the scores have variance {variance:.3g} on "
+                f"seeded draws, not 1 (expected the scale {expected:.4g})"
+            )
+        if not math.isclose(got, expected, rel_tol=1e-6):
+            raise AssertionError(
+                f"{where}: expected the scale {expected:.6g} exactly, got {got:.6g} (close enough "
+                "for these draws, but not the closed form)"
+            )
+
+    return run_cases(
+        "scale",
+        [
+            ("unit variances: 1/sqrt(d_k)", lambda: compare(64, 1.0, 1.0, 0)),
+            ("keys of std 2, d_k = 16", lambda: compare(16, 1.0, 2.0, 1)),
+            ("queries of std 0.5, keys of std 3, d_k = 4", lambda: compare(4, 0.5, 3.0, 2)),
+            ("both of std 1.5, d_k = 256", lambda: compare(256, 1.5, 1.5, 3)),
+            ("slightly off 1: std 1.02 and 1, d_k = 32", lambda: compare(32, 1.02, 1.0, 4)),
+        ],
+    )
+
+
+def _hard_attention_reference(scores: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+    """One-hot at the first arg max of the allowed scores; zeros for a row with nothing allowed."""
+    if mask is None:
+        mask = torch.ones_like(scores, dtype=torch.bool)
+    mask = mask.expand_as(scores)
+    best = scores.masked_fill(~mask, float("-inf")).argmax(-1)  # first index on ties
+    one_hot = torch.nn.functional.one_hot(best, scores.shape[-1]).to(scores.dtype)
+    return one_hot * mask.any(-1, keepdim=True)
+
+
+def check_hard_attention(fn: Callable) -> CheckReport:
+    """Exercise: `fn(scores, mask=None) -> weights`, hard attention: in each row of `scores`
+    (..., T_q, T_k) weight 1 on the key with the largest score among the keys `mask` allows (bool,
+    broadcastable, True = may attend) and 0 elsewhere, the limit of the softmax of
+    eq. (eq-attention-mask) as the temperature goes to 0; ties go to the first such key (as
+    `torch.argmax`), and a row that may attend nowhere gets zero weights."""
+    hints = {
+        "ties": " (when several keys share the largest score, take the first, as torch.argmax)",
+        "random": " (the arg max runs over the allowed keys only)",
+        "masked maximum": " (the arg max runs over the allowed keys only)",
+        "empty row": " (a row that may attend nowhere gets zero weights)",
+    }
+
+    def case(seed: int, shape: tuple[int, ...], kind: str) -> Callable[[], None]:
+        def run() -> None:
+            g = _gen(seed)
+            if kind == "ties":  # small integer scores: many rows have tied maxima
+                scores = torch.randint(0, 3, shape, generator=g).double()
+            else:
+                scores = _randn(g, *shape)
+            mask = torch.rand(*shape, generator=g) > 0.5
+            mask[..., 0] = True
+            if kind in ("no mask", "ties"):
+                mask = None
+            elif kind == "broadcast":
+                mask = mask[..., :1, :]  # one mask row shared by every query
+            elif kind == "masked maximum":  # every row's largest score sits on a masked key
+                mask = torch.ones(shape, dtype=torch.bool)
+                mask.scatter_(-1, scores.argmax(-1, keepdim=True), False)
+            elif kind == "empty row":
+                mask[..., 1, :] = False
+            got = fn(scores.clone()) if mask is None else fn(scores.clone(), mask)
+            expected = _hard_attention_reference(scores, mask)
+            try:
+                assert_close(got, expected, f"weights ({kind})", atol=0, rtol=0)
+            except AssertionError as e:
+                raise AssertionError(f"{e}{hints.get(kind, '')}") from e
+
+        return run
+
+    return run_cases(
+        "hard_attention",
+        [
+            ("no mask", case(0, (2, 4, 6), "no mask")),
+            ("ties: the first maximal key", case(1, (3, 5, 6), "ties")),
+            ("random mask, 4-D", case(2, (2, 2, 4, 7), "random")),
+            ("a (1, T_k) mask row broadcast over queries", case(3, (2, 4, 5), "broadcast")),
+            ("the largest score is masked", case(4, (2, 3, 6), "masked maximum")),
+            ("a row that may attend nowhere: zeros", case(5, (2, 4, 5), "empty row")),
+        ],
+    )
+
+
+def _grads_tuple(result: object, n: int) -> tuple[object, tuple]:
+    if not isinstance(result, tuple | list) or len(result) != 2:
+        what = (
+            f"{len(result)} values" if isinstance(result, tuple | list) else type(result).__name__
+        )
+        raise AssertionError(f"expected a pair (output, gradients), got {what}")
+    out, grads = result
+    if not isinstance(grads, tuple | list) or len(grads) != n:
+        raise AssertionError(
+            f"expected {n} gradients, one per input in the order of the inputs, got "
+            f"{len(grads) if isinstance(grads, tuple | list) else type(grads).__name__}"
+        )
+    return out, tuple(grads)
+
+
+def check_forward_backward(fn: Callable) -> CheckReport:
+    """Exercise: `fn(f, inputs, grad_output) -> (output, grads)`: one training step's worth of
+    work for the benchmark: run `output = f(*inputs)`, then backpropagate `grad_output` (the
+    gradient of the loss with respect to `output`) and return the gradients with respect to every
+    input, a tuple in the order of `inputs`. The inputs arrive without `requires_grad`, as in the
+    benchmark, and a second call on the same tensors must return the same gradients (nothing
+    accumulates between calls)."""
+
+    def sdpa_seqbook(q, k, v):
+        return scaled_dot_product_attention(q, k, v)[0]
+
+    def tanh_layer(x, w):
+        return torch.tanh(x @ w)
+
+    def compare(f: Callable, shapes, seed: int, twice: bool = False) -> None:
+        g = _gen(seed)
+        inputs = tuple(_randn(g, *s) for s in shapes)
+        with torch.no_grad():
+            out_shape = f(*inputs).shape
+        grad_output = _randn(g, *out_shape)
+        leaves = tuple(x.clone().requires_grad_() for x in inputs)
+        ref_out = f(*leaves)
+        ref_grads = torch.autograd.grad(ref_out, leaves, grad_output)
+        for call in range(2 if twice else 1):
+            out, grads = _grads_tuple(fn(f, inputs, grad_output), len(inputs))
+            again = " (second call on the same tensors)" if call else ""
+            assert_close(out, ref_out.detach(), f"output{again}", atol=_ATOL, rtol=1e-7)
+            for i, (got, expected) in enumerate(zip(grads, ref_grads, strict=True)):
+                assert_close(got, expected, f"gradient of input {i}{again}", atol=_ATOL, rtol=1e-7)
+
+    return run_cases(
+        "forward_backward",
+        [
+            (
+                "seqbook's attention, (q, k, v)",
+                lambda: compare(sdpa_seqbook, [(2, 3, 5, 4), (2, 3, 6, 4), (2, 3, 6, 3)], 0),
+            ),
+            (
+                "torch's fused attention",
+                lambda: compare(
+                    torch.nn.functional.scaled_dot_product_attention,
+                    [(1, 2, 4, 8), (1, 2, 4, 8), (1, 2, 4, 8)],
+                    1,
+                ),
+            ),
+            ("a tanh layer, two inputs", lambda: compare(tanh_layer, [(3, 4), (4, 5)], 2)),
+            (
+                "called twice: nothing accumulates",
+                lambda: compare(sdpa_seqbook, [(2, 4, 4), (2, 4, 4), (2, 4, 4)], 3, twice=True),
             ),
         ],
     )

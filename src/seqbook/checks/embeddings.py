@@ -1,5 +1,6 @@
-"""Checks for the word-embeddings chapter: cosine similarity, skip-gram pairs, analogies and the
-embedding matrix. Inputs are generated (seeded); answers come from gensim or `seqbook.embeddings`.
+"""Checks for the word-embeddings chapter: cosine similarity, skip-gram pairs, analogies, the
+embedding matrix and CBOW's averaged context. Inputs are generated (seeded); answers come from
+gensim, `seqbook.embeddings` or the equations themselves.
 """
 
 from __future__ import annotations
@@ -96,6 +97,52 @@ def check_skipgram_pairs(fn: Callable) -> CheckReport:
             ("window 2", case(["the", "film", "was", "great"], 2)),
             ("window longer than the text", case(["short", "review"], 5)),
             ("repeated words, window 3", case(long, 3)),
+        ],
+    )
+
+
+def check_cbow_context(fn: Callable) -> CheckReport:
+    """`fn(kv, tokens, t, window)` -> (D,) the mean of `kv`'s vectors of the context words of
+    position `t`, eq. (eq-embeddings-cbow): every position at most `window` away from `t`, not `t`
+    itself, cut short at the ends of the text; a word that occurs twice in the window counts twice
+    (the positions of eq. (eq-embeddings-skipgram), averaged instead of predicted one by one)."""
+    words = ["the", "film", "was", "not", "good", "at", "all", "plot", "actor", "bad"]
+
+    def case(tokens: list[str], t: int, window: int, seed: int) -> Callable[[], None]:
+        def run() -> None:
+            kv = _random_kv(words, 8, seed)
+            context = [
+                tokens[j] for j in range(max(0, t - window), min(len(tokens), t + window + 1))
+            ]
+            context = context[: min(t, window)] + context[min(t, window) + 1 :]  # drop the center
+            expected = torch.from_numpy(np.mean([kv[w] for w in context], axis=0)).float()
+            got = _as_tensor(fn(kv, list(tokens), t, window), "the averaged context vector")
+            where = f"tokens={tokens}, t={t} ({tokens[t]!r}), window={window}"
+            if tuple(got.shape) != tuple(expected.shape):
+                raise AssertionError(
+                    f"{where}: expected a vector of shape {tuple(expected.shape)}, got "
+                    f"{tuple(got.shape)}"
+                )
+            if not torch.allclose(got, expected, atol=1e-5, rtol=1e-5):
+                raise AssertionError(
+                    f"{where}: expected the mean of the vectors of the context {context} "
+                    f"(one per position); yours differs by up to "
+                    f"{(got - expected).abs().max().item():.3g}"
+                )
+
+        return run
+
+    rng = np.random.default_rng(0)
+    long = [words[int(i)] for i in rng.integers(0, 4, 12)]  # repeated words
+    review = ["the", "film", "was", "not", "good", "at", "all"]
+    return run_cases(
+        "cbow_context",
+        [
+            ("the middle of a review, window 2", case(review, 3, 2, 0)),
+            ("the first word: no left context", case(review, 0, 2, 1)),
+            ("the last word, window 3", case(review, 6, 3, 2)),
+            ("window longer than the text", case(["bad", "plot"], 1, 5, 3)),
+            ("repeated words, window 3", case(long, 5, 3, 4)),
         ],
     )
 

@@ -1,12 +1,15 @@
-"""Checks for the fusion chapter: aligning subwords to words, the weighted sum and gated fusion.
-Inputs are generated (seeded); answers come from `seqbook.fusion`.
+"""Checks for the fusion chapter: aligning subwords to words, the weighted sum, gated fusion (one
+gate per word, and one per word and feature) and a fallback for GloVe's missing contractions.
+Inputs are generated (seeded); answers come from `seqbook.fusion` or the equations themselves.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
+import numpy as np
 import torch
+from gensim.models import KeyedVectors
 from torch import nn
 
 from seqbook.checks import CheckReport, assert_close, run_cases
@@ -151,5 +154,105 @@ def check_gated_fusion(cls_or_fn: Callable | type) -> CheckReport:
             ("one text of 4 words, D = 6", case(1, 4, 6, 0)),
             ("3 texts of 7 words, D = 8", case(3, 7, 8, 1)),
             ("one word, D = 2", case(2, 1, 2, 2)),
+        ],
+    )
+
+
+def check_feature_gate(fn: Callable) -> CheckReport:
+    """`fn(h, e, W_g, b_g)` -> `(fused, gate)`: gated fusion with one gate per word *and feature*,
+    eq. (eq-fusion-gate-feature): for projected `h`, `e` (B, W, d), the weight `W_g` (d, 2d) and
+    bias `b_g` (d,) of an `nn.Linear(2 * d, d)`, `gate` (B, W, d) is sigmoid(W_g [h ; e] + b_g)
+    and `fused` (B, W, d) is gate * h + (1 - gate) * e, feature by feature."""
+
+    def case(B: int, W: int, d: int, seed: int) -> Callable[[], None]:
+        def run() -> None:
+            torch.manual_seed(seed)
+            linear = nn.Linear(2 * d, d)
+            g = torch.Generator().manual_seed(seed + 50)
+            h, e = torch.randn(B, W, d, generator=g), torch.randn(B, W, d, generator=g)
+            with torch.no_grad():
+                W_g, b_g = linear.weight.clone(), linear.bias.clone()
+                expected_gate = torch.sigmoid(linear(torch.cat([h, e], dim=-1)))  # (B, W, d)
+                expected = expected_gate * h + (1 - expected_gate) * e
+                out = fn(h.clone(), e.clone(), W_g, b_g)
+            if not isinstance(out, tuple | list) or len(out) != 2:
+                raise AssertionError(f"expected a pair (fused, gate), got {type(out).__name__}")
+            fused, gate = out
+            assert_close(gate, expected_gate, f"gate per word and feature (B, W, d) = {(B, W, d)}")
+            assert_close(fused, expected, f"fused vectors (B, W, d) = {(B, W, d)}")
+
+        return run
+
+    return run_cases(
+        "feature_gate",
+        [
+            ("one text of 4 words, d = 6", case(1, 4, 6, 0)),
+            ("3 texts of 7 words, d = 8", case(3, 7, 8, 1)),
+            ("d = 1: one gate per word, as eq. (eq-fusion-gate)", case(2, 5, 1, 2)),
+        ],
+    )
+
+
+def contraction_pieces(word: str) -> list[str]:
+    """GloVe's own pieces of a contraction, as its tokenizer cut them: "don't" -> ["do", "n't"],
+    "can't" -> ["ca", "n't"], "it's" -> ["it", "'s"]; [] for a word without an apostrophe."""
+    if word.endswith("n't") and len(word) > 3:
+        return [word[:-3], "n't"]
+    cut = word.rfind("'")
+    return [word[:cut], word[cut:]] if cut > 0 else []
+
+
+def _reference_oov_fallback(word: str, kv: KeyedVectors) -> np.ndarray:
+    if word in kv.key_to_index:
+        return kv[word]
+    known = [p for p in contraction_pieces(word) if p in kv.key_to_index]
+    if not known:
+        return np.zeros(kv.vector_size, dtype=np.float32)
+    return np.mean([kv[p] for p in known], axis=0)
+
+
+def check_oov_fallback(fn: Callable) -> CheckReport:
+    """`fn(word, kv)` -> (D,) a static vector for every word: `kv[word]` when the `KeyedVectors`
+    `kv` knows it; otherwise the mean of the vectors of the word's pieces that `kv` knows (for a
+    word ending in "n't", the rest and "n't": "ca" + "n't" for "can't"; for another word with an
+    apostrophe, the parts before and from its last apostrophe: "it" + "'s"); a zero vector when
+    none is known or the word has no apostrophe."""
+    words = ["film", "o'clock", "do", "n't", "ca", "can", "don", "it", "'s", "s", "'re", "good"]
+
+    def case(word: str, seed: int) -> Callable[[], None]:
+        def run() -> None:
+            rng = np.random.default_rng(seed)
+            kv = KeyedVectors(vector_size=6, count=0, dtype=np.float32)
+            kv.add_vectors(words, rng.standard_normal((len(words), 6)).astype(np.float32))
+            expected = torch.from_numpy(_reference_oov_fallback(word, kv).astype(np.float32))
+            got = fn(word, kv)
+            if got is None:
+                raise AssertionError(
+                    f"{word!r}: got None; a word with no known piece gets a zero vector"
+                )
+            got = torch.from_numpy(np.array(got, dtype=np.float32))
+            pieces = [p for p in contraction_pieces(word) if p in kv.key_to_index]
+            how = (
+                "its own vector"
+                if word in kv.key_to_index
+                else f"the mean of {pieces}"
+                if pieces
+                else "a zero vector"
+            )
+            assert_close(got, expected, f"{word!r} (expected {how})", 1e-6, 1e-5)
+
+        return run
+
+    return run_cases(
+        "oov_fallback",
+        [
+            ("a word the vectors know", case("film", 0)),
+            ("a known word with an apostrophe keeps its vector", case("o'clock", 1)),
+            ("don't: do + n't", case("don't", 2)),
+            ("can't: ca + n't", case("can't", 3)),
+            ("it's: it + 's", case("it's", 4)),
+            ("they're, 'they' unknown: 're alone", case("they're", 5)),
+            ("no apostrophe, unknown: zeros", case("zzyzx", 6)),
+            ("no piece known: zeros", case("y'all", 7)),
         ],
     )

@@ -1,15 +1,18 @@
 """Checks for the exercises of chapter 1 (text as tensors).
 
 Each `check_*` runs the reader's function on generated inputs and compares with the package's
-reference (`seqbook.data.collate_batch`, `seqbook.baseline.idf`, `seqbook.data.Vocab`).
+reference (`seqbook.data.collate_batch`, `seqbook.baseline.idf`, `seqbook.data.Vocab`) or with
+scikit-learn's (`TfidfVectorizer`'s word n-grams).
 """
 
 from __future__ import annotations
 
 import random
+from collections import Counter
 from collections.abc import Callable
 
 import torch
+from sklearn.feature_extraction.text import TfidfVectorizer
 
 from seqbook.baseline import idf
 from seqbook.checks import CheckReport, assert_close, run_cases
@@ -123,4 +126,94 @@ def check_coverage(fn: Callable) -> CheckReport:
     return run_cases(
         "coverage",
         [(f"min_freq={m}, corpus #{s}", case(s, m)) for s, m in ((0, 1), (1, 2), (2, 3))],
+    )
+
+
+def _identity(x: object) -> object:
+    return x
+
+
+def _ngram_vectorizer(analyzer: object = "word") -> TfidfVectorizer:
+    """scikit-learn's unigrams + bigrams of token lists (`analyzer="word"`), or TF-IDF with the
+    reader's analyzer; sublinear tf as the baseline's."""
+    if analyzer == "word":
+        return TfidfVectorizer(
+            ngram_range=(1, 2),
+            tokenizer=_identity,
+            preprocessor=_identity,
+            token_pattern=None,
+            lowercase=False,
+            sublinear_tf=True,
+        )
+    return TfidfVectorizer(analyzer=analyzer, sublinear_tf=True)
+
+
+def check_unigrams_and_bigrams(fn: Callable) -> CheckReport:
+    """Exercise: `fn(tokens) -> list[str]`, the analyzer of the bigram baseline: every token, then
+    every pair of adjacent tokens joined by one space ("not good"), as scikit-learn's
+    `TfidfVectorizer(ngram_range=(1, 2))` makes them; TF-IDF, eq. (eq-text-tfidf), counts them,
+    so their order does not matter, their number does."""
+    reference = _ngram_vectorizer().build_analyzer()
+
+    def compare(tokens: list[str]) -> None:
+        got = fn(list(tokens))
+        if isinstance(got, str) or not isinstance(got, list | tuple):
+            raise AssertionError(
+                f"tokens {tokens}: expected a list of str, got {type(got).__name__}"
+            )
+        not_str = [g for g in got if not isinstance(g, str)]
+        if not_str:
+            raise AssertionError(
+                f"tokens {tokens}: every n-gram must be a str (a bigram as 'w1 w2'), got "
+                f"{not_str[0]!r} ({type(not_str[0]).__name__})"
+            )
+        expected = reference(list(tokens))
+        if Counter(got) != Counter(expected):
+            missing = list((Counter(expected) - Counter(got)).elements())[:3]
+            extra = list((Counter(got) - Counter(expected)).elements())[:3]
+            raise AssertionError(
+                f"tokens {tokens}: expected {len(expected)} n-grams, got {len(got)}; missing "
+                f"e.g. {missing}, unexpected e.g. {extra}"
+            )
+
+    def case(tokens: list[str]) -> Callable[[], None]:
+        return lambda: compare(tokens)
+
+    def as_analyzer(seed: int) -> Callable[[], None]:
+        def run() -> None:
+            docs = _random_documents(seed)
+            for doc in docs:
+                compare(doc)
+            ours = _ngram_vectorizer(lambda doc: fn(list(doc)))
+            ref = _ngram_vectorizer()
+            x, x_ref = ours.fit_transform(docs), ref.fit_transform(docs)
+            if ours.vocabulary_ != ref.vocabulary_:
+                raise AssertionError(
+                    f"as a TfidfVectorizer analyzer over {len(docs)} documents: vocabulary of "
+                    f"{len(ours.vocabulary_)} n-grams, expected {len(ref.vocabulary_)}"
+                )
+            assert_close(
+                torch.from_numpy(x.toarray()),
+                torch.from_numpy(x_ref.toarray()),
+                "TF-IDF matrix with your analyzer",
+                atol=1e-12,
+                rtol=1e-9,
+            )
+
+        return run
+
+    return run_cases(
+        "unigrams_and_bigrams",
+        [
+            ("an empty review", case([])),
+            ("one token", case(["great"])),
+            ("two tokens", case(["not", "good"])),
+            (
+                "punctuation and contractions",
+                case(["i", "didn't", "like", "it", ",", "honestly", "."]),
+            ),
+            ("repeated words", case(["good", "film", "good", "film", "good"])),
+            ("a corpus, as TfidfVectorizer's analyzer", as_analyzer(0)),
+            ("another corpus, as TfidfVectorizer's analyzer", as_analyzer(1)),
+        ],
     )
