@@ -44,7 +44,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Sampler
 
-from seqbook.cache import digest, torch_load, torch_save
+from seqbook.cache import torch_load, torch_save
 from seqbook.data import Vocab, cache_dir, collate_batch, load_split, split_fingerprint, tokenize
 from seqbook.models import POOLINGS, BiLSTMClassifier
 from seqbook.provenance import git_commit, new_results, read_results, write_results
@@ -128,18 +128,26 @@ CHAPTER_RECIPE = BiLSTMSettings()  # the chapter's classifier: every review, the
 
 # --------------------------------------------------------------------------- tokens, truncation
 def tokenized_split(split: str) -> tuple[list[list[str]], list[int]]:
-    """(token lists, labels) of one IMDB split, tokenised once and cached under `cache_dir()`,
-    keyed by the split's fingerprint and `TOKENIZER_VERSION` (a changed split recomputes)."""
-    key = digest({"split": split, "fingerprint": split_fingerprint(), "v": TOKENIZER_VERSION})
-    path = cache_dir() / f"tokens_{split}_{key}.pt"
-    if path.is_file():
-        saved = torch_load(path)
+    """(token lists, labels) of one IMDB split, tokenised once and cached by the book's cache
+    policy (`seqbook.cache.load_or_compute`), keyed by the split's fingerprint and
+    `TOKENIZER_VERSION` (a changed split or tokenizer recomputes)."""
+    from seqbook.cache import cached_folder, load_or_compute
+
+    key = {"tokens of split": split, "fingerprint": split_fingerprint(), "v": TOKENIZER_VERSION}
+
+    def compute(folder: Path) -> tuple[list[list[str]], list[int]]:
+        df = load_split(split)
+        tokens = [tokenize(t) for t in df["text"]]
+        labels = [int(y) for y in df["label"]]
+        torch_save({"tokens": tokens, "labels": labels}, folder / "tokens.pt")
+        return tokens, labels
+
+    def load(folder: Path) -> tuple[list[list[str]], list[int]]:
+        saved = torch_load(folder / "tokens.pt")
         return saved["tokens"], saved["labels"]
-    df = load_split(split)
-    tokens = [tokenize(t) for t in df["text"]]
-    labels = [int(y) for y in df["label"]]
-    torch_save({"tokens": tokens, "labels": labels}, path)
-    return tokens, labels
+
+    value, _ = load_or_compute(cached_folder("tokens", key), key, compute, load)
+    return value
 
 
 def truncate(tokens: Sequence[str], max_tokens: int, head_tokens: int | None = None) -> list:

@@ -28,14 +28,16 @@ def _right_padded_mask(lengths: list[int], T: int) -> torch.Tensor:
 
 def tiny_albert(seed: int = 0, vocab_size: int = 40, hidden_size: int = 16):
     """A 2-layer ALBERT with random (seeded) weights and no dropout, for checks and tests."""
-    from transformers import AlbertConfig, AlbertModel
+    from transformers import AlbertModel
 
-    config = AlbertConfig(
+    from seqbook.pretraining import book_albert_config
+
+    config = book_albert_config(
         vocab_size=vocab_size,
         embedding_size=8,
         hidden_size=hidden_size,
-        num_hidden_layers=2,
-        num_attention_heads=2,
+        num_layers=2,
+        num_heads=2,
         intermediate_size=32,
         max_position_embeddings=64,
         hidden_dropout_prob=0.0,
