@@ -324,3 +324,15 @@ def test_review_batches_refuse_ids_and_labels_of_different_lengths():
 def test_mean_interval_refuses_a_nan_and_a_level_in_percent(values, level, match):
     with pytest.raises(ValueError, match=match):
         bt.mean_interval(values, level)
+
+
+def test_the_command_writes_a_results_file_of_the_one_schema(tmp_path):
+    out = tmp_path / "tfidf.json"
+    assert bt.main(["tfidf", "--sizes", "250", "--out", str(out)]) == 0
+    data = bt.load_results_file(out)
+    prov = data["provenance"]
+    assert prov["command"] == f"python -m seqbook.bilstm_train tfidf --sizes 250 --out {out}"
+    assert prov["invocations"] == [prov["command"]] and len(prov["commit"]) >= 7
+    assert {"cpu", "cores", "torch"} <= set(prov["hardware"])  # the provenance.hardware() format
+    assert [r["train_reviews"] for r in data["rows"]] == [250]
+    assert 0.5 < data["rows"][0]["test_accuracy"] <= 1.0

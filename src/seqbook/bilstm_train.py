@@ -33,7 +33,6 @@ import dataclasses
 import json
 import math
 import os
-import platform
 import sys
 import time
 from collections.abc import Iterator, Sequence
@@ -47,7 +46,7 @@ from torch.utils.data import DataLoader, Sampler
 from seqbook.cache import torch_load, torch_save
 from seqbook.data import Vocab, cache_dir, collate_batch, load_split, split_fingerprint, tokenize
 from seqbook.models import POOLINGS, BiLSTMClassifier
-from seqbook.provenance import git_commit, new_results, read_results, write_results
+from seqbook.provenance import git_commit, hardware, new_results, read_results, write_results
 from seqbook.runtime import seed_everything
 from seqbook.train import RunRecord, run_experiment, settings_from_args, settings_parser
 from seqbook.validate import check_int, check_labels, check_positive_ints
@@ -483,9 +482,7 @@ def provenance(
     return {
         "command": " ".join(command),
         "commit": commit,
-        "hardware": f"{platform.machine()}, {os.cpu_count()} CPUs, "
-        f"{torch.get_num_threads()} torch threads, {platform.processor() or 'cpu'}",
-        "torch": torch.__version__,
+        "hardware": hardware(),  # one format with every other results file (cpu, cores, ...)
         "cpu_capability": torch.backends.cpu.get_cpu_capability(),  # ATEN_CPU_CAPABILITY's effect
         "env": {k: os.environ[k] for k in ENV_KEYS if k in os.environ},
         "seconds": round(seconds, 1),
