@@ -176,3 +176,20 @@ def test_a_fork_bomb_is_capped_and_killed(tmp_path):
     assert points(report) == {"positions": 2, "encoder_layer": 0, "order_experiment": 0}, text
     assert len(leftover_processes("seqbook.grading.runner")) <= before, token
     assert core.grade  # the grader is still here to grade the next one
+
+
+def test_the_sandbox_user_is_nobody_on_the_host_and_every_writable_place_is_capped(tmp_path):
+    # grading as root, a user namespace used to map the sandbox's nobody to host root: a
+    # submission read /etc/shadow; /dev was an uncapped tmpfs
+    cap = Limits().tmpfs_bytes // 2**20
+    report, text = graded(notebook("rootfiles", tmp_path, CAP_MIB=str(cap)), file_bytes=2**40)
+    assert points(report) == {"positions": 2, "encoder_layer": 0, "order_experiment": 0}, text
+    out = report.output_tail
+    assert "LEAK" not in out, out
+    for path in ("/etc/shadow", "/etc/gshadow", str(SECRET)):
+        assert f"refused {path}" in out, out
+    if os.getuid() == 0:  # the host's nobody, with no capabilities left
+        assert "'Uid:\\t65534\\t65534\\t65534\\t65534'" in out, out
+        assert "'CapEff:\\t0000000000000000'" in out, out
+    for folder in ("/sandbox", "/tmp"):
+        assert re.search(rf"stopped {folder} after \d+ MiB", out), out

@@ -56,7 +56,13 @@ class Channel:
     """The pipe to the grader: one JSON record per line."""
 
     def __init__(self, path: str):
-        self.file = open(path, "wb", buffering=0)  # noqa: SIM115 - open for the whole run
+        # an inherited pipe ("/dev/fd/N") is used as the descriptor it is: reopening it by
+        # name checks the pipe's owner, the grader, against the sandbox's unprivileged user
+        fd = path.removeprefix("/dev/fd/")
+        if fd.isdigit():
+            self.file = os.fdopen(int(fd), "wb", buffering=0)
+        else:
+            self.file = open(path, "wb", buffering=0)  # noqa: SIM115 - open for the whole run
 
     def send(self, record: dict) -> None:
         self.file.write(json.dumps(record, separators=(",", ":")).encode() + b"\n")

@@ -2,18 +2,25 @@
 
 The sandbox (see the threat model in the instructor's guide) is built from existing tools:
 
-* **bubblewrap** (`bwrap`, Debian package `bubblewrap`): new user, PID, network, IPC, UTS and
-  cgroup namespaces (`--unshare-all`: no network at all, not even the host's loopback); a root
-  made of read-only binds of the system folders, the Python installation and its packages; the
-  `seqbook` package as a filtered read-only copy (`package_copy`); a private, size-capped tmpfs
-  as the working folder and `/tmp`. Nothing of the host is writable inside, and no other
-  submission, no grade file and no instructor file is visible. `--die-with-parent` and the PID
-  namespace end every process of the submission when the sandbox ends, daemons included.
+* **bubblewrap** (`bwrap`, Debian package `bubblewrap`): new PID, network, IPC, UTS and
+  cgroup namespaces (no network at all, not even the host's loopback); a root made of
+  read-only binds of the system folders, the Python installation and its packages; the
+  `seqbook` package as a filtered read-only copy (`package_copy`); a private tmpfs of
+  `Limits.tmpfs_bytes` as the working folder and another as `/tmp`, the only writable places
+  (`/dev` holds device nodes its user cannot write to). Nothing of the host is writable
+  inside, and no other submission, no grade file and no instructor file is visible.
+  `--die-with-parent` and the PID namespace end every process of the submission when the
+  sandbox ends, daemons included.
+* **an unprivileged user**: the code runs as a user who is nobody on the host too. Grading as
+  a normal user, bwrap's user namespace maps the sandbox's `nobody` to that user. Grading as
+  root, a user namespace would map it to host root (able to read root-only files such as
+  `/etc/shadow`), so there is none: bwrap starts with every capability dropped but those
+  setuid needs, and util-linux's `setpriv` turns the process into the host's `nobody` (uid
+  65534) with no capabilities and `no_new_privs` before Python starts.
 * **resource limits** (`setrlimit` in the child before `exec`): CPU seconds, address space,
-  processes, file size, open files, no core dumps. The kernel does not apply the process limit
-  to root, so when the grader runs as root the sandbox goes into fresh `pids` and `memory`
-  cgroups instead (which also cap the memory of all its processes together; everything left in
-  them is killed at the end); inside, the code runs as `nobody`.
+  processes (of the sandbox's user), file size, open files, no core dumps; as root, fresh
+  `pids` and `memory` cgroups as well (which also cap the memory of all its processes
+  together; everything left in them is killed at the end).
 * **one channel out**: the runner writes its records (answers, cell statuses) to an inherited
   pipe; the grader reads at most `Limits.output_bytes` of it and of stdout/stderr, and drains
   the rest. Everything read is untrusted data.
@@ -184,8 +191,9 @@ def _system_binds() -> list[str]:
     return args
 
 
-def _own_processes() -> int:
-    uid, n = os.getuid(), 0
+def _processes_of(uid: int) -> int:
+    """How many processes `uid` runs now (RLIMIT_NPROC counts them all)."""
+    n = 0
     for entry in os.scandir("/proc"):
         if entry.name.isdigit():
             try:
@@ -193,6 +201,37 @@ def _own_processes() -> int:
             except OSError:
                 pass
     return n
+
+
+def _open_parents(targets: list[str]) -> list[str]:
+    """`--perms 0755 --dir` for every folder above the sandbox's mount points (bwrap makes a
+    missing parent 0700, which a sandbox user who is not root could not cross), shallowest
+    first; the system folders bound whole are left to their binds."""
+    system = ("/usr", "/bin", "/sbin", "/lib", "/lib64", "/lib32", "/etc", "/proc", "/dev")
+    parents = {
+        str(p)
+        for t in targets
+        for p in Path(t).parents
+        if str(p) != "/"
+        and not str(p).startswith(tuple(s + "/" for s in system))
+        and str(p) not in system
+    }
+    args: list[str] = []
+    for p in sorted(parents, key=lambda q: (q.count("/"), q)):
+        args += ["--perms", "0755", "--dir", p]
+    return args
+
+
+@cache
+def _setpriv() -> str:
+    """util-linux's setpriv, which drops the sandbox to the host's nobody when grading as root."""
+    path = shutil.which("setpriv")
+    if path is None:
+        raise RuntimeError(
+            "grading as root needs setpriv (Debian package util-linux) to run submissions as "
+            "the host's nobody; install it or grade as a normal user"
+        )
+    return path
 
 
 def _preexec(limits: Limits, nproc: int, groups: list[Path]):
@@ -265,35 +304,55 @@ def run(
         if sandboxed:
             plan_fd = os.open(plan_path, os.O_RDONLY)
             size = str(limits.tmpfs_bytes)
+            binds = _system_binds()
+            targets = [binds[i + 2] for i, a in enumerate(binds) if a == "--ro-bind"]
+            as_root = os.getuid() == 0
             # fmt: off
-            command = [
-                "bwrap", "--unshare-all", "--unshare-user", "--die-with-parent", "--new-session",
-                "--uid", str(NOBODY), "--gid", str(NOBODY), "--disable-userns", "--clearenv",
+            if as_root:
+                # No user namespace: inside one made by root, "nobody" would map to host uid 0
+                # (root's files readable). The sandbox starts as host root with every capability
+                # dropped but those that setuid needs, and setpriv (below) becomes the host's
+                # nobody, without capabilities or a way back (no_new_privs).
+                command = [
+                    "bwrap", "--unshare-ipc", "--unshare-pid", "--unshare-net", "--unshare-uts",
+                    "--unshare-cgroup-try", "--cap-drop", "ALL", "--cap-add", "CAP_SETUID",
+                    "--cap-add", "CAP_SETGID", "--cap-add", "CAP_SETPCAP",
+                ]
+            else:
+                command = [
+                    "bwrap", "--unshare-all", "--unshare-user", "--uid", str(NOBODY),
+                    "--gid", str(NOBODY), "--disable-userns",
+                ]
+            command += [
+                "--die-with-parent", "--new-session", "--clearenv",
                 # the private /tmp first: an environment installed under /tmp (a checkout
                 # there) is bound on top of it below instead of being hidden by it
-                "--size", size, "--tmpfs", "/tmp",
-                *_system_binds(),
+                "--perms", "1777", "--size", size, "--tmpfs", "/tmp",
+                *_open_parents([*targets, "/opt/seqbook-graded", "/grader/plan.json"]),
+                *binds,
                 "--ro-bind", str(package_dir), "/opt/seqbook-graded",
-                "--dev", "/dev",
+                "--dev", "/dev",  # device nodes only: not writable by the sandbox's user
                 "--proc", "/proc",
-                "--size", size, "--tmpfs", "/sandbox",
-                "--ro-bind-data", str(plan_fd), "/grader/plan.json",
+                "--perms", "1777", "--size", size, "--tmpfs", "/sandbox",
+                "--perms", "0444", "--ro-bind-data", str(plan_fd), "/grader/plan.json",
                 "--remount-ro", "/",  # the root itself: nothing outside /tmp and /sandbox
                 "--chdir", "/sandbox",
             ]
             # fmt: on
             for key, value in env.items():
                 command += ["--setenv", key, value]
+            if as_root:
+                command += [_setpriv(), f"--reuid={NOBODY}", f"--regid={NOBODY}"]
+                command += ["--clear-groups", "--inh-caps=-all", "--bounding-set=-all"]
+                command += ["--no-new-privs"]
             command += [python, "-m", "seqbook.grading.runner", "/grader/plan.json", channel]
-            if os.getuid() == 0:  # the kernel exempts root from RLIMIT_NPROC: use cgroups
+            if as_root:
+                # the sandbox runs as the host's nobody: the process limit counts every process
+                # of that user (the kernel exempts only root), and cgroups cap the whole tree
+                nproc += _processes_of(NOBODY)
                 groups = _cgroups(limits)
-                if not any(_read(g / "pids.max") for g in groups):
-                    notes.append(
-                        "the process limit is not enforced: the grader runs as root "
-                        "and no pids cgroup could be made"
-                    )
             else:
-                nproc += _own_processes()
+                nproc += _processes_of(os.getuid())
             pass_fds = (write_channel, plan_fd)
             cwd = "/"
         else:
@@ -307,7 +366,7 @@ def run(
                 "MPLCONFIGDIR": str(work / "mpl"),
             }
             command = [python, "-m", "seqbook.grading.runner", str(plan_path), channel]
-            nproc += _own_processes()
+            nproc += _processes_of(os.getuid())
             pass_fds, cwd = (write_channel,), str(work)
             notes.append("UNSAFE: graded without a sandbox (--unsafe-no-sandbox)")
         start = time.monotonic()
