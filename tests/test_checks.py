@@ -410,6 +410,29 @@ def masked_fill_max(value: float):
     return lambda out, mask: out.masked_fill(~mask[..., None], value).max(1).values
 
 
+def freeze_rows(embedding, trainable_ids, invert=False, count=False, give_handle=True):
+    """The notebook's solution; the keywords make the mistakes (`count` multiplies each row's
+    gradient by the number of times its id is listed)."""
+    V = embedding.num_embeddings
+    if count:
+        keep = torch.bincount(trainable_ids, minlength=V).float()[:, None]  # (V, 1)
+    else:
+        keep = torch.zeros(V, 1)
+        keep[trainable_ids] = 1.0
+    if invert:
+        keep = 1.0 - keep
+    handle = embedding.weight.register_hook(lambda grad: grad * keep)
+    return handle if give_handle else None
+
+
+def zero_the_frozen_rows(embedding, trainable_ids):
+    """Sets the other rows' weights to zero instead of their gradients."""
+    frozen = torch.ones(embedding.num_embeddings, dtype=torch.bool)
+    frozen[trainable_ids] = False
+    with torch.no_grad():
+        embedding.weight[frozen] = 0.0
+
+
 BILSTM: dict[str, tuple[Callable, list[Wrong]]] = {
     "reverse_padded": (
         bilstm_checks.check_reverse_padded,
@@ -476,6 +499,36 @@ BILSTM: dict[str, tuple[Callable, list[Wrong]]] = {
                 "backward reads x unreversed",
                 lambda *a: bidirectional(*a, reverse=lambda t, n: t),
                 "no padding",
+            ),
+        ],
+    ),
+    "freeze_rows": (
+        bilstm_checks.check_freeze_rows,
+        [
+            (
+                "freezes the whole table",
+                lambda e, ids: e.weight.requires_grad_(False),
+                "that freezes every row",
+            ),
+            (
+                "freezes the trainable rows instead",
+                lambda e, ids: freeze_rows(e, ids, invert=True),
+                "is in trainable_ids: expected its full gradient",
+            ),
+            (
+                "zeroes the rows, not their gradients",
+                zero_the_frozen_rows,
+                "is not in trainable_ids: expected a zero gradient",
+            ),
+            (
+                "a row listed twice gets twice its gradient",
+                lambda e, ids: freeze_rows(e, ids, count=True),
+                "ids repeated in trainable_ids",
+            ),
+            (
+                "no handle returned",
+                lambda e, ids: freeze_rows(e, ids, give_handle=False),
+                "expected the hook's handle",
             ),
         ],
     ),
@@ -616,6 +669,41 @@ def at_first_apostrophe(word):
 def masked_accuracy(logits, labels):
     chosen = labels != -100
     return (logits[chosen].argmax(-1) == labels[chosen]).float().mean().item()
+
+
+def top_pieces(logits, input_ids, mask_token_id, k):
+    return logits[input_ids == mask_token_id].topk(k, dim=-1).indices
+
+
+def whole_word_accuracy(
+    logits, labels, word_starts, across_rows=False, any_piece=False, count=False
+):
+    """The notebook's solution, word by word; the keywords make the mistakes (`across_rows`
+    merges the words that share a number in different rows, `any_piece` counts a word right
+    when one of its pieces is, `count` returns the number of words right)."""
+    word = word_starts.long().cumsum(-1)  # (B, T): the number of each piece's word in its row
+    right: dict = {}  # word -> all its labelled pieces right (any, with any_piece)
+    for b, t in (labels != -100).nonzero().tolist():
+        key = int(word[b, t]) if across_rows else (b, int(word[b, t]))
+        ok = bool(logits[b, t].argmax() == labels[b, t])
+        right[key] = (right.get(key, False) or ok) if any_piece else (right.get(key, True) and ok)
+    return sum(right.values()) if count else sum(right.values()) / len(right)
+
+
+def wilson(correct, n, z=1.96, fourth_term=True):
+    """The notebook's solution: the roots of (p_hat - p)^2 = z^2 p (1 - p) / n; the keywords
+    make the mistakes."""
+    p = correct / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    spread = p * (1 - p) / n + (z * z / (4 * n * n) if fourth_term else 0.0)
+    half = z * math.sqrt(spread) / (1 + z * z / n)
+    return centre - half, centre + half
+
+
+def wald(correct, n, z=1.96):
+    p = correct / n
+    half = z * math.sqrt(p * (1 - p) / n)
+    return max(0.0, p - half), min(1.0, p + half)
 
 
 def schedule(L, sharing):
@@ -957,6 +1045,72 @@ def _other_checks() -> dict[str, tuple[Callable, list[Wrong]]]:
                 ("a percentage", lambda lo, la: 100 * masked_accuracy(lo, la), "got 50.0"),
             ],
         ),
+        "top_pieces": (
+            pt.check_top_pieces,
+            [
+                (
+                    "the lowest scores",
+                    lambda lo, i, m, k: lo[i == m].topk(k, largest=False).indices,
+                    "best first, got",
+                ),
+                ("the scores", lambda lo, i, m, k: lo[i == m].topk(k).values, "got dtype"),
+                (
+                    "every position, not only the masks",
+                    lambda lo, i, m, k: lo.reshape(-1, lo.shape[-1]).topk(k).indices,
+                    "a row per [MASK]",
+                ),
+                (
+                    "worst first (an ascending sort)",
+                    lambda lo, i, m, k: lo[i == m].argsort(-1)[:, -k:],
+                    "best first, got",
+                ),
+                (
+                    "the masks of the first row only",
+                    lambda lo, i, m, k: lo[0][i[0] == m].topk(k).indices,
+                    "a batch, a row without masks",
+                ),
+            ],
+        ),
+        "whole_word_accuracy": (
+            pt.check_whole_word_accuracy,
+            [
+                (
+                    "the piece-level accuracy",
+                    lambda lo, la, ws: masked_accuracy(lo, la),
+                    "the piece-level accuracy is",
+                ),
+                (
+                    "words merged across rows",
+                    lambda lo, la, ws: whole_word_accuracy(lo, la, ws, across_rows=True),
+                    "a batch: words are counted row by row",
+                ),
+                (
+                    "a word right if any piece is",
+                    lambda lo, la, ws: whole_word_accuracy(lo, la, ws, any_piece=True),
+                    "masked words right",
+                ),
+                (
+                    "the number of words right",
+                    lambda lo, la, ws: whole_word_accuracy(lo, la, ws, count=True),
+                    "got 7",
+                ),
+            ],
+        ),
+        "wilson": (
+            pt.check_wilson,
+            [
+                ("the Wald interval", wald, "correct=0, n=10: expected (0.0000, 0.2775)"),
+                (
+                    "without z^2 / (4 n^2)",
+                    lambda k, n: wilson(k, n, fourth_term=False),
+                    "correct=1, n=1",
+                ),
+                ("a 90 % interval", lambda k, n: wilson(k, n, z=1.645), "correct=5, n=10"),
+                ("(high, low)", lambda k, n: wilson(k, n)[::-1], "low first"),
+                ("in percent", lambda k, n: tuple(100 * x for x in wilson(k, n)), "proportions"),
+                ("one number", lambda k, n: k / n, "expected a pair (low, high)"),
+            ],
+        ),
         "embedding_parameters": (
             al.check_embedding_parameters,
             [
@@ -1088,6 +1242,9 @@ def _later_references():
         "feature_gate": feature_gate,
         "oov_fallback": oov_fallback,
         "masked_accuracy": masked_accuracy,
+        "top_pieces": top_pieces,
+        "whole_word_accuracy": whole_word_accuracy,
+        "wilson": wilson,
         "embedding_parameters": lambda V, E, H: V * E + E * H,
         "sharing_schedule": schedule,
         "sop_loss": torch.nn.functional.cross_entropy,
@@ -1389,6 +1546,7 @@ REFERENCES = [
     pytest.param(bilstm_checks.check_masked_mean, mean_pool, id="masked_mean"),
     pytest.param(bilstm_checks.check_masked_max, max_pool, id="masked_max"),
     pytest.param(bilstm_checks.check_bidirectional, bidirectional, id="bidirectional"),
+    pytest.param(bilstm_checks.check_freeze_rows, freeze_rows, id="freeze_rows"),
 ]
 
 
@@ -1489,3 +1647,45 @@ def test_a_numpy_float_answer_to_the_masked_accuracy_check_is_accepted():
 
     report = check_masked_accuracy(lambda lo, la: np.float32(masked_accuracy(lo, la)))
     assert report.ok, str(report)
+
+
+@pytest.mark.parametrize("seed", range(200))
+def test_the_top_pieces_check_draws_masks_and_no_ties_for_every_seed(seed):
+    """Any right ranking passes only if the generated logits have no ties among the k + 1 best
+    pieces at a mask (a stable sort and torch.topk may order ties differently), and the check
+    means something only if there are masks to rank."""
+    from seqbook.checks.pretraining import fill_mask_inputs
+
+    logits, ids = fill_mask_inputs(seed, 3, 10, 40, 3, 2)
+    at = logits[ids == 3]  # (M, V)
+    assert at.shape[0] == 4 and not (ids[1] == 3).any()
+    best = at.sort(-1, descending=True).values
+    assert (best[:, :-1] > best[:, 1:]).all()
+
+
+@pytest.mark.parametrize("seed", range(200))
+def test_the_whole_word_check_agrees_with_a_word_by_word_count_for_every_seed(seed):
+    """The check's vectorised reference equals the notebook's word-by-word count, and its
+    generated batches always hold a masked word and never a labelled [CLS]."""
+    from seqbook.checks.pretraining import whole_word_accuracy as reference
+    from seqbook.checks.pretraining import whole_word_inputs
+
+    logits, labels, starts = whole_word_inputs(seed, 4, 24, 10, 0.4, 0.7 if seed % 2 else 1.0)
+    assert (labels[:, 0] == -100).all() and (labels != -100).any()
+    assert reference(logits, labels, starts)[0] == pytest.approx(
+        whole_word_accuracy(logits, labels, starts), abs=1e-12
+    )
+
+
+def test_the_wilson_reference_agrees_with_scipy():
+    """`seqbook.sop_study.wilson` (z = 1.96) is within the check's tolerance of scipy's Wilson
+    interval (the exact normal quantile) for counts from 0 to n."""
+    from scipy.stats import binomtest
+
+    from seqbook.sop_study import wilson as reference
+
+    for n in (1, 2, 7, 10, 33, 400, 1000, 10000):
+        for k in sorted({0, 1, n // 3, n // 2, n - 1, n}):
+            ci = binomtest(k, n).proportion_ci(method="wilson")
+            low, high = reference(k, n)
+            assert abs(low - ci.low) < 5e-5 and abs(high - ci.high) < 5e-5, (k, n)
