@@ -194,3 +194,23 @@ def test_a_frozen_encoder_is_trained_on_cached_features_and_stays_unchanged(enco
     after = run.model.encoder.state_dict()
     assert all(torch.equal(before[k], after[k]) for k in before)
     assert len(run.record.history) == 2 and run.record.extra["feature_seconds"] > 0
+
+
+def test_the_command_with_no_options_runs_chapter_8s_system_recipe(monkeypatch):
+    from seqbook.data import shipped_data_dir
+    from seqbook.finetune import command_settings
+    from seqbook.provenance import read_results
+
+    monkeypatch.setenv("SEQBOOK_PROFILE", "fast")
+    settings, args = command_settings(["--output", "runs/x"])
+    rows = read_results(shipped_data_dir() / "results" / "albert_bilstm_systems.json")["rows"]
+    (row,) = [
+        r
+        for r in rows
+        if (r.get("system"), r.get("head"), r.get("labels"), r.get("seed"))
+        == ("distilled", "bilstm", 2000, 0)
+    ]
+    assert settings == FinetuneSettings(**row["settings"])  # the systems table's first row
+    assert settings.key() == row["key"] and args.output == "runs/x"
+    every, _ = command_settings(["--output", "runs/x", "--all-data"])
+    assert (every.train_subset, every.eval_subset, every.test_subset) == (None, None, None)

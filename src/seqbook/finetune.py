@@ -7,13 +7,15 @@ The pipeline, done the way a subword model needs it:
 
 Command line (the same code the chapter runs; `accelerate launch` spreads it over GPUs):
 
-    python -m seqbook.finetune --output runs/tiny --train-subset 2000
+    python -m seqbook.finetune --output runs/distilled
     SEQBOOK_PROFILE=full accelerate launch -m seqbook.finetune --all-data --output runs/base
 
-`--encoder` is a local model folder or a hub name already in the local Hugging Face cache
-(nothing is downloaded); its default is the active profile's `albert_name`: "tiny-albert-imdb",
-the book's own model shipped in `data/`, in the fast profile, and "albert-base-v2" in the full
-one.
+With no other option the command runs chapter 8's system recipe: `FinetuneSettings`' defaults
+on the active profile's `albert_name`, in the fast profile "albert-minilm-distilled" (the ALBERT
+distilled from MiniLM that chapter 8 fine-tunes, shipped in `data/`), seed 0, 2,000 labelled
+reviews: the run of the systems table's first row. `--encoder` is a local model folder, a
+shipped model's name or a hub name already in the local Hugging Face cache (nothing is
+downloaded); the full profile's default is "albert-base-v2".
 """
 
 from __future__ import annotations
@@ -485,11 +487,12 @@ def load_or_train(
     return run
 
 
-def main(argv: Sequence[str] | None = None) -> FinetuneRun:
-    """The command line: one option per `FinetuneSettings` field (built from the dataclass by
-    `train.settings_parser`), plus `--output`, `--all-data` and `--no-progress`."""
+def command_settings(argv: Sequence[str] | None = None):
+    """(settings, parsed arguments) of the command line `argv`: one option per
+    `FinetuneSettings` field (built from the dataclass by `train.settings_parser`), plus
+    `--output`, `--all-data` and `--no-progress`."""
     from seqbook.runtime import profile
-    from seqbook.train import accelerator, settings_from_args, settings_parser
+    from seqbook.train import settings_from_args, settings_parser
 
     parser = settings_parser(
         FinetuneSettings,
@@ -503,7 +506,14 @@ def main(argv: Sequence[str] | None = None) -> FinetuneRun:
     args = parser.parse_args(argv)
     if args.all_data:
         args.train_subset = args.eval_subset = args.test_subset = None
-    settings = settings_from_args(FinetuneSettings, args)
+    return settings_from_args(FinetuneSettings, args), args
+
+
+def main(argv: Sequence[str] | None = None) -> FinetuneRun:
+    """The command line (`command_settings`): fine-tune, save, print the test figures."""
+    from seqbook.train import accelerator
+
+    settings, args = command_settings(argv)
     run = finetune(settings, progress=not args.no_progress)
     if accelerator(settings.mixed_precision).is_main_process:
         save_run(args.output, run)

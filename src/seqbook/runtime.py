@@ -162,7 +162,7 @@ PROFILES: dict[str, Profile] = {
         albert_heads=4,
         albert_intermediate=256,
         albert_vocab=8000,
-        albert_name="tiny-albert-imdb",  # the book's own, shipped in data/ (pretraining chapter)
+        albert_name="albert-minilm-distilled",  # chapter 8's system encoder, shipped in data/
     ),
     "full": Profile(
         name="full",
