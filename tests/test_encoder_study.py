@@ -69,6 +69,7 @@ def test_a_systems_file_with_a_tfidf_row_takes_fine_tuning_rows(tmp_path, monkey
     from types import SimpleNamespace
 
     from seqbook import pretrain_study
+    from seqbook.train import RunRecord
 
     path = tmp_path / "systems.json"
     update_results(
@@ -78,13 +79,18 @@ def test_a_systems_file_with_a_tfidf_row_takes_fine_tuning_rows(tmp_path, monkey
             r["provenance"].update(PROV),
         ),
     )
-    record = SimpleNamespace(
-        history=[{"valid_accuracy": 0.8}],
-        best_epoch=1,
-        test={"test_accuracy": 0.81, "test_f1": 0.8},
-        extra={"encoder_parameters": 10},
-        seconds=1.0,
+    record = RunRecord(
+        name="x",
         settings={},
+        history=[{"valid_accuracy": 0.8}],
+        test={"test_accuracy": 0.81, "test_f1": 0.8},
+        seconds=1.0,
+        parameters=5,
+        profile="fast",
+        version="0",
+        seed=0,
+        best_epoch=1,
+        extra={"encoder_parameters": 10},
     )
     monkeypatch.setattr(
         pretrain_study,

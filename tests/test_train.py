@@ -590,3 +590,33 @@ def test_run_experiment_refuses_bad_settings_before_it_trains(monkeypatch):
     monkeypatch.setattr(train, "fit", lambda *a, **k: pytest.fail("trained before refusing"))
     with pytest.raises(TypeError, match="settings must be a dataclass instance or a dict"):
         train.run_experiment("run", Linear, xy_batches(), settings=3, **FIT)
+
+
+def test_every_results_row_takes_a_runs_figures_from_one_definition():
+    from seqbook.train import RunRecord
+
+    history = [{"valid_accuracy": 0.7}, {"valid_accuracy": 0.9}, {"valid_accuracy": 0.8}]
+    record = RunRecord(
+        name="r",
+        settings={},
+        history=history,
+        test={"test_accuracy": 0.85, "test_f1": 0.84, "test_loss": 0.4},
+        seconds=12.345,
+        parameters=7,
+        profile="fast",
+        version="0",
+        seed=0,
+        best_epoch=2,
+    )
+    assert record.row() == {
+        "test_accuracy": 0.85,
+        "test_f1": 0.84,
+        "valid_accuracy": 0.9,  # of the kept epoch (1-based), not the last one
+        "best_epoch": 2,
+        "seconds": 12.3,
+        "parameters": 7,
+    }
+    record.best_epoch = 3  # kept on another monitor: its own epoch's value, not the maximum
+    assert record.row()["valid_accuracy"] == 0.8
+    record.best_epoch = 0  # no epoch kept
+    assert record.row()["valid_accuracy"] is None

@@ -536,16 +536,7 @@ def _run_row(s: BiLSTMSettings, data: PreparedData, probe: bool = False) -> dict
     model, record = train_bilstm(s, data)
     if probe:
         extra["probe_trained"] = probe_layers(model, data.valid, data.test)
-    return {
-        "settings": dataclasses.asdict(s),
-        "test_accuracy": record.test["test_accuracy"],
-        "test_f1": record.test["test_f1"],
-        "valid_accuracy": max(e["valid_accuracy"] for e in record.history),
-        "best_epoch": record.best_epoch,
-        "seconds": record.seconds,
-        "parameters": record.parameters,
-        **extra,
-    }
+    return {"settings": dataclasses.asdict(s), **record.row(), **extra}
 
 
 def compare(

@@ -152,11 +152,7 @@ def run_cell(
                 "train_reviews": n,
                 "seed": seed,
                 "variant": variant,
-                "test_accuracy": record.test["test_accuracy"],
-                "valid_accuracy": record.history[record.best_epoch - 1]["valid_accuracy"],
-                "best_epoch": record.best_epoch,
-                "parameters": record.parameters,
-                "seconds": round(record.seconds, 1),
+                **record.row(),
                 "correct": _correct(model, loaders["test"]),
                 "cut_test_reviews": cut,
             }

@@ -86,20 +86,17 @@ def run_row(settings: FinetuneSettings, extra: dict, results: dict, path: Path, 
     t0 = time.perf_counter()
     run = load_or_train(settings, progress=False)  # cached by key: a crash loses no training
     record = run.record
-    best = record.history[record.best_epoch - 1]  # best_epoch is 1-based
     row = {
         **extra,
         "key": key,
         "labels": settings.train_subset,
         "seed": settings.seed,
-        "test_accuracy": record.test["test_accuracy"],
-        "test_f1": record.test["test_f1"],
-        "valid_accuracy": best.get("valid_accuracy"),
-        "best_epoch": record.best_epoch,
+        **record.row(),
         "encoder_parameters": (record.extra or {}).get("encoder_parameters"),
-        "seconds": round(record.seconds if run.loaded else time.perf_counter() - t0, 1),
         "settings": record.settings,
     }
+    if not run.loaded:  # the wall-clock time of this call, feature extraction included
+        row["seconds"] = round(time.perf_counter() - t0, 1)
     ours = results["provenance"]
     row["commit"] = ours.get("commit")  # the file's provenance keeps only the latest commit
 

@@ -632,6 +632,20 @@ class RunRecord(Record):
     best_epoch: int = 0
     extra: dict[str, object] = field(default_factory=dict)  # what a caller adds (cache key, ...)
 
+    def row(self) -> dict[str, object]:
+        """The figures every results-file row of a run carries, defined once: the test metrics
+        of the kept weights, the validation accuracy of the kept epoch (`best_epoch`, 1-based;
+        None for a run that kept no epoch), that epoch, the training seconds and the trainable
+        parameters."""
+        kept = self.history[self.best_epoch - 1] if self.best_epoch >= 1 else {}
+        return {
+            **{k: self.test[k] for k in ("test_accuracy", "test_f1") if k in self.test},
+            "valid_accuracy": kept.get("valid_accuracy"),
+            "best_epoch": self.best_epoch,
+            "seconds": round(self.seconds, 1),
+            "parameters": self.parameters,
+        }
+
 
 def settings_dict(settings: object) -> dict[str, object]:
     """A settings dataclass (or a dict) as a plain dict."""
