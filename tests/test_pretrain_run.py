@@ -246,7 +246,7 @@ def test_throughput_probe_times_each_phase_through_the_training_loop(tokenizer, 
 
 
 def test_the_command_line_offers_every_scalar_setting_defaulted_from_the_preset():
-    from seqbook.pretrain_run import command_line
+    from seqbook.pretrain_cli import command_line
 
     settings, args = command_line(["--preset", "tiny", "--out", "x", "--lr", "0.01"])
     assert settings == dataclasses.replace(PRESETS["tiny"], lr=0.01) and args.out == "x"
