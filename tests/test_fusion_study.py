@@ -78,9 +78,9 @@ def test_bad_names_are_refused():
 
 @pytest.mark.skipif(not RESULTS.is_file(), reason="no fusion study in this checkout")
 def test_results_file_is_complete_and_made_by_the_command():
-    from seqbook.cache import read_json
+    from seqbook.provenance import read_results
 
-    results = read_json(RESULTS)
+    results = read_results(RESULTS)
     p = results["provenance"]
     assert p["command"].startswith("python -m seqbook.fusion_study ") and p["commit"]
     assert p["seconds"] > 0 and p["hardware"]["cores"] >= 1
@@ -100,12 +100,12 @@ def test_results_file_is_complete_and_made_by_the_command():
 @pytest.mark.skipif(not RESULTS.is_file(), reason="no fusion study in this checkout")
 def test_a_committed_figure_re_measured():
     """The weak encoder's contextual-only run at 500 labels, seed 0, trained again here."""
-    from seqbook.cache import read_json
     from seqbook.embeddings import glove_keyed_vectors
+    from seqbook.provenance import read_results
 
     want = next(
         r
-        for r in read_json(RESULTS)["rows"]
+        for r in read_results(RESULTS)["rows"]
         if (r["encoder"], r["train_reviews"], r["variant"], r["seed"])
         == ("tiny", 500, "contextual only", 0)
     )
