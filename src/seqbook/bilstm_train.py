@@ -355,10 +355,8 @@ def train_bilstm(
         data.test,
         settings=s,
         seed=s.seed,
-        epochs=s.epochs,
-        lr=s.lr,
-        weight_decay=s.weight_decay,
         progress=progress,
+        **_fit_options(s),
     )
 
 
@@ -386,10 +384,13 @@ def load_or_train_bilstm(
         data.test,
         settings=dataclasses.asdict(s) | {"data": data.fingerprint()},
         seed=s.seed,
-        epochs=s.epochs,
-        lr=s.lr,
-        weight_decay=s.weight_decay,
+        **_fit_options(s),
     )
+
+
+def _fit_options(s: BiLSTMSettings) -> dict[str, object]:
+    """The fit options of a run of `s`: one definition for `train_bilstm` and the cached run."""
+    return {"epochs": s.epochs, "lr": s.lr, "weight_decay": s.weight_decay}
 
 
 def _build_classifier(s: BiLSTMSettings, data: PreparedData) -> BiLSTMClassifier:

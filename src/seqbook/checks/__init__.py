@@ -9,6 +9,7 @@ Topic modules (`seqbook.checks.attention`, `seqbook.checks.lstm`, ...) hold the 
 
 from __future__ import annotations
 
+import numbers
 import traceback
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -16,6 +17,16 @@ from dataclasses import dataclass, field
 import torch
 
 Case = tuple[str, Callable[[], None]]
+
+
+def as_number(got: object) -> float | None:
+    """`got` as a float if it is one number (a Python or NumPy scalar, a one-element tensor; not
+    a bool), else None: what a check accepts where an exercise asks for a number."""
+    if isinstance(got, torch.Tensor) and got.numel() == 1:
+        got = got.item()
+    if isinstance(got, bool) or not isinstance(got, numbers.Real):
+        return None
+    return float(got)
 
 
 @dataclass

@@ -8,7 +8,6 @@ answers.
 from __future__ import annotations
 
 import math
-import numbers
 from collections.abc import Callable
 
 import torch
@@ -20,7 +19,7 @@ from seqbook.attention import (
     padding_mask,
     scaled_dot_product_attention,
 )
-from seqbook.checks import CheckReport, assert_close, run_cases
+from seqbook.checks import CheckReport, as_number, assert_close, run_cases
 
 _ATOL = 1e-10  # references run in float64
 
@@ -286,12 +285,10 @@ def check_scale(fn: Callable) -> CheckReport:
     [0.85, 1.15]) and against the closed form."""
 
     def compare(d_k: int, sigma_q: float, sigma_k: float, seed: int) -> None:
-        got = fn(d_k, sigma_q, sigma_k)
-        if isinstance(got, torch.Tensor) and got.numel() == 1:
-            got = got.item()
-        if isinstance(got, bool) or not isinstance(got, numbers.Real):
-            raise AssertionError(f"expected a number (the scale), got {type(got).__name__}")
-        got = float(got)
+        raw = fn(d_k, sigma_q, sigma_k)
+        got = as_number(raw)
+        if got is None:
+            raise AssertionError(f"expected a number (the scale), got {type(raw).__name__}")
         where = f"d_k={d_k}, sigma_q={sigma_q}, sigma_k={sigma_k}"
         expected = 1.0 / (sigma_q * sigma_k * math.sqrt(d_k))
         variance = score_variance(got, d_k, sigma_q, sigma_k, seed)

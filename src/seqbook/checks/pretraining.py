@@ -4,12 +4,11 @@
 
 from __future__ import annotations
 
-import numbers
 from collections.abc import Callable
 
 import torch
 
-from seqbook.checks import CheckReport, run_cases
+from seqbook.checks import CheckReport, as_number, run_cases
 from seqbook.sop_study import wilson
 
 __all__ = [
@@ -24,10 +23,6 @@ def check_masked_accuracy(fn: Callable[[torch.Tensor, torch.Tensor], float]) -> 
     """`fn(logits (B, T, V), labels (B, T))` must return the MLM accuracy: the share of the
     positions whose label is not -100 where the arg-max of the logits is the label."""
 
-    def reference(logits: torch.Tensor, labels: torch.Tensor) -> float:
-        chosen = labels != -100
-        return (logits[chosen].argmax(-1) == labels[chosen]).float().mean().item()
-
     def case(seed: int, B: int, T: int, V: int, rate: float) -> Callable[[], None]:
         def run() -> None:
             g = torch.Generator().manual_seed(seed)
@@ -37,14 +32,12 @@ def check_masked_accuracy(fn: Callable[[torch.Tensor, torch.Tensor], float]) -> 
             logits[hit, targets[hit]] += 10.0
             labels = torch.where(torch.rand(B, T, generator=g) < rate, targets, -100)
             labels[0, 0] = targets[0, 0]  # at least one position counts
-            got, want = fn(logits, labels), reference(logits, labels)
-            if isinstance(got, torch.Tensor) and got.numel() == 1:
-                got = got.item()
-            number = isinstance(got, numbers.Real) and not isinstance(got, bool)
-            if not number or abs(float(got) - want) > 1e-6:
+            raw, want = fn(logits, labels), masked_accuracy_of(logits, labels)
+            got = as_number(raw)
+            if got is None or abs(got - want) > 1e-6:
                 raise AssertionError(
                     f"B={B}, T={T}, {int((labels != -100).sum())} labelled positions: expected "
-                    f"accuracy {want:.4f}, got {got!r}"
+                    f"accuracy {want:.4f}, got {raw if got is None else got!r}"
                 )
 
         return run
@@ -57,15 +50,6 @@ def check_masked_accuracy(fn: Callable[[torch.Tensor, torch.Tensor], float]) -> 
             ("positions with label -100 do not count", case(2, 4, 30, 5, 0.3)),
         ],
     )
-
-
-def _number(got: object) -> float | None:
-    """`got` as a float if it is one number (a Python or numpy scalar, a one-element tensor)."""
-    if isinstance(got, torch.Tensor) and got.numel() == 1:
-        got = got.item()
-    if isinstance(got, bool) or not isinstance(got, numbers.Real):
-        return None
-    return float(got)
 
 
 def fill_mask_inputs(seed: int, B: int, T: int, V: int, mask_id: int, masks_per_row: int):
@@ -136,7 +120,9 @@ def check_top_pieces(fn: Callable) -> CheckReport:
 
 
 def masked_accuracy_of(logits: torch.Tensor, labels: torch.Tensor) -> float:
-    """The piece-level accuracy of exercise 7.3 (for the messages)."""
+    """The piece-level accuracy of exercise 7.3: the share of the labelled positions (label not
+    -100) where the arg max of the logits is the label (the reference of `check_masked_accuracy`
+    and, in `check_whole_word_accuracy`'s messages, the measure to compare with)."""
     chosen = labels != -100
     return (logits[chosen].argmax(-1) == labels[chosen]).float().mean().item()
 
@@ -189,7 +175,7 @@ def check_whole_word_accuracy(fn: Callable) -> CheckReport:
             logits, labels, starts = whole_word_inputs(seed, B, T, V, word_rate, piece_rate)
             want, right, words = whole_word_accuracy(logits, labels, starts)
             raw = fn(logits.clone(), labels.clone(), starts.clone())
-            got = _number(raw)
+            got = as_number(raw)
             if got is None or abs(got - want) > 1e-6:
                 pieces = masked_accuracy_of(logits, labels)
                 raise AssertionError(
@@ -222,7 +208,7 @@ def check_wilson(fn: Callable) -> CheckReport:
             low, high = wilson(correct, n)
             if not isinstance(raw, tuple | list) or len(raw) != 2:
                 raise AssertionError(f"expected a pair (low, high), got {raw!r}")
-            got = tuple(_number(x) for x in raw)
+            got = tuple(as_number(x) for x in raw)
             if None in got:
                 raise AssertionError(f"expected two numbers (low, high), got {raw!r}")
             if not (-1e-9 <= got[0] <= got[1] <= 1.0 + 1e-9):  # rounding may give -1e-17
