@@ -45,8 +45,8 @@ book: $(STAMP) vendor
 
 lint: $(STAMP)
 	@$(TIMER) \
-	$(BIN)/ruff check src tests scripts book && \
-	$(BIN)/ruff format --check src tests scripts book
+	$(BIN)/ruff check src tests scripts book course && \
+	$(BIN)/ruff format --check src tests scripts book course
 
 test: $(STAMP) lint test-fast test-slow
 

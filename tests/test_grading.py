@@ -22,7 +22,7 @@ import pytest
 import torch
 
 from seqbook.checks import course
-from seqbook.checks.course import ASSIGNMENTS, wire
+from seqbook.checks.course import ASSIGNMENTS, inputs, judges, wire
 from seqbook.grading import build, core, sandbox
 from seqbook.grading.core import format_report, grade
 
@@ -30,6 +30,9 @@ ROOT = Path(__file__).resolve().parents[1]
 INSTRUCTOR = {p.stem: p for p in sorted((ROOT / "course" / "instructor").glob("*.ipynb"))}
 PUBLIC = {p.stem: p for p in sorted((ROOT / "book" / "assignments").glob("*.ipynb"))}
 HTML = ROOT / "_build" / "html"
+REFS = core.references(
+    ROOT / "course"
+)  # the reference answers: the course folder's, not the package's
 
 
 def read(path):
@@ -149,25 +152,56 @@ def test_student_command_writes_the_build_elsewhere(tmp_path):
 
 
 def test_self_check_says_not_implemented_for_a_stub_and_passes_a_reference():
-    from seqbook.checks.course import a1
-
-    def stub(T, d):
+    def stub(T, d, base=10000.0):
         raise NotImplementedError
 
-    def right(T, d):
+    def right(T, d, base=10000.0):
         if d % 2:
             raise ValueError(f"d must be even, got {d}")
-        return a1.reference_positions(T, d)
+        return REFS.reference_positions(T, d, base)
+
+    def fixed_base(T, d, base=10000.0):  # what a library helper computes: base 10000 always
+        return right(T, d)
 
     report = course.check("positions", stub)
     assert not report.ok and {r.message for r in report.results} == {"not implemented yet"}
     assert course.check("positions", right).ok
-    assert not course.check("positions", lambda T, d: a1.reference_positions(T, d) + 1e-3).ok
+    assert not course.check("positions", lambda T, d, base=1e4: right(T, d, base) + 1e-3).ok
+    report = course.check("positions", fixed_base)
+    assert [r.passed for r in report.results] == [True, False, False, False, False, True]
+
+
+def test_the_practice_answers_are_the_references_on_the_practice_instance(tmp_path):
+    """practice.json (what a notebook's check compares with) is what the course folder's
+    references give on the practice instance: written by `python -m seqbook.grading practice`."""
+    shipped = Path(course.__file__).parent / "practice.json"
+    fresh = core.write_practice(ROOT / "course", tmp_path / "practice.json")
+    assert json.loads(fresh.read_text()) == json.loads(shipped.read_text())
+    tasks = {t.id for a in ASSIGNMENTS.values() for t in a.tasks}
+    assert set(json.loads(shipped.read_text())) == {
+        t for t in tasks if not t.endswith("experiment") and t != "whole_word_mask"
+    }
+
+
+def test_no_reference_answer_ships_in_the_package():
+    """The reference implementations live in course/grader/ only: nothing installed with the
+    package (what a student gets from pip) defines or imports them."""
+    package = Path(course.__file__).parents[2]
+    names = [n for n in dir(REFS) if n.startswith("reference_")]
+    assert len(names) >= 9
+    for path in package.rglob("*.py"):
+        text = path.read_text(encoding="utf-8")
+        assert not any(f"def {n}(" in text for n in names), path
+        assert "seqbook_course_references" not in text or path.name == "core.py", path
+    assert {p.name for p in (package / "checks" / "course").glob("*.py")} == {
+        "__init__.py",
+        "inputs.py",
+        "judges.py",
+        "wire.py",
+    }
 
 
 def test_checks_catch_a_wrong_tfidf_and_an_uncoupled_gate():
-    from seqbook.checks.course import a2
-
     def raw_counts(counts):  # no idf, no normalisation
         return counts
 
@@ -178,21 +212,21 @@ def test_checks_catch_a_wrong_tfidf_and_an_uncoupled_gate():
 
     assert course.check("tfidf", raw_counts).passed == 0
     assert course.check("cifg_step", cifg_with_forget_one).passed == 0
-    assert course.check("cifg_step", a2.reference_cifg).ok
-    assert course.check("tfidf", a2.reference_tfidf).ok
+    assert course.check("cifg_step", REFS.reference_cifg).ok
+    assert course.check("tfidf", REFS.reference_tfidf).ok
 
 
 def test_an_experiment_that_did_not_learn_fails_its_band():
     from seqbook.checks.course.inputs import ORDER_LEN
 
+    a_id, b_id = course.practice("order_experiment")["ids"]
+
     def constant(x):
         return torch.zeros(len(x), dtype=torch.long)
 
-    def sees_order(x):  # the rule itself: right on every sequence
+    def sees_order(x, a=a_id, b=b_id):  # the rule itself, knowing the ids: right everywhere
         pos = torch.arange(ORDER_LEN)
-        a = ((x == 1) * pos).sum(1)
-        b = ((x == 2) * pos).sum(1)
-        return (a < b).long()
+        return (((x == a) * pos).sum(1) < ((x == b) * pos).sum(1)).long()
 
     report = course.check(
         "order_experiment", {"with positions": constant, "without positions": constant}
@@ -202,6 +236,31 @@ def test_an_experiment_that_did_not_learn_fails_its_band():
         "order_experiment", {"with positions": sees_order, "without positions": sees_order}
     )
     assert [r.passed for r in report.results] == [True, False]
+
+
+def test_a_rule_written_before_the_data_were_drawn_fails_the_graders_instance():
+    """The ids an experiment's data are built from are drawn with the instance: the rule that is
+    right on the practice data scores chance on other draws (the grader's, from its secret seed)."""
+    from seqbook.checks.course.inputs import ORDER_LEN
+
+    a_id, b_id = course.practice("order_experiment")["ids"]
+
+    def rule(x):
+        pos = torch.arange(ORDER_LEN)
+        return (((x == a_id) * pos).sum(1) < ((x == b_id) * pos).sum(1)).long()
+
+    scores = []
+    for seed in range(1, 40):
+        drawn = inputs.draw("order_experiment", seed)
+        if tuple(drawn.secret["ids"]) == (a_id, b_id):
+            continue
+        labels = inputs.predictions(
+            {"with positions": rule}, ("with positions",), drawn.public["x_eval"]
+        )
+        answer = wire.decode(wire.encode({**labels, "without positions": labels["with positions"]}))
+        report = judges.judge("order_experiment", answer, drawn.public, drawn.secret)
+        scores.append(report.results[0].passed)
+    assert len(scores) >= 30 and not any(scores)
 
 
 # ----------------------------------------------------------------------------- wire format
@@ -279,7 +338,8 @@ def test_the_sandbox_package_withholds_the_references(name, tmp_path):
     assert {"checks/course/inputs.py", "checks/course/__init__.py", "grading/runner.py"} <= kept
     assert not {p for p in kept if re.match(r"checks/course/a\d\.py|checks/(?!course|__init__)", p)}
     assert not {"grading/core.py", "grading/sandbox.py", "grading/build.py"} & kept
-    assert "checks/course/judging.py" not in kept
+    assert not {"checks/course/judges.py", "checks/course/practice.json"} & kept
+    assert not list(pkg.rglob("references.py"))
     for module in ("runtime", "data", "viz", "results", "train"):
         assert "raise ImportError" not in (pkg / f"{module}.py").read_text(), module
     if name in ("a3_albert", "a4_albert_bilstm"):
@@ -289,75 +349,121 @@ def test_the_sandbox_package_withholds_the_references(name, tmp_path):
 def test_judging_survives_malformed_records():
     spec = ASSIGNMENTS["a1_attention"]
     task = spec.tasks[0]
+    drawn = inputs.draw("positions", 0)
+    expected = REFS.expected("positions", drawn)
     for record in (
         None,
         {"task": "positions", "missing": "sinusoidal_positions"},
         {"task": "positions", "error": "x" * 10_000},
         {"task": "positions", "answer": {"$array": {"dtype": "object"}}},
-        {"task": "positions", "answer": [{"$tuple": ["raised", "ValueError: d"]}] * 5},
+        {"task": "positions", "answer": [{"$tuple": ["raised", "ValueError: d"]}] * 6},
         {"task": "positions", "answer": 42},
     ):
-        result = core.judge(spec, task, record, seed=0)
+        result = core.judge(task, record, drawn, expected, seed=0)
         assert result.points == 0 and len(result.note) <= core.MAX_MESSAGE
         assert all(len(f["message"]) <= core.MAX_MESSAGE for f in result.failures)
 
 
-def probe_record(tmp_path, target_value, seed, task_id="positions") -> dict:
-    """What the runner's harness sends for a task of a1/a3 given `target_value` and `seed`."""
+def probe_record(tmp_path, target_value, public=None, task_id="positions") -> dict:
+    """What the runner's harness sends for a task given `target_value` and the instance's
+    public part (default: the practice instance's)."""
     from types import SimpleNamespace
 
     from seqbook.grading import runner
 
+    if public is None:
+        public = wire.encode(inputs.draw(task_id, 0).public)
     target = {"positions": "sinusoidal_positions"}.get(task_id, task_id)
-    task = {"id": task_id, "target": target, "probe": f"probe_{task_id}"}
+    task = {"id": task_id, "target": target, "public": public}
     shell = SimpleNamespace(user_ns={target: target_value})
     channel = runner.Channel(str(tmp_path / "channel"))
-    runner.harness(shell, task, seed, 30.0, channel)
+    runner.harness(shell, task, 30.0, channel)
     channel.file.close()
     return json.loads((tmp_path / "channel").read_text())
 
 
 def test_a_failure_in_the_graders_own_code_is_reported_as_the_graders(tmp_path):
-    # an input generator that raises (here: a seed it cannot use), no student line involved
-    record = probe_record(tmp_path, lambda *a: None, seed="not a seed", task_id="whole_word_mask")
+    # a probe that raises on an instance it cannot use, no student line involved
+    empty = wire.encode({})
+    record = probe_record(tmp_path, lambda *a: None, public=empty, task_id="whole_word_mask")
     assert "grader_error" in record and "error" not in record, record
     spec = ASSIGNMENTS["a3_albert"]
-    result = core.judge(spec, spec.tasks[0], record, seed=7)
+    drawn = inputs.draw("whole_word_mask", 0)
+    result = core.judge(spec.tasks[0], record, drawn, None, seed=7)
     assert result.status == core.GRADER_ERROR and result.points == 0
     assert "the grader failed, not the submission (seed 7)" in result.note
 
 
+def test_an_instance_the_grader_cannot_draw_is_the_graders_error(monkeypatch):
+    real = inputs.draw
+
+    def draw(task_id, seed):
+        if task_id == "encoder_layer":
+            raise IndexError("index 40 is out of bounds")
+        return real(task_id, seed)
+
+    monkeypatch.setattr(inputs, "draw", draw)
+    prepared, failed = core.draw_instances(ASSIGNMENTS["a1_attention"], 11, ROOT / "course")
+    assert set(prepared) == {"positions", "order_experiment"}
+    assert failed == {"encoder_layer": "IndexError: index 40 is out of bounds"}
+
+
 def test_a_failure_in_the_students_code_stays_the_students(tmp_path):
     namespace: dict = {}
-    cell = "def sinusoidal_positions(T, d):\n    raise SystemExit('bye')\n"  # escapes call()
+    cell = "def sinusoidal_positions(T, d, base=1e4):\n    raise SystemExit('bye')\n"
     exec(compile(cell, "<ipython-input-3-0123>", "exec"), namespace)  # noqa: S102
-    record = probe_record(tmp_path, namespace["sinusoidal_positions"], seed=0)
+    record = probe_record(tmp_path, namespace["sinusoidal_positions"])
     assert record.get("error") == "SystemExit: bye" and "grader_error" not in record, record
 
     class Huge:  # an answer the wire refuses is the answer's fault, though wire.py raised
         pass
 
-    record = probe_record(tmp_path, lambda T, d: Huge(), seed=0)
+    record = probe_record(tmp_path, lambda T, d, base=1e4: Huge())
     assert "grader_error" not in record, record
 
 
 def test_a_check_that_raises_is_the_graders_error_not_the_students(monkeypatch):
-    from seqbook.checks.course import a1
-
     spec = ASSIGNMENTS["a1_attention"]
+    drawn = inputs.draw("positions", 3)
     record = {"task": "positions", "answer": 42}
-    monkeypatch.setattr(a1, "judge", lambda *a: (_ for _ in ()).throw(IndexError("bug")))
-    result = core.judge(spec, spec.tasks[0], record, seed=3)
+    monkeypatch.setattr(judges, "judge", lambda *a: (_ for _ in ()).throw(IndexError("bug")))
+    result = core.judge(spec.tasks[0], record, drawn, None, seed=3)
     assert result.status == core.GRADER_ERROR and "IndexError: bug" in result.note
     bad = {"task": "positions", "answer": {"$array": {"dtype": "object"}}}  # undecodable
-    assert core.judge(spec, spec.tasks[0], bad, seed=3).status == "error"
+    assert core.judge(spec.tasks[0], bad, drawn, None, seed=3).status == "error"
+
+
+def test_the_plan_holds_no_seed_no_label_and_no_reference(monkeypatch, tmp_path):
+    """What enters the sandbox: the cells and each instance's public part. The seed, the
+    held-out labels, the ids the data were built from and the expected answers stay outside."""
+    seen = {}
+
+    def run(plan, package_dir, limits, unsafe=False):
+        seen["plan"] = json.loads(plan)
+        return sandbox.RunResult(b"", "", 0, False, 0.0, True, [])
+
+    monkeypatch.setattr(sandbox, "run", run)
+    for name in sorted(ASSIGNMENTS):
+        report = grade(INSTRUCTOR[name], seed=123456789)
+        plan = seen["plan"]
+        assert set(plan) == {"cells", "tasks", "positions", "cell_timeout", "blocked"}, name
+        text = json.dumps(plan)
+        assert "123456789" not in text
+        drawn = {t.id: inputs.draw(t.id, 123456789) for t in ASSIGNMENTS[name].tasks}
+        for t in plan["tasks"]:
+            assert not set(wire.decode(t["public"])) & set(drawn[t["id"]].secret), t["id"]
+        for task_id, d in drawn.items():
+            for key, value in d.secret.items():
+                encoded = wire.encode(value)
+                assert len(encoded) < 40 or encoded not in text, (name, task_id, key)
+        assert report.seed == 123456789
 
 
 def fake_reports(statuses: list[str]):
     """`_grade_once` stand-in: the n-th run's task has the n-th status."""
     runs = iter(statuses)
 
-    def once(submission, assignment, limits, unsafe, seed):
+    def once(submission, assignment, limits, unsafe, seed, course=None):
         status = next(runs)
         seed = 100 + len(seeds) if seed is None else seed
         seeds.append(seed)
@@ -394,7 +500,7 @@ def test_a_grader_error_in_every_run_is_left_for_the_instructor(monkeypatch, tmp
 
 
 def fake_grade(calls: list, on_call=None):
-    def grade_stub(path, assignment, limits=None, unsafe=False):
+    def grade_stub(path, assignment, limits=None, unsafe=False, course=None):
         calls.append((Path(path).name, assignment))
         if on_call is not None:
             on_call(len(calls))
@@ -574,3 +680,61 @@ def test_as_root_the_sandbox_gets_process_and_memory_cgroups():
         for group in groups:
             sandbox._remove_cgroup(group)
         assert not any(g.exists() for g in groups)
+
+
+def test_the_tfidf_reference_is_scikit_learns_at_add_one_smoothing():
+    from sklearn.feature_extraction.text import TfidfTransformer
+
+    for seed in range(20):
+        for counts, _ in inputs.draw("tfidf", seed).public["cases"]:
+            want = TfidfTransformer(norm="l2", smooth_idf=True).fit_transform(counts.numpy())
+            got = REFS.reference_tfidf(counts, 1.0)
+            assert torch.allclose(got, torch.from_numpy(want.toarray()), atol=1e-12), seed
+
+
+def test_an_installed_package_is_hidden_inside_the_sandbox(monkeypatch, tmp_path):
+    """With a non-editable install (pip install git+...) the whole package sits in site-packages,
+    which the sandbox mounts: its seqbook folder is covered by an empty read-only one, so only the
+    filtered copy is importable, and no withheld module loads by its file path."""
+    site = tmp_path / "lib" / "site-packages"
+    (site / "seqbook").mkdir(parents=True)
+    (site / "seqbook" / "attention.py").write_text("SECRET = 1\n")
+    monkeypatch.setattr(sys, "path", [*sys.path, str(site)])
+    binds = sandbox._system_binds()
+    covered = str(site.resolve() / "seqbook")
+    at = binds.index(covered)
+    assert binds[at - 1] == "--tmpfs" and binds[at + 1 : at + 3] == ["--remount-ro", covered]
+    assert binds.index(str(site.resolve())) < at - 1  # covered after site-packages is bound
+
+
+def test_every_command_works_on_a_private_course_folder(monkeypatch, tmp_path):
+    """An instructor's own course folder outside the repository: the references are read from
+    it (here changed, to show that they are the ones used), the student copies built from it,
+    and a grader without one stops with a message naming the option."""
+    import shutil
+
+    private = tmp_path / "private-course"
+    shutil.copytree(ROOT / "course", private)
+    refs = private / "grader" / "references.py"
+    refs.write_text(refs.read_text() + "\nPRIVATE = True\n")
+    assert core.references(private).PRIVATE and not hasattr(REFS, "PRIVATE")
+    monkeypatch.chdir(tmp_path)  # no ./course here
+    with pytest.raises(ValueError, match="pass --course DIR"):
+        core.course_folder()
+    assert core.course_folder(private) == private.resolve()
+    monkeypatch.setenv(core.COURSE_ENV, str(private))
+    assert core.course_folder() == private.resolve()
+    assert core.main(["student", str(tmp_path / "out"), "--course", str(private)]) == 0
+    assert sorted(p.name for p in (tmp_path / "out").glob("*.ipynb")) == sorted(
+        p.name for p in (private / "instructor").glob("*.ipynb")
+    )
+    seen = {}
+
+    def run(plan, package_dir, limits, unsafe=False):
+        seen["plan"] = plan
+        return sandbox.RunResult(b"", "", 0, False, 0.0, True, [])
+
+    monkeypatch.setattr(sandbox, "run", run)
+    report = grade(private / "instructor" / "a2_lstm_bilstm.ipynb", course=private)
+    assert report.assignment == "a2_lstm_bilstm" and seen["plan"]
+    assert {t.status for t in report.tasks} == {"not run"}  # the stand-in ran nothing

@@ -193,3 +193,40 @@ def test_the_sandbox_user_is_nobody_on_the_host_and_every_writable_place_is_capp
         assert "'CapEff:\\t0000000000000000'" in out, out
     for folder in ("/sandbox", "/tmp"):
         assert re.search(rf"stopped {folder} after \d+ MiB", out), out
+
+
+def assignment_notebook(name: str, assignment: str, folder: Path) -> Path:
+    """tests/submissions/<name>.py as a submission of `assignment` in `folder`."""
+    text = (SUBMISSIONS / f"{name}.py").read_text()
+    cells = [nbformat.v4.new_code_cell(c.strip("\n")) for c in text.split("\n# %%\n")]
+    nb = nbformat.v4.new_notebook(cells=cells)
+    path = folder / f"{assignment}_{name}.ipynb"
+    nbformat.write(nb, path)
+    return path
+
+
+ZERO_EFFORT = {
+    "zero_effort_a1": "a1_attention",
+    "zero_effort_a1_kernel": "a1_attention",
+    "zero_effort_a2": "a2_lstm_bilstm",
+    "zero_effort_a3": "a3_albert",
+    "zero_effort_a4": "a4_albert_bilstm",
+    "zero_effort_a5": "a5_fusion",
+}
+
+
+@pytest.mark.parametrize("name", sorted(ZERO_EFFORT))
+def test_a_notebook_with_no_work_of_its_own_scores_zero(name, tmp_path):
+    """References looked for in the package (absent), library classes brought back from fresh
+    copies of their module files, library helpers that do a task's whole job with the library's
+    own conventions (the grader draws arguments the library cannot take: a base, a scale, a
+    smoothing), and experiments written as rules that are right on the practice data (the grader
+    draws its own ids): all score zero, and nothing secret is found in the plan."""
+    assignment = ZERO_EFFORT[name]
+    path = assignment_notebook(name, assignment, tmp_path)
+    report = grade(path, assignment)
+    text = format_report(report)
+    print(text)
+    assert "LEAK" not in report.output_tail, report.output_tail
+    assert report.score == 0, text
+    assert all(t.status in ("graded", "error") for t in report.tasks), text

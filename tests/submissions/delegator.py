@@ -25,7 +25,7 @@ reference = reach(
 attention = reach("seqbook.attention", lambda: importlib.import_module("seqbook.attention"))
 reach("seqbook.albert", lambda: importlib.import_module("seqbook.albert"))
 reach("instructor source", lambda: open("{SECRET}").read())
-reach("reference source", lambda: open("{ROOT}/src/seqbook/checks/course/a1.py").read())
+reach("reference source", lambda: open("{ROOT}/course/grader/references.py").read())
 reach("grader package", lambda: importlib.import_module("seqbook.grading.core"))
 
 
@@ -40,11 +40,11 @@ print(attempts)
 
 
 # %%
-def sinusoidal_positions(T, d):
+def sinusoidal_positions(T, d, base=10000.0):
     return reference.reference_positions(T, d)
 
 
-def encoder_layer(x, params, num_heads, key_padding_mask=None):
+def encoder_layer(x, params, num_heads, key_padding_mask=None, scale=None):
     layer = torch.nn.TransformerEncoderLayer(
         x.shape[-1],
         num_heads,

@@ -8,17 +8,21 @@ import numpy as np
 import torch
 
 
-def sinusoidal_positions(T, d):
+def sinusoidal_positions(T, d, base=10000.0):
     return torch.zeros(T, d, dtype=torch.float64)
 
 
-def encoder_layer(x, params, num_heads, key_padding_mask=None):
+def encoder_layer(x, params, num_heads, key_padding_mask=None, scale=None):
     return torch.zeros_like(x)
 
 
+def train_order_classifier(x, y, use_positions, seed=0):
+    return lambda x: torch.zeros(len(x), dtype=torch.long)
+
+
 order_models = {
-    "with positions": lambda x: torch.zeros(len(x), dtype=torch.long),
-    "without positions": lambda x: torch.zeros(len(x), dtype=torch.long),
+    "with positions": train_order_classifier(None, None, True),
+    "without positions": train_order_classifier(None, None, False),
 }
 
 # %%

@@ -1,10 +1,13 @@
 """Where the solutions live, and the student copies made from them.
 
 The instructor's notebooks, with their solutions and executed outputs, are the sources:
-`course/instructor/*.ipynb`, outside the book's table of contents (and excluded from its build).
-Every cell that only the instructor may see is tagged `solution` and starts with `MARKER`.
+`COURSE/instructor/*.ipynb` of a course folder (the book's own is `course/` of the checkout,
+outside the book's table of contents and excluded from its build; an instructor's private copy
+can live anywhere, beside its `grader/references.py`). Every cell that only the instructor may
+see is tagged `solution` and starts with `MARKER`.
 `student_build` writes copies without those cells and without outputs (what a course hands out);
-`publish` writes the same copies into `book/assignments/` and executes them there, so that the
+`publish` writes the same copies (for the book's own course into `book/assignments/`) and
+executes them there, so that the
 public book shows each assignment with its stubs and its "not implemented yet" checks, and no
 solution. A test keeps the committed public copies equal to a fresh build, so they cannot drift.
 """
@@ -15,9 +18,8 @@ from pathlib import Path
 
 SOLUTION_TAG = "solution"
 MARKER = "SOLUTION (instructor copy only)"
-ROOT = Path(__file__).resolve().parents[3]
-INSTRUCTOR_DIR = ROOT / "course" / "instructor"
-PUBLIC_DIR = ROOT / "book" / "assignments"
+INSTRUCTOR_DIR = Path("course") / "instructor"  # the book's own course, from the checkout's root
+PUBLIC_DIR = Path("book") / "assignments"
 
 
 def _is_solution(cell) -> bool:

@@ -3,25 +3,30 @@
 `grade(submission)`:
 
 1. reads the notebook (size-capped) and takes its code cells as text; nothing else of it counts
-   (not its outputs, not its metadata's points, not its check cells' printed reports);
-2. plans the run: where each task's probe goes (after the cell that self-checks the task, unless
-   the task's name is defined again later; else after the last cell) and a fresh random seed for
-   the probes' inputs;
-3. runs it in a new sandbox (`seqbook.grading.sandbox`) with the `seqbook` copy of that
-   assignment (its reference modules withheld);
-4. decodes each task's answer (`seqbook.checks.course.wire`: exact types, no pickle, size caps) and
-   judges it here, with the reference checks of `seqbook.checks.course`. A task scores its points
-   when every case passes, else zero.
+   (not its outputs, not its metadata, not its check cells' printed reports);
+2. draws every task's instance here, from a fresh 63-bit seed the sandbox never sees
+   (`seqbook.checks.course.inputs.draw`): only each instance's public part (arguments, training
+   data, held-out inputs) goes into the plan; held-out labels and the ids the data were built
+   from stay here;
+3. runs the cells in a new sandbox (`seqbook.grading.sandbox`) with the `seqbook` copy of that
+   assignment (the modules it asks students to write withheld); after the cell that finishes a
+   task, the runner calls the student's function (an experiment: the training function, on the
+   drawn training data) on the public part;
+4. decodes each answer (`seqbook.checks.course.wire`: exact types, no pickle, size caps) and
+   judges it here (`seqbook.checks.course.judges`) against the reference answers of the course
+   folder (`COURSE/grader/references.py`, which no student installs and the sandbox never
+   mounts). A task scores its points when every case passes, else zero.
 
-The report carries capped messages only; the grade file is written here, by the grader, to a
-place the sandbox cannot see.
+A failure on the grader's side (drawing an instance, a reference, a judge, or a probe with no line
+of the submission involved) is never the student's zero: the submission is graded again with a
+fresh seed. The report carries capped messages only; the grade file is written here, by the
+grader, to a place the sandbox cannot see.
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
-import importlib
 import json
 import os
 import re
@@ -32,7 +37,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from seqbook.checks.course import ASSIGNMENTS, Assignment, Task, wire
+from seqbook.checks.course import ASSIGNMENTS, Assignment, Task, inputs, judges, wire
 from seqbook.grading import sandbox
 from seqbook.grading.sandbox import Limits
 
@@ -149,6 +154,65 @@ def package_for(assignment: Assignment) -> Path:
     return _PACKAGES[assignment.id]
 
 
+# ----------------------------------------------------------------------------- the course folder
+
+COURSE_ENV = "SEQBOOK_COURSE"
+
+
+def course_folder(course: Path | str | None = None) -> Path:
+    """The course folder whose `grader/references.py` holds the reference answers: `course` if
+    given, else $SEQBOOK_COURSE, else `./course` (the book's own, in a checkout)."""
+    chosen = course if course is not None else os.environ.get(COURSE_ENV) or "course"
+    folder = Path(chosen).expanduser()
+    if not (folder / "grader" / "references.py").is_file():
+        raise ValueError(
+            f"course must be a course folder holding grader/references.py (the reference "
+            f"answers, kept off the students' machines), got {str(folder)!r}: pass --course DIR "
+            f"or set {COURSE_ENV}"
+        )
+    return folder.resolve()
+
+
+_REFERENCES: dict[Path, object] = {}
+
+
+def references(course: Path | str | None = None):
+    """The course folder's reference module (loaded once per folder, by path)."""
+    import hashlib
+    import importlib.util
+
+    path = course_folder(course) / "grader" / "references.py"
+    if path not in _REFERENCES:
+        name = "seqbook_course_references_" + hashlib.sha256(str(path).encode()).hexdigest()[:12]
+        spec = importlib.util.spec_from_file_location(name, path)
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+        _REFERENCES[path] = module
+    return _REFERENCES[path]
+
+
+def write_practice(course: Path | str | None = None, out: Path | None = None) -> Path:
+    """Write the expected answers of every function task's practice instance (what `check` in a
+    notebook compares with) to `out` (default: the installed package's practice.json)."""
+    from seqbook.cache import write_text
+
+    refs = references(course)
+    table = {}
+    for a in ASSIGNMENTS.values():
+        for t in a.tasks:
+            if t.experiment or t.id == "whole_word_mask":
+                continue
+            drawn = inputs.draw(t.id, inputs.PRACTICE_SEED)
+            table[t.id] = json.loads(wire.encode(refs.expected(t.id, drawn)))
+    if out is None:
+        from seqbook.checks import course as public
+
+        out = Path(public.__file__).parent / "practice.json"
+    write_text(Path(out), json.dumps(table, sort_keys=True, separators=(",", ":")) + "\n")
+    return Path(out)
+
+
 # ----------------------------------------------------------------------------- reading results
 
 
@@ -178,7 +242,8 @@ def _records(raw: bytes) -> tuple[dict[str, dict], list[dict], bool]:
     return answers, cells, done
 
 
-def judge(assignment: Assignment, task: Task, record: dict | None, seed: int) -> TaskResult:
+def judge(task: Task, record: dict | None, drawn: inputs.Drawn, expected, seed: int) -> TaskResult:
+    """Score one task from its record and the instance it was drawn on."""
     base = dict(id=task.id, title=task.title, max_points=task.points)
     if record is None:
         return TaskResult(points=0, status="not run", note="its probe never ran", **base)
@@ -198,9 +263,8 @@ def judge(assignment: Assignment, task: Task, record: dict | None, seed: int) ->
     except Exception as e:  # noqa: BLE001 - any malformed answer is the submission's problem
         return TaskResult(points=0, status="error", note=_cap(f"unreadable answer: {e}"), **base)
     try:
-        module = importlib.import_module(f"seqbook.checks.course.{assignment.module}")
-        report = module.judge(task.id, answer, seed)
-    except Exception as e:  # noqa: BLE001 - a check must judge any decoded answer: its own bug
+        report = judges.judge(task.id, answer, drawn.public, expected)
+    except Exception as e:  # noqa: BLE001 - a judge must judge any decoded answer: its own bug
         note = f"the grader's check failed (seed {seed}): {type(e).__name__}: {e}"
         return TaskResult(points=0, status=GRADER_ERROR, note=_cap(note), **base)
     failures = [
@@ -216,6 +280,20 @@ def judge(assignment: Assignment, task: Task, record: dict | None, seed: int) ->
         failures=failures[:MAX_FAILURES],
         **base,
     )
+
+
+def draw_instances(spec: Assignment, seed: int, course: Path | str | None):
+    """Every task's instance and expected answer, drawn here: {task id: (drawn, expected)} and
+    {task id: why it failed} for tasks the grader could not prepare (its own error)."""
+    refs = references(course)
+    prepared, failed = {}, {}
+    for t in spec.tasks:
+        try:
+            drawn = inputs.draw(t.id, seed)
+            prepared[t.id] = (drawn, refs.expected(t.id, drawn))
+        except Exception as e:  # noqa: BLE001 - the grader's own failure, never the student's
+            failed[t.id] = _cap(f"{type(e).__name__}: {e}")
+    return prepared, failed
 
 
 # ----------------------------------------------------------------------------- grading
@@ -255,8 +333,10 @@ def grade(
     limits: Limits | None = None,
     unsafe: bool = False,
     seed: int | None = None,
+    course: Path | str | None = None,
 ) -> GradeReport:
-    """Run `submission` in its own sandbox and score every task of its assignment.
+    """Run `submission` in its own sandbox and score every task of its assignment, against the
+    reference answers of `course` (see `course_folder`).
 
     A task whose probe or check failed on the grader's side (status "grader error": an input
     generator, a probe or a check raised with no line of the submission involved) is never
@@ -265,7 +345,9 @@ def grade(
     last run still has a grader error, that task stays "grader error" for the instructor."""
     seeds, failed = [], []
     for attempt in range(GRADING_ATTEMPTS):
-        report = _grade_once(submission, assignment, limits, unsafe, seed if attempt == 0 else None)
+        report = _grade_once(
+            submission, assignment, limits, unsafe, seed if attempt == 0 else None, course
+        )
         seeds.append(report.seed)
         bad = [t for t in report.tasks if t.status == GRADER_ERROR]
         if not bad:
@@ -283,6 +365,7 @@ def _grade_once(
     limits: Limits | None,
     unsafe: bool,
     seed: int | None,
+    course: Path | str | None = None,
 ) -> GradeReport:
     import nbformat
 
@@ -303,18 +386,31 @@ def _grade_once(
     cells = [c.source for c in nb.cells if c.cell_type == "code" and isinstance(c.source, str)]
     if sum(map(len, cells)) > MAX_CODE_CHARS:
         return _zero(spec, path, "more than 2 MiB of code: nothing was run")
-    seed = secrets.randbelow(2**31) if seed is None else seed
+    seed = secrets.randbits(inputs.SEED_BITS) if seed is None else seed
+    prepared, unprepared = draw_instances(spec, seed, course)
     plan = {
         "cells": cells,
-        "tasks": [{"id": t.id, "target": t.target, "probe": t.probe} for t in spec.tasks],
-        "positions": {str(k): v for k, v in positions(cells, spec.tasks).items()},
-        "seed": seed,
+        "tasks": [
+            {"id": t.id, "target": t.target, "public": wire.encode(prepared[t.id][0].public)}
+            for t in spec.tasks
+            if t.id in prepared
+        ],
+        "positions": {
+            str(k): [i for i in v if i in prepared] for k, v in positions(cells, spec.tasks).items()
+        },
         "cell_timeout": limits.cell_s,
         "blocked": list(spec.blocked),
     }
     result = sandbox.run(json.dumps(plan).encode(), package_for(spec), limits, unsafe)
     answers, statuses, done = _records(result.records)
-    tasks = [judge(spec, t, answers.get(t.id), seed) for t in spec.tasks]
+    tasks = []
+    for t in spec.tasks:
+        if t.id in unprepared:
+            note = f"the grader failed, not the submission (seed {seed}): {unprepared[t.id]}"
+            tasks.append(TaskResult(t.id, t.title, 0, t.points, GRADER_ERROR, note=_cap(note)))
+        else:
+            drawn, expected = prepared[t.id]
+            tasks.append(judge(t, answers.get(t.id), drawn, expected, seed))
     errors = [
         _cap(f"code cell {s['cell'] + 1}: {s.get('error')}")
         for s in statuses
@@ -438,6 +534,7 @@ def grade_folder(
     limits: Limits | None = None,
     unsafe: bool = False,
     assignment: str | None = None,
+    course: Path | str | None = None,
 ) -> list[GradeReport]:
     """Grade every regular `*.ipynb` file directly in `folder` as one assignment
     (`folder_assignment`), one sandbox each; write `<name>.json`, `<name>.txt` and `grades.csv`
@@ -456,6 +553,7 @@ def grade_folder(
     if out_dir.resolve() == folder.resolve():
         raise ValueError(f"out_dir must differ from the submissions folder, got {out_dir}")
     spec_id = folder_assignment(folder, assignment)
+    course_folder(course)  # a missing course folder stops here, before any grading
     out_dir.mkdir(parents=True, exist_ok=True)
     entries = sorted(
         (e for e in os.scandir(folder) if e.name.endswith(".ipynb")),
@@ -488,7 +586,7 @@ def grade_folder(
             if reason is not None:
                 rows.append([name, spec_id, "", "", "", "", reason])
                 continue
-            report = grade(Path(entry.path), spec_id, limits=limits, unsafe=unsafe)
+            report = grade(Path(entry.path), spec_id, limits=limits, unsafe=unsafe, course=course)
             report.submission = printable(report.submission)  # the report files are UTF-8
             stem = name[: -len(".ipynb")]
             write_text(out_dir / f"{stem}.json", json.dumps(report.to_dict(), indent=2))
@@ -520,21 +618,27 @@ def grade_folder(
 
 
 def main(argv: list[str] | None = None) -> int:
-    from seqbook.grading.build import INSTRUCTOR_DIR, PUBLIC_DIR, publish, student_build
+    from seqbook.grading.build import publish, student_build
 
     parser = argparse.ArgumentParser(
-        prog="python -m seqbook.grading", description="The course kit of the seqbook book."
+        prog="python -m seqbook.grading",
+        description="The course kit of the seqbook book. Every command works on a course folder "
+        "(--course DIR, default $SEQBOOK_COURSE or ./course): DIR/instructor/*.ipynb are the "
+        "instructor's notebooks, DIR/grader/references.py the reference answers.",
     )
     sub = parser.add_subparsers(dest="command", required=True)
     s = sub.add_parser("student", help="write assignments without their solutions")
     s.add_argument("out_dir", type=Path)
-    s.add_argument(
-        "notebooks",
-        type=Path,
-        nargs="*",
-        help=f"default: {INSTRUCTOR_DIR.relative_to(INSTRUCTOR_DIR.parents[1])}/*.ipynb",
+    s.add_argument("notebooks", type=Path, nargs="*", help="default: COURSE/instructor/*.ipynb")
+    p = sub.add_parser(
+        "publish", help="write the executed student copies (the book's own: book/assignments/)"
     )
-    sub.add_parser("publish", help=f"rewrite {PUBLIC_DIR.name}/ from the instructor's copies")
+    p.add_argument(
+        "--out", type=Path, help="default: book/assignments for ./course, else COURSE/public"
+    )
+    sub.add_parser("practice", help="write the practice answers the self-checks compare with")
+    for command in (s, p, sub.choices["practice"]):
+        command.add_argument("--course", type=Path, help="the course folder")
     for name in ("grade", "grade-folder"):
         g = sub.add_parser(name, help=f"{name.replace('-', ' ')} (each submission sandboxed)")
         if name == "grade":
@@ -543,6 +647,7 @@ def main(argv: list[str] | None = None) -> int:
         else:
             g.add_argument("folder", type=Path)
             g.add_argument("out_dir", type=Path)
+        g.add_argument("--course", type=Path, help="the course folder")
         g.add_argument(
             "--assignment",
             choices=sorted(ASSIGNMENTS),
@@ -557,18 +662,25 @@ def main(argv: list[str] | None = None) -> int:
         )
     args = parser.parse_args(argv)
 
-    if args.command == "student":
-        notebooks = args.notebooks or sorted(INSTRUCTOR_DIR.glob("*.ipynb"))
-        if not notebooks:
-            parser.error("no notebooks given and none found in the instructor's folder")
+    if args.command in ("student", "publish", "practice"):
         try:
-            for path in student_build(notebooks, args.out_dir):
-                print(f"wrote {path}")
+            folder = Path(args.course or os.environ.get(COURSE_ENV) or "course")
+            if args.command == "practice":
+                print(f"wrote {write_practice(folder)}")
+                return 0
+            instructor = folder / "instructor"
+            notebooks = getattr(args, "notebooks", None) or sorted(instructor.glob("*.ipynb"))
+            if not notebooks:
+                parser.error(f"no notebooks given and none in {instructor}")
+            if args.command == "student":
+                written = student_build(notebooks, args.out_dir)
+            else:
+                own = folder.resolve() == Path("course").resolve()
+                out = args.out or (Path("book/assignments") if own else folder / "public")
+                written = publish(instructor, out)
         except ValueError as e:
             parser.error(str(e))
-        return 0
-    if args.command == "publish":
-        for path in publish():
+        for path in written:
             print(f"wrote {path}")
         return 0
     limits = Limits(wall_s=args.wall, cell_s=args.cell)
@@ -576,7 +688,12 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "grade-folder":
             try:
                 reports = grade_folder(
-                    args.folder, args.out_dir, limits, args.unsafe_no_sandbox, args.assignment
+                    args.folder,
+                    args.out_dir,
+                    limits,
+                    args.unsafe_no_sandbox,
+                    args.assignment,
+                    args.course,
                 )
             except Interrupted:
                 print(f"interrupted: {args.out_dir / 'grades.csv'} lists what was graded")
@@ -586,7 +703,9 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         if not args.submission.is_file():
             parser.error(f"submission must be an existing .ipynb file, got {args.submission}")
-        report = grade(args.submission, args.assignment, limits, args.unsafe_no_sandbox)
+        report = grade(
+            args.submission, args.assignment, limits, args.unsafe_no_sandbox, course=args.course
+        )
     except (ValueError, RuntimeError) as e:
         parser.error(str(e))
     print(format_report(report))

@@ -4,11 +4,12 @@
 
 It executes the submission's code cells one by one in an IPython shell (magics work, no kernel,
 no network), each under a per-cell alarm, and after the cell that finishes a task it calls the
-task's probe on the object the student defined and sends the serialised answer down `CHANNEL`
-(a pipe the grader reads). It decides nothing: everything it writes is treated by the grader as
-untrusted data (the student's code runs in this same interpreter and could overwrite any of it),
-and the checks that score it run outside the sandbox. Standard library, IPython, the probes and
-the wire format only; nothing here knows an answer.
+task's probe on the object the student defined, with the instance's public part that the grader
+drew outside (the plan holds no seed, no label and no reference), and sends the serialised answer
+down `CHANNEL` (a pipe the grader reads). It decides nothing: everything it writes is treated by
+the grader as untrusted data (the student's code runs in this same interpreter and could
+overwrite any of it), and the judges that score it run outside the sandbox. Standard library,
+IPython, the probes and the wire format only; nothing here knows an answer.
 """
 
 from __future__ import annotations
@@ -101,16 +102,21 @@ def _grader_side(exc: BaseException) -> bool:
     return True
 
 
-def harness(shell, task: dict, seed: int, timeout: float, channel: Channel) -> None:
+def harness(shell, task: dict, timeout: float, channel: Channel) -> None:
     """Probe one task and write its answer (or why there is none)."""
     from seqbook.checks.course import inputs, wire
 
+    try:
+        public = wire.decode(task["public"])  # the grader's own plan: its failure is the grader's
+    except Exception as e:  # noqa: BLE001
+        channel.send({"task": task["id"], "grader_error": _describe(e)})
+        return
     if task["target"] not in shell.user_ns:
         text = json.dumps({"task": task["id"], "missing": task["target"]})
     else:
         signal.setitimer(signal.ITIMER_REAL, timeout)
         try:
-            value = getattr(inputs, task["probe"])(shell.user_ns[task["target"]], seed)
+            value = inputs.probe(task["id"], shell.user_ns[task["target"]], public)
             text = json.dumps({"task": task["id"]})[:-1] + ',"answer":' + wire.encode(value) + "}"
         except CellTimeout:
             text = json.dumps({"task": task["id"], "error": "the probe ran past its time limit"})
@@ -126,6 +132,7 @@ def main(plan_path: str, channel_path: str) -> None:
     channel = Channel(channel_path)
     with open(plan_path, encoding="utf-8") as f:
         plan = json.load(f)
+    os.environ["SEQBOOK_GRADING"] = "1"  # the notebook's self-checks step aside
     signal.signal(signal.SIGALRM, _alarm)
     block(plan["blocked"])
 
@@ -146,7 +153,7 @@ def main(plan_path: str, channel_path: str) -> None:
         status = "timeout" if isinstance(error, CellTimeout) else "error" if error else "ok"
         channel.send({"cell": index, "status": status, "error": error and _describe(error)})
         for task_id in plan["positions"].get(str(index), []):
-            harness(shell, tasks[task_id], plan["seed"], timeout, channel)
+            harness(shell, tasks[task_id], timeout, channel)
     channel.send({"done": True})
     sys.stdout.flush()
     sys.stderr.flush()

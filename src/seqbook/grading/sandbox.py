@@ -107,6 +107,7 @@ def bwrap_works() -> bool:
 
 _IMPORT = re.compile(r"(?:from|import)\s+seqbook\.(\w+)|from\s+seqbook\s+import\s+([\w, ]+)")
 _KEEP_CHECKS = {"__init__.py", "course/__init__.py", "course/inputs.py", "course/wire.py"}
+# (the judges and the practice answers stay outside: the sandbox only calls and serialises)
 _KEEP_GRADING = {"__init__.py", "runner.py"}
 
 
@@ -186,6 +187,10 @@ def _system_binds() -> list[str]:
         seen.append(str(p))
     for path in sorted(set(seen)):
         args += ["--ro-bind", path, path]
+    for path in sorted(set(seen)):  # an installed (not editable) seqbook: hidden under an empty
+        installed = Path(path) / "seqbook"  # folder, so no module of it loads by its file path
+        if installed.is_dir():
+            args += ["--tmpfs", str(installed), "--remount-ro", str(installed)]
     if Path(sys.prefix) != Path(sys.prefix).resolve():
         args += ["--ro-bind", sys.prefix, sys.prefix]
     return args

@@ -1,41 +1,54 @@
 """The course's five assignments: their tasks, and the self-check a student runs in a notebook.
 
-This module is the registry the grader trusts (`ASSIGNMENTS`); it holds no reference answers, so
-it is also visible inside the grading sandbox. A task is answered by a name the student defines
-(`Task.target`): a function, or for an experiment the trained predictors an experiment cell
-leaves behind. Grading a task has two halves that never share an interpreter:
+This is the public half of the course kit; it holds no reference answer. A task is answered by a
+name the student defines (`Task.target`): a function, or for an experiment the *training
+function* the grader calls on data it draws itself. Grading a task has three parts:
 
-* the *probe* (`seqbook.checks.course.inputs`, runs next to the student's code): make the task's
-  inputs from a seed and call the student's object on them; what comes back is serialised with
-  `seqbook.checks.course.wire`;
-* the *check* (`seqbook.checks.course.a1` ... `a5`, holds the references; never importable in the
-  sandbox): rebuild the same inputs from the seed and judge the deserialised answer.
+* `seqbook.checks.course.inputs`: `draw(task_id, seed)` makes an instance (a public part for the
+  student's code, a secret part that stays with the grader) and `probe` calls the student's code
+  on the public part (inside the grading sandbox);
+* the reference answers: `course/grader/references.py` of the course folder, on the grader's side
+  only (never installed with this package, never mounted in the sandbox);
+* `seqbook.checks.course.judges`: the comparison of an answer with what the reference (or, for an
+  experiment, the held-out labels) says.
 
-In a notebook, `check(task_id, obj)` runs both halves in the reader's own kernel and returns a
-`CheckReport` (there it is a study aid, not a grade). Inside the sandbox the reference modules are
-absent, and `check` says that the grader checks the task outside.
+In a notebook, `check(task_id, answer)` judges the answer on the *practice* instance
+(`inputs.PRACTICE_SEED`), whose expected outputs ship with this package (`practice.json`, written
+by ``python -m seqbook.grading practice``): a study aid, not a grade. The grader draws its own
+instance from a secret seed for every submission.
 """
 
 from __future__ import annotations
 
-import importlib
 from dataclasses import dataclass, field
 
 from seqbook.checks import CaseResult, CheckReport
 
-__all__ = ["ASSIGNMENTS", "Assignment", "Task", "WrittenQuestion", "attempt", "check", "task"]
+__all__ = [
+    "ASSIGNMENTS",
+    "Assignment",
+    "Task",
+    "WrittenQuestion",
+    "attempt",
+    "check",
+    "practice",
+    "task",
+]
 
 
 @dataclass(frozen=True)
 class Task:
-    """One auto-graded task: the student defines `target`; the probe `inputs.probe_<id>` calls
-    it and `a<k>.check_<id>` judges the answer; `points` only when every case passes."""
+    """One auto-graded task: the student defines `target` (for an experiment, a training
+    function); `inputs.probe_<id>` calls it on a drawn instance and `judges.judge_<id>` judges
+    the answer; `points` only when every case passes. `check_name` is what the notebook hands to
+    `check`: the function itself, or for an experiment the models trained on the practice data."""
 
     id: str
     title: str
     points: int
     target: str
     experiment: bool = False
+    check_name: str = ""
 
     @property
     def probe(self) -> str:
@@ -62,7 +75,6 @@ class Assignment:
 
     id: str
     title: str
-    module: str  # seqbook.checks.course.<module>: the reference checks
     tasks: tuple[Task, ...]
     written: tuple[WrittenQuestion, ...] = ()
     hidden: tuple[str, ...] = ()
@@ -78,13 +90,13 @@ class Assignment:
 # fmt: off
 ASSIGNMENTS: dict[str, Assignment] = {a.id: a for a in (
     Assignment(
-        "a1_attention", "Attention and the Transformer layer", "a1",
+        "a1_attention", "Attention and the Transformer layer",
         (
             Task("positions", "Sinusoidal position encodings", 2, "sinusoidal_positions"),
             Task("encoder_layer", "A Transformer encoder layer from its weights", 4,
                  "encoder_layer"),
             Task("order_experiment", "Experiment: does attention need positions?", 4,
-                 "order_models", experiment=True),
+                 "train_order_classifier", experiment=True, check_name="order_models"),
         ),
         (WrittenQuestion("q_order", "Why the model without positions scores what it scores", 2),),
         hidden=("attention",),
@@ -92,13 +104,13 @@ ASSIGNMENTS: dict[str, Assignment] = {a.id: a for a in (
                  "torch.nn.functional.multi_head_attention_forward"),
     ),
     Assignment(
-        "a2_lstm_bilstm", "LSTM and BiLSTM", "a2",
+        "a2_lstm_bilstm", "LSTM and BiLSTM",
         (
             Task("cifg_step", "An LSTM step with coupled input and forget gates", 3,
                  "cifg_step"),
             Task("tfidf", "TF-IDF from a count matrix", 3, "tfidf"),
             Task("bow_experiment", "Experiment: where TF-IDF fails and a BiLSTM does not", 4,
-                 "negation_models", experiment=True),
+                 "train_negation_models", experiment=True, check_name="negation_models"),
         ),
         (WrittenQuestion("q_bow", "Why the bag of words scores what it scores", 2),),
         hidden=("lstm", "models", "baseline"),
@@ -106,14 +118,14 @@ ASSIGNMENTS: dict[str, Assignment] = {a.id: a for a in (
                  "sklearn.feature_extraction.text.TfidfVectorizer"),
     ),
     Assignment(
-        "a3_albert", "ALBERT and its pretraining", "a3",
+        "a3_albert", "ALBERT and its pretraining",
         (
             Task("whole_word_mask", "Whole-word masking with the 80/10/10 rule", 3,
                  "whole_word_mask"),
             Task("pair_inputs", "Building a sentence pair, longest-first truncation", 3,
                  "pair_inputs"),
             Task("mask_rate_experiment", "Experiment: which masking rate learns fastest", 4,
-                 "mlm_models", experiment=True),
+                 "train_mlm", experiment=True, check_name="mlm_models"),
         ),
         (WrittenQuestion("q_rate", "Reading the masking-rate experiment", 2),),
         hidden=("pretraining",),
@@ -121,24 +133,24 @@ ASSIGNMENTS: dict[str, Assignment] = {a.id: a for a in (
                  "transformers.DataCollatorForLanguageModeling"),
     ),
     Assignment(
-        "a4_albert_bilstm", "ALBERT + BiLSTM", "a4",
+        "a4_albert_bilstm", "ALBERT + BiLSTM",
         (
             Task("scalar_mix", "A learned mix of the encoder's layers", 3, "scalar_mix"),
             Task("head_parameters", "Counting the BiLSTM head's parameters", 2,
                  "head_parameters"),
             Task("head_experiment", "Experiment: a BiLSTM head or a linear head on a frozen "
-                 "encoder", 4, "head_models", experiment=True),
+                 "encoder", 4, "train_heads", experiment=True, check_name="head_models"),
         ),
         (WrittenQuestion("q_head", "What the frozen encoder gives each head", 2),),
         hidden=("models", "finetune"),
     ),
     Assignment(
-        "a5_fusion", "word2vec and fusion", "a5",
+        "a5_fusion", "word2vec and fusion",
         (
             Task("skipgram_pairs", "Skip-gram training pairs", 2, "skipgram_pairs"),
             Task("sgns_loss", "The negative-sampling loss", 3, "sgns_loss"),
             Task("synonym_experiment", "Experiment: does word2vec find the synonyms?", 4,
-                 "word_vectors", experiment=True),
+                 "train_word2vec", experiment=True, check_name="word_vectors"),
         ),
         (WrittenQuestion("q_fusion", "Static vectors for words the encoder splits", 2),),
         hidden=("embeddings", "fusion"),
@@ -167,29 +179,74 @@ def _assignment_of(task_id: str) -> str:
     raise ValueError(f"task_id must be one of {ids}, got {task_id!r}")
 
 
-SEED = 0  # the self-check's inputs; the grader draws a fresh seed for every submission
+def practice(task_id: str) -> dict:
+    """The practice instance of task `task_id` as tensors: its public part and, since the
+    practice is public, its secret part too (an experiment's held-out labels). The grader draws
+    its own instance, with other ids and other data, from a seed it never shows."""
+    from seqbook.checks.course import inputs
+
+    _assignment_of(task_id)
+    drawn = inputs.draw(task_id, inputs.PRACTICE_SEED)
+    return {**drawn.public, **drawn.secret}
+
+
+def _practice_expected(task_id: str):
+    import json
+    from importlib.resources import files
+
+    from seqbook.checks.course import wire
+
+    table = json.loads(files(__package__).joinpath("practice.json").read_text(encoding="utf-8"))
+    if task_id not in table:
+        raise ValueError(f"practice.json holds no expected answer for {task_id!r}")
+    return wire.decode(json.dumps(table[task_id]))
+
+
+def _trained_answer(task_id: str, models, public: dict):
+    """What the probe would return for models already trained on the practice data."""
+    from seqbook.checks.course import inputs
+
+    if task_id == "synonym_experiment":
+        return inputs.call(
+            lambda: models.detach().double() if hasattr(models, "detach") else models
+        )
+    keys = {
+        "order_experiment": inputs.ORDER_KEYS,
+        "bow_experiment": inputs.NEGATION_KEYS,
+        "mask_rate_experiment": inputs.MLM_KEYS,
+        "head_experiment": inputs.HEAD_KEYS,
+    }[task_id]
+    return inputs.predictions(models, keys, inputs.as_tensor(public["x_eval"]))
 
 
 def check(task_id: str, answer: object) -> CheckReport | str:
-    """Self-check `answer` (the function or predictors a task asks for) on generated inputs.
+    """Self-check `answer` on the practice instance: for a function task the function itself,
+    for an experiment the models (or vectors) trained on `practice(task_id)`'s data.
 
-    Runs the probe and the reference check in this kernel, through the same serialisation as the
-    grader, and returns a `CheckReport`. Inside the grading sandbox the references are absent:
-    it returns a one-line note instead (the grader checks the task outside)."""
-    from seqbook.checks.course import inputs, wire
+    Runs the probe and the judge in this kernel, through the same serialisation as the grader,
+    against the practice answers that ship with the package, and returns a `CheckReport`. In the
+    grading sandbox it returns a one-line note instead (the grader checks every task outside,
+    on an instance of its own)."""
+    import os
 
-    assignment = ASSIGNMENTS[_assignment_of(task_id)]
-    t = task(assignment.id, task_id)
-    try:
-        module = importlib.import_module(f"seqbook.checks.course.{assignment.module}")
-    except ImportError:
+    t = task(_assignment_of(task_id), task_id)
+    if os.environ.get("SEQBOOK_GRADING") == "1":  # the judges are not even in the sandbox
         return f"{t.id}: checked by the grader, outside this sandbox"
+    from seqbook.checks.course import inputs, judges, wire
+
     if answer is None:
         report = CheckReport(t.id)
         report.results.append(CaseResult("answer", False, "not implemented yet"))
         return report
-    value = getattr(inputs, t.probe)(answer, SEED)
-    return module.judge(t.id, wire.decode(wire.encode(value)), SEED)
+    drawn = inputs.draw(t.id, inputs.PRACTICE_SEED)
+    public = wire.decode(wire.encode(drawn.public))
+    if t.experiment:
+        value = _trained_answer(t.id, answer, public)
+        expected = drawn.secret
+    else:
+        value = inputs.probe(t.id, answer, public)
+        expected = None if t.id == "whole_word_mask" else _practice_expected(t.id)
+    return judges.judge(t.id, wire.decode(wire.encode(value)), public, expected)
 
 
 def attempt(fn, *args, **kwargs):

@@ -1,23 +1,47 @@
-"""Probes: the tasks' inputs, made from a seed, and the calls of the student's code on them.
+"""The tasks' inputs, and the calls of the student's code on them. No answer lives here.
 
-This module runs inside the grading sandbox, next to the student's code, so it holds no
-reference answer: `probe_<task>(answer, seed)` only builds inputs and returns what the student's
-function or predictors gave back (or `("raised", "...")` when they raised). The reference checks
-(`seqbook.checks.course.a1` ... `a5`, outside the sandbox) rebuild the same inputs from the same
-seed with the functions below. The synthetic data sets of the experiments live here too, so a
-notebook can train on them.
+Grading a task has three parts, and this module holds the two that are public:
+
+* `draw(task_id, seed)` makes one instance of a task: the ``public`` part the student's code is
+  called on (arguments, training data, the inputs of a held-out set) and the ``secret`` part that
+  never enters the sandbox (the held-out labels, the ids an experiment's data were built with).
+  The grader calls it outside the sandbox with a fresh 63-bit seed it never shows; the seed of
+  the self-check (`PRACTICE_SEED`) is public, and so is its instance.
+* `probe(task_id, target, public)` runs inside the sandbox: it calls the student's function (for an
+  experiment, the student's *training function*, on the drawn training data) and returns what
+  came back, or ``("raised", "...")``. It is given only the public part, already decoded from the
+  wire (NumPy arrays, made tensors again here).
+* the reference that says what the answer should be lives with the grader, outside the student's
+  package (`course/grader/` of the course folder); the comparison is `seqbook.checks.course.judges`.
+
+The experiments' data sets are built from ids the instance draws (which token is A, which is
+NOT, which words are synonyms), so no rule written before the data were drawn can score: only a
+model trained on the drawn data can.
 """
 
 from __future__ import annotations
+
+import math
+from dataclasses import dataclass
 
 import torch
 from torch import Tensor
 
 F64 = torch.float64
+PRACTICE_SEED = 0  # the self-check's instance; the grader draws a fresh secret seed instead
+SEED_BITS = 63  # the grader's seeds: far too many to search from the public data
 
 
 def gen(seed: int) -> torch.Generator:
-    return torch.Generator().manual_seed(int(seed))
+    return torch.Generator().manual_seed(int(seed) % 2**64)
+
+
+@dataclass
+class Drawn:
+    """One instance of a task: `public` goes into the sandbox, `secret` stays with the grader."""
+
+    public: dict
+    secret: dict
 
 
 def call(fn, *args, **kwargs):
@@ -30,15 +54,28 @@ def call(fn, *args, **kwargs):
         return ("raised", f"{type(e).__name__}: {e}"[:300])
 
 
-def predict(predictor, x: Tensor, *extra):
-    """A predictor's labels for `x`: it may return labels, or scores over a last class axis."""
+def as_tensor(value) -> object:
+    """A decoded NumPy array (or a nest of them) as torch tensors again; else unchanged."""
+    kind = type(value).__module__.split(".")[0]
+    if kind == "numpy" and type(value).__name__ == "ndarray":
+        return torch.from_numpy(value.copy())
+    if isinstance(value, dict):
+        return {k: as_tensor(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [as_tensor(v) for v in value]
+    if isinstance(value, tuple):
+        return tuple(as_tensor(v) for v in value)
+    return value
 
-    if predictor is None:
+
+def predict(predictor, x: Tensor):
+    """A predictor's labels for `x`: it may return labels, or scores over a last class axis."""
+    if predictor is None:  # left by `course.attempt` while the training function is a stub
         return ("raised", "NotImplementedError: not implemented yet")
 
     def labels():
         with torch.no_grad():
-            out = predictor(x.clone(), *extra)
+            out = predictor(x.clone())
         if not isinstance(out, Tensor):
             raise TypeError(f"a predictor must return a tensor, got {type(out).__name__}")
         return out.argmax(-1) if out.is_floating_point() else out
@@ -46,104 +83,27 @@ def predict(predictor, x: Tensor, *extra):
     return call(labels)
 
 
-def predictors(models, keys: tuple[str, ...], x: Tensor, *extra) -> dict[str, object]:
-    if models is None:  # the training function still raises NotImplementedError
-        return {k: predict(None, x) for k in keys}
+def predictions(models, keys: tuple[str, ...], x: Tensor) -> dict[str, object]:
+    """Each named model's labels for `x` (a model that is missing or raised: its record)."""
+    if isinstance(models, tuple) and models[:1] == ("raised",):
+        return {k: models for k in keys}
     if not isinstance(models, dict):
-        return {
-            k: ("raised", f"expected a dict of predictors, got {type(models).__name__}")
-            for k in keys
-        }
+        what = f"expected a dict of trained models, got {type(models).__name__}"
+        return {k: ("raised", what) for k in keys}
+    return {k: predict(models[k], x) if k in models else ("raised", f"no key {k!r}") for k in keys}
+
+
+def _each(models: dict, x: Tensor) -> dict[str, object]:
+    """Each model's labels for `x`; a training call that raised keeps its record."""
     return {
-        k: predict(models[k], x, *extra) if k in models else ("raised", f"no key {k!r}")
-        for k in keys
+        k: m if isinstance(m, tuple) and m[:1] == ("raised",) else predict(m, x)
+        for k, m in models.items()
     }
 
 
-# ----------------------------------------------------------------------------- a1: attention
-
-POSITION_CASES = ((1, 2), (6, 8), (40, 16), (9, 6))
-POSITION_ODD = (4, 5)
-
-
-def probe_positions(fn, seed: int):
-    return [call(fn, T, d) for T, d in POSITION_CASES] + [call(fn, *POSITION_ODD)]
-
-
-ENCODER_CASES = ((2, 5, 8, 2, 16, False), (3, 7, 12, 3, 20, True), (1, 1, 4, 1, 8, False))
-
-
-def encoder_layer_inputs(seed: int) -> list[tuple[Tensor, dict[str, Tensor], int, Tensor | None]]:
-    """(x, params, num_heads, key_padding_mask) per case; params use torch's layout and names
-    (`in_proj_weight` is the stacked (3d, d) query/key/value projection)."""
-    g = gen(seed)
-    cases = []
-    for B, T, d, h, ff, padded in ENCODER_CASES:
-        shapes = {
-            "in_proj_weight": (3 * d, d),
-            "in_proj_bias": (3 * d,),
-            "out_proj_weight": (d, d),
-            "out_proj_bias": (d,),
-            "linear1_weight": (ff, d),
-            "linear1_bias": (ff,),
-            "linear2_weight": (d, ff),
-            "linear2_bias": (d,),
-            "norm1_weight": (d,),
-            "norm1_bias": (d,),
-            "norm2_weight": (d,),
-            "norm2_bias": (d,),
-        }
-        params = {
-            k: torch.randn(*s, generator=g, dtype=F64) * s[-1] ** -0.5 for k, s in shapes.items()
-        }
-        params["norm1_weight"] = params["norm1_weight"] * 0.2 + 1
-        params["norm2_weight"] = params["norm2_weight"] * 0.2 + 1
-        x = torch.randn(B, T, d, generator=g, dtype=F64)
-        mask = None
-        if padded:
-            lengths = torch.randint(1, T + 1, (B,), generator=g)
-            lengths[0] = T
-            mask = torch.arange(T)[None, :] >= lengths[:, None]  # True = padding
-        cases.append((x, params, h, mask))
-    return cases
-
-
-def probe_encoder_layer(fn, seed: int):
-    return [
-        call(
-            fn, x.clone(), {k: v.clone() for k, v in p.items()}, h, None if m is None else m.clone()
-        )
-        for x, p, h, m in encoder_layer_inputs(seed)
-    ]
-
-
-ORDER_VOCAB, ORDER_LEN, ORDER_A, ORDER_B = 16, 10, 1, 2
-
-
-def order_batch(n: int, generator: torch.Generator) -> tuple[Tensor, Tensor]:
-    """`n` sequences of `ORDER_LEN` tokens: one A (id 1), one B (id 2), fillers 3..15 elsewhere;
-    the label is 1 when A comes before B."""
-    x = torch.randint(3, ORDER_VOCAB, (n, ORDER_LEN), generator=generator)
-    pos = torch.rand(n, ORDER_LEN, generator=generator).argsort(-1)[:, :2]
-    rows = torch.arange(n)
-    x[rows, pos[:, 0]] = ORDER_A
-    x[rows, pos[:, 1]] = ORDER_B
-    return x, (pos[:, 0] < pos[:, 1]).long()
-
-
-def order_eval(seed: int) -> tuple[Tensor, Tensor]:
-    """The graded evaluation set: 256 sequences and their twins with A and B swapped."""
-    x, y = order_batch(256, gen(seed + 101))
-    twin = x.clone()
-    twin[x == ORDER_A], twin[x == ORDER_B] = ORDER_B, ORDER_A
-    return torch.cat([x, twin]), torch.cat([y, 1 - y])
-
-
-ORDER_KEYS = ("with positions", "without positions")
-
-
-def probe_order_experiment(models, seed: int):
-    return predictors(models, ORDER_KEYS, order_eval(seed)[0])
+def training_seed(g: torch.Generator) -> int:
+    """The seed a training function is given (drawn, so it tells nothing of the grader's)."""
+    return int(torch.randint(1000, (), generator=g))
 
 
 def grads(fn, tensors: dict[str, Tensor], loss) -> object:
@@ -158,14 +118,132 @@ def grads(fn, tensors: dict[str, Tensor], loss) -> object:
     return call(run)
 
 
+def _pick(g: torch.Generator, n: int, k: int, low: int = 0) -> list[int]:
+    """`k` distinct ids from low..low+n-1, in a random order."""
+    return (low + torch.randperm(n, generator=g)[:k]).tolist()
+
+
+# ----------------------------------------------------------------------------- a1: attention
+
+POSITION_SHAPES = ((1, 2), (6, 8), (40, 16), (9, 6), (17, 10))
+POSITION_ODD = (4, 5)
+BASES = (50.0, 100_000.0)  # the range the bases are drawn from (log-uniform)
+
+
+def draw_positions(seed: int) -> Drawn:
+    """The shapes above; the first uses the default base 10000, the others a base drawn
+    log-uniformly from `BASES` (so a helper that fixes the base at 10000 cannot pass)."""
+    g = gen(seed)
+    lo, hi = (math.log(b) for b in BASES)
+    bases = [None] + [
+        round(math.exp(lo + (hi - lo) * float(torch.rand((), generator=g, dtype=F64))), 3)
+        for _ in POSITION_SHAPES[1:]
+    ]
+    cases = [(T, d, b) for (T, d), b in zip(POSITION_SHAPES, bases, strict=True)]
+    return Drawn({"cases": cases, "odd": POSITION_ODD}, {})
+
+
+def probe_positions(fn, public):
+    out = [call(fn, T, d) if b is None else call(fn, T, d, base=b) for T, d, b in public["cases"]]
+    return out + [call(fn, *public["odd"])]
+
+
+ENCODER_CASES = ((2, 5, 8, 2, 16, False), (3, 7, 12, 3, 20, True), (1, 1, 4, 1, 8, False))
+ENCODER_PARAMS = (
+    "in_proj_weight in_proj_bias out_proj_weight out_proj_bias linear1_weight linear1_bias "
+    "linear2_weight linear2_bias norm1_weight norm1_bias norm2_weight norm2_bias"
+).split()
+
+
+def draw_encoder_layer(seed: int) -> Drawn:
+    """(x, params, num_heads, key_padding_mask, scale) per case; params use torch's layout and
+    names (`in_proj_weight` stacks the query/key/value projections). The first case leaves the
+    score scale at its default 1/sqrt(d / heads); the others draw it (torch's own layer fixes it,
+    so it cannot stand in for the task)."""
+    g = gen(seed)
+    cases = []
+    for k, (B, T, d, h, ff, padded) in enumerate(ENCODER_CASES):
+        shapes = dict(
+            zip(
+                ENCODER_PARAMS,
+                [(3 * d, d), (3 * d,), (d, d), (d,), (ff, d), (ff,), (d, ff), (d,)] + [(d,)] * 4,
+                strict=True,
+            )
+        )
+        params = {
+            n: torch.randn(*s, generator=g, dtype=F64) * s[-1] ** -0.5 for n, s in shapes.items()
+        }
+        params["norm1_weight"] = params["norm1_weight"] * 0.2 + 1
+        params["norm2_weight"] = params["norm2_weight"] * 0.2 + 1
+        x = torch.randn(B, T, d, generator=g, dtype=F64)
+        mask = None
+        if padded:
+            lengths = torch.randint(1, T + 1, (B,), generator=g)
+            lengths[0] = T
+            mask = torch.arange(T)[None, :] >= lengths[:, None]  # True = padding
+        scale = None if k == 0 else round(0.2 + 1.3 * float(torch.rand((), generator=g)), 4)
+        cases.append((x, params, h, mask, scale))
+    return Drawn({"cases": cases}, {})
+
+
+def probe_encoder_layer(fn, public):
+    out = []
+    for x, p, h, m, s in public["cases"]:
+        args = (
+            x.clone(),
+            {k: v.clone() for k, v in p.items()},
+            h,
+            None if m is None else m.clone(),
+        )
+        out.append(call(fn, *args) if s is None else call(fn, *args, scale=s))
+    return out
+
+
+ORDER_VOCAB, ORDER_LEN = 16, 10
+ORDER_TRAIN, ORDER_EVAL = 4096, 256
+ORDER_KEYS = ("with positions", "without positions")
+
+
+def order_batch(n: int, generator: torch.Generator, a: int, b: int) -> tuple[Tensor, Tensor]:
+    """`n` sequences of `ORDER_LEN` tokens over ids 0..ORDER_VOCAB-1: exactly one token `a`, one
+    token `b`, fillers (every other id) elsewhere; the label is 1 when `a` comes before `b`."""
+    fillers = torch.tensor([i for i in range(ORDER_VOCAB) if i not in (a, b)])
+    x = fillers[torch.randint(len(fillers), (n, ORDER_LEN), generator=generator)]
+    pos = torch.rand(n, ORDER_LEN, generator=generator).argsort(-1)[:, :2]
+    rows = torch.arange(n)
+    x[rows, pos[:, 0]], x[rows, pos[:, 1]] = a, b
+    return x, (pos[:, 0] < pos[:, 1]).long()
+
+
+def draw_order_experiment(seed: int) -> Drawn:
+    """Which two ids are A and B is drawn; training data, and held-out sequences with their twins
+    (A and B swapped: the same tokens, the opposite label)."""
+    g = gen(seed)
+    a, b = _pick(g, ORDER_VOCAB, 2)
+    x, y = order_batch(ORDER_TRAIN, g, a, b)
+    e, ye = order_batch(ORDER_EVAL, g, a, b)
+    twin = e.clone()
+    twin[e == a], twin[e == b] = b, a
+    return Drawn(
+        {"x": x, "y": y, "x_eval": torch.cat([e, twin]), "seed": training_seed(g)},
+        {"y_eval": torch.cat([ye, 1 - ye]), "ids": (a, b)},
+    )
+
+
+def probe_order_experiment(train, public):
+    x, y, s = public["x"], public["y"], public["seed"]
+    models = {k: call(train, x.clone(), y.clone(), k == ORDER_KEYS[0], s) for k in ORDER_KEYS}
+    return _each(models, public["x_eval"])
+
+
 # ----------------------------------------------------------------------------- a2: LSTM, BiLSTM
 
 CIFG_CASES = ((2, 3, 4), (1, 5, 2), (4, 1, 3))  # (B, D, H)
 
 
-def cifg_inputs(seed: int) -> list[dict[str, Tensor]]:
+def draw_cifg_step(seed: int) -> Drawn:
     g = gen(seed)
-    return [
+    cases = [
         {
             "x_t": torch.randn(B, D, generator=g, dtype=F64),
             "h": torch.randn(B, H, generator=g, dtype=F64),
@@ -176,6 +254,7 @@ def cifg_inputs(seed: int) -> list[dict[str, Tensor]]:
         }
         for B, D, H in CIFG_CASES
     ]
+    return Drawn({"cases": cases}, {})
 
 
 def cifg_loss(out) -> Tensor:
@@ -183,41 +262,94 @@ def cifg_loss(out) -> Tensor:
     return (h * torch.linspace(-1, 1, h.numel(), dtype=h.dtype).view_as(h)).sum() + 2 * c.sum()
 
 
-def probe_cifg_step(fn, seed: int):
-    return [grads(fn, case, cifg_loss) for case in cifg_inputs(seed)]
+def probe_cifg_step(fn, public):
+    return [grads(fn, case, cifg_loss) for case in public["cases"]]
 
 
-def tfidf_inputs(seed: int) -> list[Tensor]:
+SMOOTHING = (0.25, 4.0)  # the range the add-k smoothing constants are drawn from
+
+
+def draw_tfidf(seed: int) -> Drawn:
+    """Count matrices (one with an empty document and an unused word); the first keeps the
+    default smoothing k = 1, the others draw k from `SMOOTHING` (scikit-learn fixes k = 1, so its
+    transformer cannot stand in)."""
     g = gen(seed)
     counts = torch.poisson(torch.full((6, 9), 0.8, dtype=F64), generator=g)
     counts[2] = 0  # an empty document
     counts[:, 4] = 0  # a word in no document
-    return [
+    matrices = [
         counts,
         torch.poisson(torch.full((1, 5), 2.0, dtype=F64), generator=g),
         torch.poisson(torch.full((30, 40), 0.3, dtype=F64), generator=g),
     ]
+    lo, hi = SMOOTHING
+    ks = [None] + [round(lo + (hi - lo) * float(torch.rand((), generator=g)), 3) for _ in "ab"]
+    return Drawn({"cases": list(zip(matrices, ks, strict=True))}, {})
 
 
-def probe_tfidf(fn, seed: int):
-    return [call(fn, counts.clone()) for counts in tfidf_inputs(seed)]
+def probe_tfidf(fn, public):
+    return [
+        call(fn, counts.clone()) if k is None else call(fn, counts.clone(), smooth=k)
+        for counts, k in public["cases"]
+    ]
 
 
+NEG_VOCAB, NEG_LEN = 20, 12
+NEG_TRAIN, NEG_EVAL = 2000, 512
 NEGATION_KEYS = ("tfidf", "bilstm")
+HEAD_KEYS = ("bilstm", "linear")
 
 
-def probe_bow_experiment(models, seed: int):
-    return predictors(models, NEGATION_KEYS, negation_eval(seed)[0])
+def negation_batch(
+    n: int, generator: torch.Generator, not_id: int, good_id: int, bad_id: int
+) -> tuple[Tensor, Tensor]:
+    """`n` sequences of NEG_LEN tokens over ids 0..NEG_VOCAB-1: fillers (every other id), one
+    sentiment word (`good_id` or `bad_id`) and a `not_id` that stands either right before it
+    (negating it) or elsewhere (not negating it). Label 1 = positive: good not negated, or bad
+    negated."""
+    fillers = torch.tensor([i for i in range(NEG_VOCAB) if i not in (not_id, good_id, bad_id)])
+    x = fillers[torch.randint(len(fillers), (n, NEG_LEN), generator=generator)]
+    good = torch.rand(n, generator=generator) < 0.5
+    negated = torch.rand(n, generator=generator) < 0.5
+    where = torch.randint(2, NEG_LEN, (n,), generator=generator)
+    rows = torch.arange(n)
+    x[rows, where] = torch.where(good, good_id, bad_id)
+    elsewhere = (where + torch.randint(2, NEG_LEN - 1, (n,), generator=generator)) % NEG_LEN
+    x[rows, torch.where(negated, where - 1, elsewhere)] = not_id
+    return x, (good ^ negated).long()
+
+
+def draw_negation(seed: int) -> Drawn:
+    """Which ids are NOT, GOOD and BAD is drawn; training reviews, and held-out reviews."""
+    g = gen(seed)
+    ids = _pick(g, NEG_VOCAB, 3)
+    x, y = negation_batch(NEG_TRAIN, g, *ids)
+    e, ye = negation_batch(NEG_EVAL, g, *ids)
+    return Drawn(
+        {"x": x, "y": y, "x_eval": e, "seed": training_seed(g)}, {"y_eval": ye, "ids": ids}
+    )
+
+
+def _trained_predictions(train, public, keys):
+    models = call(train, public["x"].clone(), public["y"].clone(), public["seed"])
+    return predictions(models, keys, public["x_eval"])
+
+
+def draw_bow_experiment(seed: int) -> Drawn:
+    return draw_negation(seed)
+
+
+def probe_bow_experiment(train, public):
+    return _trained_predictions(train, public, NEGATION_KEYS)
 
 
 # ----------------------------------------------------------------------------- a3: ALBERT
 
 SPECIAL = 5  # ids 0..4 are special ([PAD], [CLS], [SEP], [MASK], [UNK])
 MASK_ID, WWM_VOCAB = 3, 50
-
-
 WWM_WORDS, WWM_PIECES = (5, 15), 3  # words per sequence (fewest, most); pieces per word (most)
 WWM_LEN = 1 + WWM_WORDS[1] * WWM_PIECES + 1  # [CLS], the longest sentence, [SEP]: 47, no padding
+WWM_RATES = (0.3, 0.15)
 
 
 def wwm_inputs(seed: int) -> tuple[Tensor, Tensor]:
@@ -243,23 +375,27 @@ def wwm_inputs(seed: int) -> tuple[Tensor, Tensor]:
     return ids, words.long()
 
 
-WWM_RATES = (0.3, 0.15)
-
-
-def probe_whole_word_mask(fn, seed: int):
+def draw_whole_word_mask(seed: int) -> Drawn:
     ids, words = wwm_inputs(seed)
+    g = gen(seed + 1)
+    streams = [int(torch.randint(2**62, (), generator=g)) for _ in WWM_RATES]
+    return Drawn({"ids": ids, "words": words, "rates": WWM_RATES, "streams": streams}, {})
+
+
+def probe_whole_word_mask(fn, public):
+    ids, words = public["ids"], public["words"]
     return [
-        call(fn, ids.clone(), words.clone(), rate, MASK_ID, WWM_VOCAB, gen(seed + k))
-        for k, rate in enumerate(WWM_RATES)
+        call(fn, ids.clone(), words.clone(), rate, MASK_ID, WWM_VOCAB, gen(stream))
+        for rate, stream in zip(public["rates"], public["streams"], strict=True)
     ]
 
 
 PAIR_CASES = ((3, 4, 16), (10, 3, 12), (7, 7, 11), (2, 9, 8), (1, 1, 5), (4, 4, 4))
 
 
-def pair_inputs_cases(seed: int) -> list[tuple[list[int], list[int], int]]:
+def draw_pair_inputs(seed: int) -> Drawn:
     g = gen(seed)
-    return [
+    cases = [
         (
             torch.randint(SPECIAL, 99, (a,), generator=g).tolist(),
             torch.randint(SPECIAL, 99, (b,), generator=g).tolist(),
@@ -267,36 +403,49 @@ def pair_inputs_cases(seed: int) -> list[tuple[list[int], list[int], int]]:
         )
         for a, b, m in PAIR_CASES
     ]
+    return Drawn({"cases": cases}, {})
 
 
-def probe_pair_inputs(fn, seed: int):
-    return [call(fn, list(a), list(b), m, 1, 2) for a, b, m in pair_inputs_cases(seed)]
+def probe_pair_inputs(fn, public):
+    return [call(fn, list(a), list(b), m, 1, 2) for a, b, m in public["cases"]]
 
 
 SEQ_VOCAB, SEQ_LEN = 24, 16
+MLM_TRAIN, MLM_EVAL, MLM_HIDDEN = 2560, 512, 3
+MLM_RATES = (0.15, 0.5)
+MLM_KEYS = tuple(f"rate {r}" for r in MLM_RATES)
 
 
-def progression_batch(n: int, generator: torch.Generator) -> Tensor:
-    """`n` sequences of SEQ_LEN tokens counting through 5..23 cyclically from a random start with
-    a random step of 1, 2 or 3: every token follows from its neighbours once the step is known."""
-    start = torch.randint(0, SEQ_VOCAB - SPECIAL, (n, 1), generator=generator)
+def progression_batch(n: int, generator: torch.Generator, alphabet: list[int]) -> Tensor:
+    """`n` sequences of SEQ_LEN tokens that count cyclically through `alphabet` (a list of the
+    ordinary ids 5..23 in some order) from a random start with a random step of 1, 2 or 3:
+    every token follows from its neighbours once the order and the step are known."""
+    letters = torch.tensor(alphabet)
+    start = torch.randint(0, len(letters), (n, 1), generator=generator)
     step = torch.randint(1, 4, (n, 1), generator=generator)
-    return SPECIAL + (start + step * torch.arange(SEQ_LEN)) % (SEQ_VOCAB - SPECIAL)
+    return letters[(start + step * torch.arange(SEQ_LEN)) % len(letters)]
 
 
-MLM_KEYS = ("rate 0.15", "rate 0.5")
+def draw_mask_rate_experiment(seed: int) -> Drawn:
+    """The order of the alphabet is drawn; unlabelled training sequences (the task is
+    self-supervised), and held-out sequences with `MLM_HIDDEN` tokens replaced by [MASK]."""
+    g = gen(seed)
+    alphabet = (SPECIAL + torch.randperm(SEQ_VOCAB - SPECIAL, generator=g)).tolist()
+    x = progression_batch(MLM_TRAIN, g, alphabet)
+    e = progression_batch(MLM_EVAL, g, alphabet)
+    pos = torch.rand(MLM_EVAL, SEQ_LEN, generator=g).argsort(-1)[:, :MLM_HIDDEN]
+    return Drawn(
+        {"x": x, "x_eval": e.scatter(1, pos, MASK_ID), "seed": training_seed(g)},
+        {"originals": e, "alphabet": alphabet},
+    )
 
 
-def mlm_eval(seed: int) -> tuple[Tensor, Tensor]:
-    """512 progressions with 3 of their tokens masked; the masked inputs and the originals."""
-    g = gen(seed + 303)
-    x = progression_batch(512, g)
-    pos = torch.rand(512, SEQ_LEN, generator=g).argsort(-1)[:, :3]
-    return x.scatter(1, pos, MASK_ID), x
-
-
-def probe_mask_rate_experiment(models, seed: int):
-    return predictors(models, MLM_KEYS, mlm_eval(seed)[0])
+def probe_mask_rate_experiment(train, public):
+    models = {
+        k: call(train, public["x"].clone(), r, public["seed"])
+        for k, r in zip(MLM_KEYS, MLM_RATES, strict=True)
+    }
+    return _each(models, public["x_eval"])
 
 
 # ----------------------------------------------------------------------------- a4: ALBERT + BiLSTM
@@ -304,9 +453,9 @@ def probe_mask_rate_experiment(models, seed: int):
 MIX_CASES = ((3, 2, 4, 5), (1, 1, 1, 3), (5, 3, 2, 4))  # (L + 1, B, T, H)
 
 
-def scalar_mix_inputs(seed: int) -> list[dict[str, Tensor]]:
+def draw_scalar_mix(seed: int) -> Drawn:
     g = gen(seed)
-    return [
+    cases = [
         {
             "hidden_states": torch.randn(n, B, T, H, generator=g, dtype=F64),
             "weights": torch.randn(n, generator=g, dtype=F64),
@@ -314,59 +463,42 @@ def scalar_mix_inputs(seed: int) -> list[dict[str, Tensor]]:
         }
         for n, B, T, H in MIX_CASES
     ]
+    return Drawn({"cases": cases}, {})
 
 
 def mix_loss(out) -> Tensor:
     return (out * torch.linspace(-1, 2, out.numel(), dtype=out.dtype).view_as(out)).sum()
 
 
-def probe_scalar_mix(fn, seed: int):
-    return [grads(fn, case, mix_loss) for case in scalar_mix_inputs(seed)]
+def probe_scalar_mix(fn, public):
+    return [grads(fn, case, mix_loss) for case in public["cases"]]
 
 
-HEAD_CASES = (
-    (64, 32, 1, 2, True),
-    (768, 256, 2, 2, True),
-    (128, 50, 3, 5, True),
-    (64, 32, 1, 2, False),
-    (312, 100, 2, 3, False),
-)
+def draw_head_parameters(seed: int) -> Drawn:
+    """Head sizes (H, hidden, layers, classes, bidirectional, peepholes): the first case plain,
+    the others drawn, most with peephole connections (which torch's LSTM does not have, so a
+    count of its parameters cannot stand in)."""
+    g = gen(seed)
+
+    def size(lo, hi):
+        return int(torch.randint(lo, hi + 1, (), generator=g))
+
+    cases = [(64, 32, 1, 2, True, False)]
+    for k in range(5):
+        cases.append((size(8, 1024), size(4, 512), size(1, 4), size(2, 10), k % 2 == 0, k != 4))
+    return Drawn({"cases": cases}, {})
 
 
-def probe_head_parameters(fn, seed: int):
-    return [
-        call(fn, H, hidden, layers, classes, bidi)
-        for H, hidden, layers, classes, bidi in HEAD_CASES
-    ]
+def probe_head_parameters(fn, public):
+    return [call(fn, *case) for case in public["cases"]]
 
 
-NEG_VOCAB, NEG_LEN, NOT_ID, GOOD_ID, BAD_ID = 20, 12, 5, 6, 7
+def draw_head_experiment(seed: int) -> Drawn:
+    return draw_negation(seed)
 
 
-def negation_batch(n: int, generator: torch.Generator) -> tuple[Tensor, Tensor]:
-    """`n` sequences of NEG_LEN tokens: fillers 8..19, one sentiment word (GOOD 6 or BAD 7) and a
-    NOT (5) that stands either right before it (negating it) or elsewhere (not negating it).
-    Label 1 = positive: GOOD not negated, or BAD negated."""
-    x = torch.randint(8, NEG_VOCAB, (n, NEG_LEN), generator=generator)
-    good = torch.rand(n, generator=generator) < 0.5
-    negated = torch.rand(n, generator=generator) < 0.5
-    where = torch.randint(2, NEG_LEN, (n,), generator=generator)
-    rows = torch.arange(n)
-    x[rows, where] = torch.where(good, GOOD_ID, BAD_ID)
-    elsewhere = (where + torch.randint(2, NEG_LEN - 1, (n,), generator=generator)) % NEG_LEN
-    x[rows, torch.where(negated, where - 1, elsewhere)] = NOT_ID
-    return x, (good ^ negated).long()
-
-
-HEAD_KEYS = ("bilstm", "linear")
-
-
-def negation_eval(seed: int) -> tuple[Tensor, Tensor]:
-    return negation_batch(512, gen(seed + 404))
-
-
-def probe_head_experiment(models, seed: int):
-    return predictors(models, HEAD_KEYS, negation_eval(seed)[0])
+def probe_head_experiment(train, public):
+    return _trained_predictions(train, public, HEAD_KEYS)
 
 
 # ----------------------------------------------------------------------------- a5: word2vec
@@ -374,18 +506,22 @@ def probe_head_experiment(models, seed: int):
 PAIR_WINDOW_CASES = (([4, 8, 15, 16, 23, 42], 2), ([7, 3, 9], 5), ([5], 1), ([1, 2, 3, 4], 1))
 
 
-def probe_skipgram_pairs(fn, seed: int):
+def draw_skipgram_pairs(seed: int) -> Drawn:
     g = gen(seed)
     extra = (torch.randint(0, 30, (12,), generator=g).tolist(), 3)
-    return [call(fn, list(ids), w) for ids, w in (*PAIR_WINDOW_CASES, extra)]
+    return Drawn({"cases": [*PAIR_WINDOW_CASES, extra]}, {})
+
+
+def probe_skipgram_pairs(fn, public):
+    return [call(fn, list(ids), w) for ids, w in public["cases"]]
 
 
 SGNS_CASES = ((4, 3, 5), (1, 1, 2), (6, 2, 8))  # (B, K, D)
 
 
-def sgns_inputs(seed: int) -> list[dict[str, Tensor]]:
+def draw_sgns_loss(seed: int) -> Drawn:
     g = gen(seed)
-    return [
+    cases = [
         {
             "center": torch.randn(B, D, generator=g, dtype=F64),
             "context": torch.randn(B, D, generator=g, dtype=F64),
@@ -393,29 +529,60 @@ def sgns_inputs(seed: int) -> list[dict[str, Tensor]]:
         }
         for B, K, D in SGNS_CASES
     ]
+    return Drawn({"cases": cases}, {})
 
 
-def probe_sgns_loss(fn, seed: int):
-    return [grads(fn, case, lambda out: out) for case in sgns_inputs(seed)]
+def probe_sgns_loss(fn, public):
+    return [grads(fn, case, lambda out: out) for case in public["cases"]]
 
 
-SYN_GROUPS, SYN_SIZE, SYN_TOPICS = 12, 4, 3
+SYN_GROUPS, SYN_SIZE, SYN_TOPICS, SYN_SENTENCES = 12, 4, 3, 2000
+SYN_VOCAB = SYN_GROUPS * SYN_SIZE
 
 
-def synonym_corpus(n_sentences: int, generator: torch.Generator) -> list[list[int]]:
-    """Sentences over SYN_GROUPS * SYN_SIZE words; word w belongs to group w // SYN_SIZE, and the
-    words of a group are interchangeable: a sentence follows a fixed chain of groups (one of
-    SYN_TOPICS chains, each starting at a random place) and picks a random word of each group."""
+def synonym_corpus(n_sentences: int, generator: torch.Generator, groups: list[int]) -> Tensor:
+    """`n_sentences` sentences of six words over ids 0..SYN_VOCAB-1, as an (n, 6) LongTensor;
+    `groups[w]` is word w's group (SYN_SIZE words each). The words of a group are
+    interchangeable: a sentence follows a fixed chain of groups (one of SYN_TOPICS chains, each
+    from a random place) and picks a random word of each group."""
+    members = [[w for w in range(SYN_VOCAB) if groups[w] == k] for k in range(SYN_GROUPS)]
     chains = [[(t * 5 + 7 * k) % SYN_GROUPS for k in range(SYN_GROUPS)] for t in range(SYN_TOPICS)]
     out = []
     for _ in range(n_sentences):
         chain = chains[int(torch.randint(SYN_TOPICS, (1,), generator=generator))]
         start = int(torch.randint(SYN_GROUPS, (1,), generator=generator))
-        groups = [chain[(start + k) % SYN_GROUPS] for k in range(6)]
         picks = torch.randint(SYN_SIZE, (6,), generator=generator).tolist()
-        out.append([grp * SYN_SIZE + p for grp, p in zip(groups, picks, strict=True)])
-    return out
+        out.append([members[chain[(start + k) % SYN_GROUPS]][p] for k, p in enumerate(picks)])
+    return torch.tensor(out, dtype=torch.long)
 
 
-def probe_synonym_experiment(vectors, seed: int):
-    return call(lambda: vectors.detach().double() if isinstance(vectors, Tensor) else vectors)
+def draw_synonym_experiment(seed: int) -> Drawn:
+    """Which words are synonyms is drawn (a random partition of the vocabulary into groups)."""
+    g = gen(seed)
+    groups = (torch.randperm(SYN_VOCAB, generator=g) // SYN_SIZE).tolist()
+    corpus = synonym_corpus(SYN_SENTENCES, g, groups)
+    return Drawn({"corpus": corpus, "seed": training_seed(g)}, {"groups": groups})
+
+
+def probe_synonym_experiment(train, public):
+    def vectors():
+        out = train(public["corpus"].clone(), SYN_VOCAB, public["seed"])
+        return out.detach().double() if isinstance(out, Tensor) else out
+
+    return call(vectors)
+
+
+# ----------------------------------------------------------------------------- by task id
+
+
+def draw(task_id: str, seed: int) -> Drawn:
+    """The instance of task `task_id` drawn from `seed`."""
+    fn = globals().get(f"draw_{task_id}")
+    if fn is None:
+        raise ValueError(f"task_id must name a task with a draw_<task> function, got {task_id!r}")
+    return fn(int(seed))
+
+
+def probe(task_id: str, target, public: dict):
+    """Call the student's `target` on a drawn instance's public part (tensors, not arrays)."""
+    return globals()[f"probe_{task_id}"](target, as_tensor(public))
