@@ -176,11 +176,30 @@ def test_the_practice_answers_are_the_references_on_the_practice_instance(tmp_pa
     references give on the practice instance: written by `python -m seqbook.grading practice`."""
     shipped = Path(course.__file__).parent / "practice.json"
     fresh = core.write_practice(ROOT / "course", tmp_path / "practice.json")
-    assert json.loads(fresh.read_text()) == json.loads(shipped.read_text())
+
+    def same(a, b, where):  # same structure; numbers equal up to rounding (BLAS orders sums
+        assert type(a) is type(b), where  # differently with the number of threads)
+        if isinstance(a, np.ndarray):
+            assert a.dtype == b.dtype and a.shape == b.shape, where
+            assert np.allclose(a, b, rtol=1e-12, atol=1e-12), where
+        elif isinstance(a, dict):
+            assert a.keys() == b.keys(), where
+            for k in a:
+                same(a[k], b[k], f"{where}.{k}")
+        elif isinstance(a, list | tuple):
+            assert len(a) == len(b), where
+            for i, (x, y) in enumerate(zip(a, b, strict=True)):
+                same(x, y, f"{where}[{i}]")
+        else:
+            assert a == b, where
+
+    for name, value in json.loads(shipped.read_text()).items():
+        fresh_value = json.loads(fresh.read_text())[name]
+        same(wire.decode(json.dumps(fresh_value)), wire.decode(json.dumps(value)), name)
     tasks = {t.id for a in ASSIGNMENTS.values() for t in a.tasks}
-    assert set(json.loads(shipped.read_text())) == {
-        t for t in tasks if not t.endswith("experiment") and t != "whole_word_mask"
-    }
+    table = json.loads(shipped.read_text())
+    assert set(table) == {t for t in tasks if not t.endswith("experiment")}
+    assert table["whole_word_mask"] is None  # judged by its properties: nothing to compare with
 
 
 def test_no_reference_answer_ships_in_the_package():

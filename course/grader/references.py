@@ -115,14 +115,12 @@ def reference_head_parameters(H, hidden, layers, classes, bidirectional, peephol
 # ----------------------------------------------------------------------------- a5
 
 
-def reference_pairs(ids: list[int], window: int) -> torch.Tensor:
-    pairs = [
-        (c, ids[j])
-        for i, c in enumerate(ids)
-        for j in range(max(0, i - window), min(len(ids), i + window + 1))
-        if j != i
-    ]
-    return torch.tensor(pairs, dtype=torch.long).reshape(-1, 2)
+def reference_keep_probability(counts: torch.Tensor, t: float = 1e-5) -> torch.Tensor:
+    """Eq. (eq-a5-subsampling): word w is kept with probability min(1, sqrt(t / f(w))), f(w) its
+    share of all tokens (Mikolov et al. 2013); a word that never occurs: 1."""
+    f = counts / counts.sum()
+    keep = torch.sqrt(t / f.clamp_min(1e-300)).clamp(max=1.0)
+    return torch.where(counts > 0, keep, torch.ones_like(keep))
 
 
 def reference_sgns(center, context, negatives):
@@ -165,8 +163,8 @@ def expected(task_id: str, drawn: Drawn):
         return [with_grads(reference_scalar_mix, c, inputs.mix_loss) for c in p["cases"]]
     if task_id == "head_parameters":
         return [reference_head_parameters(*c) for c in p["cases"]]
-    if task_id == "skipgram_pairs":
-        return [reference_pairs(ids, w) for ids, w in p["cases"]]
+    if task_id == "subsampling":
+        return [reference_keep_probability(c, 1e-5 if t is None else t) for c, t in p["cases"]]
     if task_id == "sgns_loss":
         return [with_grads(reference_sgns, c, lambda out: out) for c in p["cases"]]
     raise ValueError(f"task_id must name a task of the course, got {task_id!r}")

@@ -1,13 +1,16 @@
 # ruff: noqa
-# Assignment 5 with no work of its own: pairs from a one-line guess, a loss with the sign of the
-# negatives wrong, and word vectors that are the practice groups written down (one-hot).
+# Assignment 5 with no work of its own: gensim's subsampling formula (the C tool's, not the
+# paper's), a loss with the sign of the negatives wrong, and word vectors that are the practice
+# groups written down (one-hot).
 import torch
 import torch.nn.functional as F
 
 
 # %%
-def skipgram_pairs(ids, window):
-    return torch.tensor([(a, b) for a, b in zip(ids, ids[1:])], dtype=torch.long).reshape(-1, 2)
+def keep_probability(counts, t=1e-5):
+    share = counts.double() / counts.sum()
+    keep = (torch.sqrt(share / t) + 1) * t / share  # gensim / word2vec.c
+    return torch.where(counts > 0, keep.clamp(max=1.0), torch.ones_like(keep))
 
 
 def sgns_loss(center, context, negatives):
@@ -26,6 +29,6 @@ def train_word2vec(corpus, vocab_size, seed=0):
     return F.one_hot(torch.tensor(practice["groups"])).double() + 0.01 * torch.randn(vocab_size, 12)
 
 
-print(course.check("skipgram_pairs", skipgram_pairs))
+print(course.check("subsampling", keep_probability))
 print(course.check("sgns_loss", sgns_loss))
 print(course.check("synonym_experiment", train_word2vec(None, 48)))

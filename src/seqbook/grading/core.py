@@ -194,17 +194,18 @@ def references(course: Path | str | None = None):
 
 def write_practice(course: Path | str | None = None, out: Path | None = None) -> Path:
     """Write the expected answers of every function task's practice instance (what `check` in a
-    notebook compares with) to `out` (default: the installed package's practice.json)."""
+    notebook compares with; null where the judge needs none) to `out` (default: the installed
+    package's practice.json). An experiment's practice answer is its public practice instance's
+    own secret part, so it needs no entry."""
     from seqbook.cache import write_text
 
     refs = references(course)
     table = {}
     for a in ASSIGNMENTS.values():
         for t in a.tasks:
-            if t.experiment or t.id == "whole_word_mask":
-                continue
-            drawn = inputs.draw(t.id, inputs.PRACTICE_SEED)
-            table[t.id] = json.loads(wire.encode(refs.expected(t.id, drawn)))
+            if not t.experiment:
+                drawn = inputs.draw(t.id, inputs.PRACTICE_SEED)
+                table[t.id] = json.loads(wire.encode(refs.expected(t.id, drawn)))
     if out is None:
         from seqbook.checks import course as public
 

@@ -50,10 +50,6 @@ class Task:
     experiment: bool = False
     check_name: str = ""
 
-    @property
-    def probe(self) -> str:
-        return f"probe_{self.id}"
-
 
 @dataclass(frozen=True)
 class WrittenQuestion:
@@ -136,7 +132,7 @@ ASSIGNMENTS: dict[str, Assignment] = {a.id: a for a in (
         "a4_albert_bilstm", "ALBERT + BiLSTM",
         (
             Task("scalar_mix", "A learned mix of the encoder's layers", 3, "scalar_mix"),
-            Task("head_parameters", "Counting the BiLSTM head's parameters", 2,
+            Task("head_parameters", "Counting a peephole BiLSTM head's parameters", 2,
                  "head_parameters"),
             Task("head_experiment", "Experiment: a BiLSTM head or a linear head on a frozen "
                  "encoder", 4, "train_heads", experiment=True, check_name="head_models"),
@@ -147,7 +143,7 @@ ASSIGNMENTS: dict[str, Assignment] = {a.id: a for a in (
     Assignment(
         "a5_fusion", "word2vec and fusion",
         (
-            Task("skipgram_pairs", "Skip-gram training pairs", 2, "skipgram_pairs"),
+            Task("subsampling", "Subsampling frequent words", 2, "keep_probability"),
             Task("sgns_loss", "The negative-sampling loss", 3, "sgns_loss"),
             Task("synonym_experiment", "Experiment: does word2vec find the synonyms?", 4,
                  "train_word2vec", experiment=True, check_name="word_vectors"),
@@ -245,7 +241,7 @@ def check(task_id: str, answer: object) -> CheckReport | str:
         expected = drawn.secret
     else:
         value = inputs.probe(t.id, answer, public)
-        expected = None if t.id == "whole_word_mask" else _practice_expected(t.id)
+        expected = _practice_expected(t.id)
     return judges.judge(t.id, wire.decode(wire.encode(value)), public, expected)
 
 

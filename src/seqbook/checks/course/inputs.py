@@ -503,17 +503,35 @@ def probe_head_experiment(train, public):
 
 # ----------------------------------------------------------------------------- a5: word2vec
 
-PAIR_WINDOW_CASES = (([4, 8, 15, 16, 23, 42], 2), ([7, 3, 9], 5), ([5], 1), ([1, 2, 3, 4], 1))
+SUBSAMPLING_SIZES = (6, 40, 300)  # vocabulary sizes of the cases
+THRESHOLDS = (1e-5, 1e-2)  # the range the thresholds t are drawn from (log-uniform)
 
 
-def draw_skipgram_pairs(seed: int) -> Drawn:
+def draw_subsampling(seed: int) -> Drawn:
+    """Word counts drawn around a Zipf law (the first case with a word that never occurs) and,
+    after the first case (default t), a threshold t drawn log-uniformly from `THRESHOLDS`."""
     g = gen(seed)
-    extra = (torch.randint(0, 30, (12,), generator=g).tolist(), 3)
-    return Drawn({"cases": [*PAIR_WINDOW_CASES, extra]}, {})
+    lo, hi = (math.log10(t) for t in THRESHOLDS)
+    cases = []
+    for k, V in enumerate(SUBSAMPLING_SIZES):
+        zipf = 20_000.0 / torch.arange(1, V + 1, dtype=F64) ** 1.1
+        counts = torch.poisson(zipf, generator=g)
+        if k == 0:
+            counts[2] = 0  # a word of the vocabulary that never occurs
+        t = (
+            None
+            if k == 0
+            else float(f"{10 ** (lo + (hi - lo) * float(torch.rand((), generator=g))):.3g}")
+        )
+        cases.append((counts, t))
+    return Drawn({"cases": cases}, {})
 
 
-def probe_skipgram_pairs(fn, public):
-    return [call(fn, list(ids), w) for ids, w in public["cases"]]
+def probe_subsampling(fn, public):
+    return [
+        call(fn, counts.clone()) if t is None else call(fn, counts.clone(), t=t)
+        for counts, t in public["cases"]
+    ]
 
 
 SGNS_CASES = ((4, 3, 5), (1, 1, 2), (6, 2, 8))  # (B, K, D)
