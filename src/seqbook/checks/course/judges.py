@@ -161,7 +161,7 @@ def judge_positions(answer, public, expected) -> CheckReport:
     cases = [
         (f"T={T}, d={d}, base={'default' if b is None else b}", lambda i=i, c=c: case(i, *c))
         for i, c in enumerate(public["cases"])
-        for T, d, b in [c]
+        for T, d, b in (c,)  # the case's own values, for its name
     ]
     odd = tuple(public["odd"])
     odd_case = (
@@ -349,7 +349,7 @@ def judge_pair_inputs(answer, public, expected) -> CheckReport:
         [
             (f"|a|={len(a)}, |b|={len(b)}, max_len={m}", lambda i=i, c=c: case(i, *c))
             for i, c in enumerate(public["cases"])
-            for a, b, m in [c]
+            for a, b, m in (c,)  # the case's own values, for its name
         ],
     )
 
