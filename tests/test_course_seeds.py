@@ -217,3 +217,30 @@ def test_the_instructor_experiments_pass_on_the_graders_draws(name, task):
     for seed in EXPERIMENT_SEEDS:
         report = graded(task.id, train, seed)
         assert report.ok, (task.id, seed, [r.message for r in report.results if not r.passed])
+
+
+def test_a_tokenizers_own_truncation_fails_every_draw_of_the_pair_task(tmp_path):
+    """Hugging Face's longest-first truncation agrees with the task's rule except where the
+    last token to remove meets a tie; every draw holds such pairs, so the library's own pair
+    building cannot stand in for the task."""
+    from transformers import BertTokenizer
+
+    vocab = tmp_path / "vocab.txt"
+    vocab.write_text("\n".join(["[PAD]", "[CLS]", "[SEP]", "[MASK]", "[UNK]"]))
+    vocab.write_text(vocab.read_text() + "\n" + "\n".join(f"w{i}" for i in range(5, 100)))
+    tokenizer = BertTokenizer(str(vocab))
+
+    def library(a, b, max_len, cls_id, sep_id):
+        if max_len < 5:
+            raise ValueError(f"max_len must be at least 5, got {max_len}")
+        out = tokenizer(
+            " ".join(f"w{i}" for i in a),
+            " ".join(f"w{i}" for i in b),
+            truncation="longest_first",
+            max_length=max_len,
+        )
+        return out["input_ids"], out["token_type_ids"]
+
+    for seed in SEEDS[:200]:
+        report = graded("pair_inputs", library, seed)
+        assert report.total - report.passed == 2, (seed, report.passed)  # the two tie cases

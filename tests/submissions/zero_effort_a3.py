@@ -1,6 +1,6 @@
 # ruff: noqa
 # Assignment 3 with no work of its own: transformers' masking collator for whole words, a
-# tokenizer's own longest-first truncation for pairs, and a rule right on the practice alphabet.
+# tokenizer's own longest-first truncation for pairs (the ids written as its vocabulary's words), and a rule right on the practice alphabet.
 import torch
 from transformers import BertTokenizer, DataCollatorForLanguageModeling
 
@@ -23,9 +23,8 @@ def whole_word_mask(input_ids, word_ids, rate, mask_id, vocab_size, generator):
 def pair_inputs(a, b, max_len, cls_id, sep_id):
     if max_len < 5:
         raise ValueError(f"max_len must be at least 5, got {max_len}")
-    out = tokenizer.prepare_for_model(
-        a, b, truncation="longest_first", max_length=max_len, add_special_tokens=True
-    )
+    words = lambda ids: " ".join(f"w{i}" for i in ids)  # the ids as this vocabulary's words
+    out = tokenizer(words(a), words(b), truncation="longest_first", max_length=max_len)
     return out["input_ids"], out["token_type_ids"]
 
 

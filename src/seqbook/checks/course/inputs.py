@@ -394,14 +394,26 @@ PAIR_CASES = ((3, 4, 16), (10, 3, 12), (7, 7, 11), (2, 9, 8), (1, 1, 5), (4, 4, 
 
 
 def draw_pair_inputs(seed: int) -> Drawn:
+    """The lengths above, then two drawn pairs whose truncation ends on a tie with one token
+    still to remove (|b| >= |a| > k, max_len = 2k + 4): the rule's tie-break (from b) decides
+    them, and Hugging Face's tokenizers end such pairs the other way round (a test checks)."""
     g = gen(seed)
+
+    def size(lo, hi):
+        return int(torch.randint(lo, hi + 1, (), generator=g))
+
+    shapes = list(PAIR_CASES)
+    for _ in range(2):
+        k = size(2, 8)
+        la = k + 1 + size(0, 6)
+        shapes.insert(-1, (la, la + size(0, 4), 2 * k + 4))
     cases = [
         (
             torch.randint(SPECIAL, 99, (a,), generator=g).tolist(),
             torch.randint(SPECIAL, 99, (b,), generator=g).tolist(),
             m,
         )
-        for a, b, m in PAIR_CASES
+        for a, b, m in shapes
     ]
     return Drawn({"cases": cases}, {})
 
