@@ -336,7 +336,9 @@ def run(
                 *_open_parents([*targets, "/opt/seqbook-graded", "/grader/plan.json"]),
                 *binds,
                 "--ro-bind", str(package_dir), "/opt/seqbook-graded",
-                "--dev", "/dev",  # device nodes only: not writable by the sandbox's user
+                "--dev", "/dev",  # device nodes only, on a file system made read-only: as a
+                "--remount-ro", "/dev",  # normal user's grader, bwrap's /dev (and /dev/shm in it)
+                # belongs to the sandbox's user, uncapped; the nodes themselves stay usable
                 "--proc", "/proc",
                 "--perms", "1777", "--size", size, "--tmpfs", "/sandbox",
                 "--perms", "0444", "--ro-bind-data", str(plan_fd), "/grader/plan.json",
