@@ -76,6 +76,8 @@ def test_each_task_has_a_stub_a_solution_and_a_checked_self_check(name):
     for task in ASSIGNMENTS[name].tasks:
         check = next(i for i, s in enumerate(sources) if f'course.check("{task.id}"' in s)
         assert sources[check].startswith("# NBVAL_CHECK_OUTPUT"), task.id
+        handed = task.check_name or task.target  # an experiment's check takes the trained models
+        assert f'course.check("{task.id}", {handed})' in sources[check], task.id
         defined = [i for i, s in enumerate(sources[:check]) if core._defines(s, task.target)]
         assert defined, f"{task.target} is not defined before its check"
         stubs = [i for i, s in enumerate(sources[:check]) if "raise NotImplementedError" in s]
