@@ -48,3 +48,24 @@ def test_no_check_imports_the_grader():
     for path in sorted((PACKAGE / "checks").rglob("*.py")):
         up = {n for n in seqbook_imports(path) if n.split(".")[0] == "grading"}
         assert not up, f"{path.relative_to(PACKAGE)} imports {sorted(up)}: an import back up"
+
+
+def test_no_notebook_or_page_holds_a_control_character():
+    """A backslash sequence written through a non-raw Python string (\\f, \\t, \\r in LaTeX) lands
+    as a control character and breaks the page's math; none may be in a notebook or a page."""
+    import glob
+
+    import nbformat
+
+    root = Path(__file__).resolve().parents[1]
+    found = []
+    for path in sorted(glob.glob(str(root / "book" / "**" / "*.ipynb"), recursive=True)) + sorted(
+        glob.glob(str(root / "course" / "instructor" / "*.ipynb"))
+    ):
+        for i, cell in enumerate(nbformat.read(path, as_version=4).cells):
+            if any(ord(ch) < 32 and ch != "\n" for ch in cell.source):
+                found.append(f"{Path(path).name} cell {i}")
+    for path in sorted(glob.glob(str(root / "book" / "**" / "*.md"), recursive=True)):
+        if any(ord(ch) < 32 and ch != "\n" for ch in Path(path).read_text(encoding="utf-8")):
+            found.append(Path(path).name)
+    assert not found, found
