@@ -2,11 +2,10 @@
 
 `expected(task_id, drawn)` is what the student's answer to one drawn instance should be: the
 reference implementation's output (a gradient task: its output and the gradients of the same loss
-the probe applies), or for an experiment the instance's secret part (held-out labels, the synonym
-groups), or None where the judge needs no reference (whole-word masking is judged by its
-properties). The grader loads this file from the course folder it is given
-(``--course DIR``: ``DIR/grader/references.py``), so an instructor's private course folder can
-hold its own.
+the probe applies), or for an experiment the instance's secret part (the held-out labels), or
+None where the judge needs no reference (whole-word masking is judged by its properties). The
+grader loads this file from the course folder it is given (``--course DIR``:
+``DIR/grader/references.py``), so an instructor's private course folder can hold its own.
 """
 
 from __future__ import annotations

