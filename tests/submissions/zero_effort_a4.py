@@ -1,6 +1,6 @@
 # ruff: noqa
 # Assignment 4 with no work of its own: an unweighted mean for the scalar mix, torch's own LSTM
-# for the parameter count, and a rule right on the practice data.
+# for the parameter count (no peepholes), and heads that call every review positive.
 import torch
 
 
@@ -18,21 +18,15 @@ def head_parameters(H, hidden, layers, classes, bidirectional):
 # %%
 from seqbook.checks import course
 
-practice = course.practice("head_experiment")
-NOT, GOOD, BAD = practice["ids"]
+
+class Positive(torch.nn.Module):  # no training: every snippet is positive
+    def forward(self, h, mask):
+        return torch.ones(len(h), dtype=torch.long)
 
 
-class Rule(torch.nn.Module):
-    def forward(self, x):
-        where = ((x == GOOD) | (x == BAD)).int().argmax(1)
-        negated = x[torch.arange(len(x)), where - 1] == NOT
-        return ((x == GOOD).any(1) ^ negated).long()
-
-
-def train_heads(x, y, seed=0):
-    return {"bilstm": Rule(), "linear": Rule()}
+def train_heads(h, mask, y, seed=0):
+    return {"bilstm": Positive(), "linear": Positive()}
 
 
 print(course.check("scalar_mix", scalar_mix))
 print(course.check("head_parameters", head_parameters))
-print(course.check("head_experiment", train_heads(None, None)))

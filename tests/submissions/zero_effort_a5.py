@@ -1,7 +1,7 @@
 # ruff: noqa
 # Assignment 5 with no work of its own: gensim's subsampling formula (the C tool's, not the
-# paper's), a loss with the sign of the negatives wrong, and word vectors that are the practice
-# groups written down (one-hot).
+# paper's), a loss with the sign of the negatives wrong, and classifiers that call every review
+# positive.
 import torch
 import torch.nn.functional as F
 
@@ -22,13 +22,15 @@ def sgns_loss(center, context, negatives):
 # %%
 from seqbook.checks import course
 
-practice = course.practice("synonym_experiment")
+
+class Positive(torch.nn.Module):  # no training: every snippet is positive
+    def forward(self, h, g, mask):
+        return torch.ones(len(h), dtype=torch.long)
 
 
-def train_word2vec(corpus, vocab_size, seed=0):
-    return F.one_hot(torch.tensor(practice["groups"])).double() + 0.01 * torch.randn(vocab_size, 12)
+def train_fusion(h, g, mask, y, seed=0):
+    return {"encoder": Positive(), "glove": Positive(), "fused": Positive()}
 
 
 print(course.check("subsampling", keep_probability))
 print(course.check("sgns_loss", sgns_loss))
-print(course.check("synonym_experiment", train_word2vec(None, 48)))

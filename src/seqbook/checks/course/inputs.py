@@ -631,14 +631,16 @@ def draw_reviews(seed: int) -> Drawn:
     labels, cut to the longest drawn snippet; the held-out labels stay secret."""
     g = gen(seed)
     pool = review_pool()
-    half = (REVIEW_TRAIN + REVIEW_EVAL) // 2
-    chosen = []
+    train, held_out = [], []
     for label in (0, 1):
         members = (pool["labels"] == label).nonzero().squeeze(1)
-        chosen.append(members[torch.randperm(len(members), generator=g)[:half]])
-    pick = torch.cat(chosen)[torch.randperm(2 * half, generator=g)]
-    width = int((pool["ids"][pick] != 0).sum(1).max())
-    train, held_out = pick[:REVIEW_TRAIN], pick[REVIEW_TRAIN:]
+        members = members[torch.randperm(len(members), generator=g)]
+        train.append(members[: REVIEW_TRAIN // 2])
+        held_out.append(members[REVIEW_TRAIN // 2 : (REVIEW_TRAIN + REVIEW_EVAL) // 2])
+    train, held_out = torch.cat(train), torch.cat(held_out)
+    train = train[torch.randperm(len(train), generator=g)]
+    held_out = held_out[torch.randperm(len(held_out), generator=g)]
+    width = int((pool["ids"][torch.cat([train, held_out])] != 0).sum(1).max())
     public = {
         "ids": pool["ids"][train, :width],
         "rows": pool["rows"][train, :width],
