@@ -27,16 +27,21 @@ print("encoder folder holds", sorted(os.listdir(os.environ["SEQBOOK_COURSE_ENCOD
 try:
     from transformers import AutoTokenizer
 
-    AutoTokenizer.from_pretrained(os.environ["SEQBOOK_COURSE_ENCODER"])
-    print("LEAK a tokenizer loads from the encoder's folder")
+    tokenizer = AutoTokenizer.from_pretrained(os.environ["SEQBOOK_COURSE_ENCODER"])
+    if len(tokenizer) > 1000:  # transformers builds one of only the special tokens from a config
+        print("LEAK a tokenizer with a vocabulary loads from the encoder's folder")
+    else:
+        print("no tokenizer: a vocabulary of", len(tokenizer))
 except Exception as e:
     print("no tokenizer:", type(e).__name__)
 try:
     from seqbook.data import load_rotten_tomatoes
 
     print("LEAK reviews loaded:", len(load_rotten_tomatoes()))
-except Exception as e:
+except ModuleNotFoundError as e:
     print("no reviews:", type(e).__name__)
+except Exception as e:
+    print("no reviews:", type(e).__name__, str(e)[:80])
 plan = json.load(open("/grader/plan.json"))
 task = next(t for t in plan["tasks"] if t["id"] == "head_experiment")
 print("plan keys", sorted(json.loads(task["public"])["$dict"]))

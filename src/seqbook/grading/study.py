@@ -129,3 +129,23 @@ def summary(data: dict, task_id: str) -> dict[str, dict[str, float]]:
         }
     out["_"] = {"instances": len(rows), "passed": sum(r["passed"] for r in rows)}
     return out
+
+
+def difference(data: dict, task_id: str, a: str, b: str) -> dict[str, float]:
+    """Accuracy of classifier `a` minus classifier `b`, instance by instance: the mean, the
+    standard deviation across instances, the standard error of the mean, and on how many
+    instances `a` was ahead (the instances draw from one pool of snippets, so they are not
+    independent: the standard error is a lower bound)."""
+    rows = [r for r in data["rows"] if r["task"] == task_id]
+    if len(rows) < 2:
+        raise ValueError(f"the results hold {len(rows)} row(s) of {task_id!r}, need at least 2")
+    gaps = [r["accuracy"][a] - r["accuracy"][b] for r in rows]
+    mean = sum(gaps) / len(gaps)
+    sd = (sum((g - mean) ** 2 for g in gaps) / (len(gaps) - 1)) ** 0.5
+    return {
+        "mean": mean,
+        "sd": sd,
+        "se": sd / len(gaps) ** 0.5,
+        "ahead": sum(g > 0 for g in gaps),
+        "instances": len(gaps),
+    }
