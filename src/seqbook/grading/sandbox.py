@@ -205,20 +205,25 @@ ENCODER_MOUNT = "/opt/seqbook-encoder"  # the review experiments' frozen encoder
 ENCODER_FILES = ("config.json", "model.safetensors")  # no tokenizer: ids stay ids in there
 
 
-def _encoder_binds() -> list[str]:
-    """Read-only binds of the shipped ALBERT's configuration and weights (not its tokenizer) at
-    `ENCODER_MOUNT`, where the a4 and a5 probes load it; none when the book's data/ is absent
-    (the probes then fail, which the grader reports as its own error)."""
+def _encoder_folder() -> Path | None:
+    """The shipped ALBERT that a4's and a5's probes encode with (None when the book's data/
+    folder is absent or incomplete: the probes then fail, which the grader reports as its own
+    error)."""
     try:
         from seqbook.hf import DISTILLED_ALBERT, shipped_albert_path
 
         folder = shipped_albert_path(DISTILLED_ALBERT)
     except (FileNotFoundError, ValueError):
-        return []
-    if not all((folder / name).is_file() for name in ENCODER_FILES):
-        return []
+        return None
+    return folder if all((folder / name).is_file() for name in ENCODER_FILES) else None
+
+
+def _encoder_binds() -> list[str]:
+    """Read-only binds of the shipped ALBERT's configuration and weights (not its tokenizer) at
+    `ENCODER_MOUNT`, where the a4 and a5 probes load it."""
+    folder = _encoder_folder()
     args: list[str] = []
-    for name in ENCODER_FILES:
+    for name in ENCODER_FILES if folder else ():
         args += ["--ro-bind", str((folder / name).resolve()), f"{ENCODER_MOUNT}/{name}"]
     return args
 
@@ -323,8 +328,10 @@ def run(
         "TQDM_DISABLE": "1",
         "HF_HUB_OFFLINE": "1",
         "TRANSFORMERS_OFFLINE": "1",
-        "SEQBOOK_COURSE_ENCODER": ENCODER_MOUNT,
     }
+    encoder = ENCODER_MOUNT if sandboxed else _encoder_folder()  # a4's and a5's probes load it
+    if encoder:
+        env["SEQBOOK_COURSE_ENCODER"] = str(encoder)
     notes: list[str] = []
     nproc = limits.processes
     groups: list[Path] = []
