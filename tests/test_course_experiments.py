@@ -1,12 +1,14 @@
 """The committed measurements of the course's experiments on real reviews
 (`data/results/course_experiments.json`, made by ``python -m seqbook.grading experiments``): the
-file is whole, the guide quotes it, and one instance measured again gives its numbers."""
+file is whole, the answer keys glue its figures, and one instance measured again gives its
+numbers."""
 
 from __future__ import annotations
 
 import re
 from pathlib import Path
 
+import nbformat
 import pytest
 import torch
 
@@ -16,7 +18,7 @@ from seqbook.provenance import read_results
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "data" / "results" / "course_experiments.json"
-GUIDE = ROOT / "book" / "instructor_guide.md"
+INSTRUCTOR = ROOT / "course" / "instructor"
 TOLERANCE = 0.02  # a held-out accuracy measured again, on another CPU kernel or machine
 
 
@@ -38,24 +40,34 @@ def test_the_results_hold_every_instance_of_both_review_experiments():
             assert r["passed"] is True, r
 
 
-def test_the_guide_quotes_the_results():
-    """The guide's table of the instructor's accuracies is the file's, to the third decimal."""
+def glued(notebook: Path) -> dict[str, str]:
+    """The values an executed notebook glued (myst-nb's scrapbook records), by name."""
+    values = {}
+    for cell in nbformat.read(notebook, as_version=4).cells:
+        for out in cell.get("outputs", []):
+            name = out.get("metadata", {}).get("scrapbook", {}).get("name")
+            if name:
+                values[name] = out["data"]["application/papermill.record/text/plain"].strip("'")
+    return values
+
+
+def test_the_answer_keys_glue_the_results():
+    """The executed instructor notebooks' answer keys state the file's figures: the mean
+    accuracies and the mean differences over its instances, to the third decimal."""
     data = read_results(RESULTS)
-    text = GUIDE.read_text(encoding="utf-8")
-    quoted = 0
-    for task_id in study.REVIEW_TASKS:
+    for name, task_id, prefix, (a, b) in (
+        ("a4_albert_bilstm", "head_experiment", "a4", ("bilstm", "linear")),
+        ("a5_fusion", "fusion_experiment", "a5", ("fused", "encoder")),
+    ):
+        values = glued(INSTRUCTOR / f"{name}.ipynb")
         s = study.summary(data, task_id)
         for key in inputs.EXPERIMENT_KEYS[task_id]:
-            number = r" ([0-9.]+) \|"
-            pattern = rf"\| `{task_id}` \| `{key}` \|{number * 3} (\d+)/(\d+) \|"
-            match = re.search(pattern, text)
-            assert match, (task_id, key)
-            mean, low, high = (float(match.group(k)) for k in (1, 2, 3))
-            assert (mean, low, high) == tuple(round(s[key][k], 3) for k in ("mean", "low", "high"))
-            assert int(match.group(4)) == s["_"]["passed"]
-            assert int(match.group(5)) == s["_"]["instances"]
-            quoted += 1
-    assert quoted == 5
+            assert values[f"{prefix}_mean_{key}"] == f"{s[key]['mean']:.3f}", (name, key)
+        edge = study.difference(data, task_id, a, b)
+        assert values[f"{prefix}_n"] == str(edge["instances"]) == str(s["_"]["instances"])
+        assert values[f"{prefix}_ahead"] == str(edge["ahead"])
+        assert values[f"{prefix}_edge"] == f"{edge['mean']:+.3f}"
+        assert values[f"{prefix}_edge_sd"] == f"{edge['sd']:.3f}"
 
 
 @pytest.mark.slow
